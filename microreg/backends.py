@@ -1,0 +1,157 @@
+"""The xp namespaces an op is written against: scalar (math), array (NumPy), symbolic (SymPy), graph (Value).
+
+Each offers the same elementary functions and, by name, every registered op, so an op's
+``forward`` and ``vjp`` run unchanged on Python floats, on NumPy arrays, on SymPy symbols (the
+audit, SymPy imported only then) and on ``Value``s (derivatives of derivatives).
+
+Domain policy, the same on every numeric backend: a function applied outside its domain
+(``log(-1)``, ``0 ** -1``, an overflow such as ``exp(1000)``) raises; the engine turns that into a
+``DomainError`` naming the op and its inputs. No NaN or infinity is produced silently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+ELEMENTARY = ("exp", "log", "tanh", "sqrt", "sin", "cos", "abs", "sign", "where", "pow")
+
+
+class Namespace:
+    """An xp namespace: elementary functions as attributes, registered ops looked up by name."""
+
+    kind = ""
+
+    def __init__(self, registry: Any) -> None:
+        self._registry = registry
+
+    def __getattr__(self, name: str) -> Callable:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        op = self._registry.find(name)
+        if op is None:
+            raise AttributeError(
+                f"xp.{name} is neither an elementary function ({', '.join(ELEMENTARY)}) "
+                f"nor a registered op on the {self.kind} backend"
+            )
+        fn = self._op(op)
+        self.__dict__[name] = fn
+        return fn
+
+    def _op(self, op: Any) -> Callable:
+        forward, xp = op.forward, self
+
+        def call(*args: Any, **params: Any) -> Any:
+            return forward(xp, *args, **params)
+
+        call.__name__ = op.name
+        return call
+
+    def forget_ops(self) -> None:
+        """Drop cached op lookups (the registry changed)."""
+        for name in [n for n in self.__dict__ if not n.startswith("_") and n not in ELEMENTARY]:
+            del self.__dict__[name]
+
+
+def _scalar_where(c: Any, a: Any, b: Any) -> float:
+    return float(a if c else b)
+
+
+def _sign(x: float) -> float:
+    return float((x > 0) - (x < 0))
+
+
+class Scalar(Namespace):
+    """Python floats and the math module; domain errors are math's ValueError/OverflowError."""
+
+    kind = "scalar"
+    exp = staticmethod(math.exp)
+    log = staticmethod(math.log)
+    tanh = staticmethod(math.tanh)
+    sqrt = staticmethod(math.sqrt)
+    sin = staticmethod(math.sin)
+    cos = staticmethod(math.cos)
+    abs = staticmethod(math.fabs)
+    sign = staticmethod(_sign)
+    where = staticmethod(_scalar_where)
+    pow = staticmethod(math.pow)
+
+
+class Array(Namespace):
+    """NumPy float64 arrays, elementwise; the engine runs ops under ``np.errstate(all='raise')``."""
+
+    kind = "array"
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    tanh = staticmethod(np.tanh)
+    sqrt = staticmethod(np.sqrt)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    abs = staticmethod(np.abs)
+    sign = staticmethod(np.sign)
+    where = staticmethod(np.where)
+    pow = staticmethod(np.power)
+
+
+class Symbolic(Namespace):
+    """SymPy expressions, for the audit. SymPy is imported when this backend is first built."""
+
+    kind = "symbolic"
+
+    def __init__(self, registry: Any) -> None:
+        super().__init__(registry)
+        import sympy
+
+        self.sympy = sympy
+        for name in ("exp", "log", "tanh", "sqrt", "sin", "cos"):
+            setattr(self, name, getattr(sympy, name))
+        self.abs = sympy.Abs
+        self.sign = sympy.sign
+        self.pow = sympy.Pow
+
+    def where(self, c: Any, a: Any, b: Any) -> Any:
+        return self.sympy.Piecewise((a, c), (b, True))
+
+
+class Graph(Namespace):
+    """``Value``s: every function builds graph nodes through registered ops, so vjps are differentiable."""
+
+    kind = "graph"
+
+    def _op(self, op: Any) -> Callable:
+        from .value import apply
+
+        def call(*args: Any, **params: Any) -> Any:
+            return apply(op, args, params)
+
+        call.__name__ = op.name
+        return call
+
+    def pow(self, x: Any, n: Any) -> Any:
+        return self.__getattr__("pow")(x, n=n)
+
+    def sqrt(self, x: Any) -> Any:
+        return self.pow(x, 0.5)
+
+    def abs(self, x: Any) -> Any:
+        return self.where(x >= 0, x, -x)
+
+    def sign(self, x: Any) -> Any:
+        from .value import Value
+
+        data = x.data if isinstance(x, Value) else x
+        return np.sign(data) if isinstance(data, np.ndarray) else _sign(data)
+
+    def where(self, c: Any, a: Any, b: Any) -> Any:
+        if isinstance(c, np.ndarray):
+            c = c.astype(np.float64)
+            return a * c + b * (1.0 - c)
+        return a if c else b
+
+    def __getattr__(self, name: str) -> Callable:
+        if name in ("sin", "cos"):
+            raise AttributeError(f"xp.{name} is not differentiable on the graph backend: register an op {name!r} to differentiate through it")
+        return super().__getattr__(name)

@@ -1,0 +1,95 @@
+"""A small neural-network library on Value: Module, Neuron, Layer, MLP."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from .op import REQUIRED
+from .value import Value, registry
+
+
+class Module:
+    """Something with parameters: ``parameters()`` lists them, ``zero_grad()`` resets their grads."""
+
+    def parameters(self) -> list[Value]:
+        return []
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = 0.0 * p.data
+
+
+class Neuron(Module):
+    """``activation(w . x + b)``; ``activation`` is the name of any registered unary op, or None for linear."""
+
+    def __init__(self, nin: int, activation: str | None = "relu", rng: random.Random | None = None) -> None:
+        rng = rng or random.Random()
+        self.w = [Value(rng.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(0.0)
+        self.activation = _check_activation(activation)
+
+    def __call__(self, x: Sequence[Any]) -> Value:
+        if len(x) != len(self.w):
+            raise ValueError(f"Neuron takes {len(self.w)} inputs, got {len(x)}")
+        act = self.b
+        for wi, xi in zip(self.w, x):
+            act = act + wi * xi
+        return getattr(act, self.activation)() if self.activation else act
+
+    def parameters(self) -> list[Value]:
+        return [*self.w, self.b]
+
+    def __repr__(self) -> str:
+        return f"Neuron({len(self.w)}, activation={self.activation!r})"
+
+
+class Layer(Module):
+    """A list of neurons that see the same inputs."""
+
+    def __init__(self, nin: int, nout: int, activation: str | None = "relu", rng: random.Random | None = None) -> None:
+        self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+
+    def __call__(self, x: Sequence[Any]) -> list[Value]:
+        return [n(x) for n in self.neurons]
+
+    def parameters(self) -> list[Value]:
+        return [p for n in self.neurons for p in n.parameters()]
+
+    def __repr__(self) -> str:
+        return f"Layer([{', '.join(map(repr, self.neurons))}])"
+
+
+class MLP(Module):
+    """Layers of sizes ``nin -> nouts[0] -> ... -> nouts[-1]``; hidden layers use ``activation``,
+    the last one ``output_activation`` (None: linear). A single output is returned as a Value."""
+
+    def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu", output_activation: str | None = None,
+                 seed: int | None = None) -> None:
+        rng = random.Random(seed)
+        sizes = [nin, *nouts]
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1], activation if i < len(nouts) - 1 else output_activation, rng) for i in range(len(nouts))
+        ]
+
+    def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
+        for layer in self.layers:
+            x = layer(x)
+        return x[0] if len(x) == 1 else x
+
+    def parameters(self) -> list[Value]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __repr__(self) -> str:
+        return f"MLP of [{', '.join(map(repr, self.layers))}]"
+
+
+def _check_activation(name: str | None) -> str | None:
+    if name is None:
+        return None
+    op = registry.find(name)
+    if op is None or op.arity != 1 or REQUIRED in op.params.values():
+        ops = sorted(n for n, o in registry.ops().items() if o.arity == 1 and REQUIRED not in o.params.values())
+        raise ValueError(f"activation {name!r} is not a registered unary op; choose one of {ops}")
+    return name

@@ -1,0 +1,137 @@
+"""Op: the record of one differentiable operation (forward, vjp, domains, kinks)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Input domains an op may declare, with the condition a value must meet.
+DOMAINS: dict[str, str] = {
+    "real": "any real number",
+    "positive": "> 0",
+    "nonnegative": ">= 0",
+    "nonzero": "!= 0",
+}
+
+REQUIRED = inspect.Parameter.empty
+
+
+class OpError(TypeError):
+    """An op record is malformed: the message names the op and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Kink:
+    """A point where the op is not differentiable, and the cotangents its vjp returns there for g = 1.
+
+    ``Kink(at=0.0, grad=0.0)`` for a unary op; tuples, one entry per input, for a binary one.
+    Checked with the op's default static parameters.
+    """
+
+    at: tuple[float, ...]
+    grad: tuple[float | None, ...]
+
+    def __init__(self, at: float | tuple[float, ...], grad: float | None | tuple[float | None, ...]):
+        object.__setattr__(self, "at", tuple(at) if isinstance(at, tuple | list) else (at,))
+        object.__setattr__(self, "grad", tuple(grad) if isinstance(grad, tuple | list) else (grad,))
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One differentiable operation.
+
+    ``forward(xp, *inputs, **params)`` computes the output; ``vjp(xp, g, out, *inputs, **params)``
+    returns one cotangent per input (``None`` for zero). Both use only ``xp`` and the operators on
+    their arguments, so they run on floats, NumPy arrays, SymPy symbols and ``Value``s alike.
+    Inputs are the positional parameters after ``xp``; static parameters are keyword-only.
+    """
+
+    name: str
+    forward: Callable[..., Any]
+    vjp: Callable[..., tuple]
+    domains: tuple[str, ...] = ()
+    kinks: tuple[Kink, ...] = ()
+    examples: tuple[Mapping[str, float], ...] = ()
+    doc: str = ""
+    inputs: tuple[str, ...] = field(init=False)
+    params: Mapping[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        name = self.name
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise OpError(f"op name {name!r} must be a Python identifier not starting with '_'")
+        for role in ("forward", "vjp"):
+            if not callable(getattr(self, role)):
+                raise OpError(f"op {name!r}: {role} must be callable, got {getattr(self, role)!r}")
+        inputs, params = _signature(name, "forward", self.forward, lead=("xp",))
+        vjp_inputs, vjp_params = _signature(name, "vjp", self.vjp, lead=("xp", "g", "out"))
+        if not 1 <= len(inputs) <= 2:
+            raise OpError(f"op {name!r}: ops take one or two inputs, forward takes {len(inputs)}: {inputs}")
+        if len(vjp_inputs) != len(inputs):
+            raise OpError(
+                f"op {name!r}: vjp must take (xp, g, out, {', '.join(inputs)}), one argument per input "
+                f"of forward, but takes (xp, g, out, {', '.join(vjp_inputs)})"
+            )
+        if set(vjp_params) != set(params):
+            raise OpError(f"op {name!r}: forward's static parameters {sorted(params)} differ from vjp's {sorted(vjp_params)}")
+        domains = tuple(self.domains) or ("real",) * len(inputs)
+        if len(domains) != len(inputs) or not set(domains) <= DOMAINS.keys():
+            raise OpError(f"op {name!r}: domains must be one of {sorted(DOMAINS)} per input {inputs}, got {self.domains!r}")
+        kinks = tuple(self.kinks)
+        for k in kinks:
+            if not isinstance(k, Kink) or len(k.at) != len(inputs) or len(k.grad) != len(inputs):
+                raise OpError(f"op {name!r}: kinks must be Kink(at, grad) with one entry per input, got {k!r}")
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "domains", domains)
+        object.__setattr__(self, "kinks", kinks)
+        object.__setattr__(self, "examples", tuple(self.examples) or (dict(params),))
+        object.__setattr__(self, "doc", self.doc or inspect.getdoc(self.forward) or "")
+
+    @property
+    def arity(self) -> int:
+        return len(self.inputs)
+
+    def bind(self, args: tuple, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Static parameters from a method call's extra arguments, checked against the signature."""
+        names = list(self.params)
+        if len(args) > len(names):
+            raise TypeError(f"{self.name}() takes {len(names)} static parameter(s) {names}, got {len(args)}: {args}")
+        bound = dict(zip(names, args))
+        for key, val in kwargs.items():
+            if key not in self.params:
+                raise TypeError(f"{self.name}() got an unexpected parameter {key!r}; it takes {names}")
+            if key in bound:
+                raise TypeError(f"{self.name}() got parameter {key!r} twice")
+            bound[key] = val
+        missing = [n for n, d in self.params.items() if d is REQUIRED and n not in bound]
+        if missing:
+            raise TypeError(f"{self.name}() is missing static parameter(s) {missing}")
+        return bound
+
+    def __repr__(self) -> str:
+        params = "".join(f", {k}" if d is REQUIRED else f", {k}={d!r}" for k, d in self.params.items())
+        return f"Op({self.name}({', '.join(self.inputs)}{params}))"
+
+
+def _signature(name: str, role: str, fn: Callable, lead: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Split fn's parameters into the leading ones, the inputs and the static keyword parameters."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise OpError(f"op {name!r}: cannot read the signature of {role}: {exc}") from None
+    positional, params = [], {}
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise OpError(f"op {name!r}: {role} may not take *args or **kwargs ({p})")
+        if p.kind == p.KEYWORD_ONLY:
+            params[p.name] = p.default
+        elif p.default is not p.empty:
+            raise OpError(f"op {name!r}: {role}'s static parameter {p.name!r} must be keyword-only (after a '*')")
+        else:
+            positional.append(p.name)
+    if len(positional) < len(lead) + 1:
+        raise OpError(f"op {name!r}: {role} must take ({', '.join(lead)}, <inputs>...), takes {tuple(positional)}")
+    return tuple(positional[len(lead):]), params

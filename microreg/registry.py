@@ -1,0 +1,156 @@
+"""Registry: op name -> Op, with provenance, conflict checks and temporary registration."""
+
+from __future__ import annotations
+
+import difflib
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .op import Op
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be loaded (raised only in strict mode; otherwise reported and skipped)."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load and was skipped; `microreg plugins` shows why."""
+
+
+@dataclass
+class Plugin:
+    """Where ops came from: a plugin name, its distribution and version, and any failure."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    ops: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class Registry:
+    """All registered ops. Plugins load on first use, once, under a lock."""
+
+    def __init__(self, loader: Callable[[Registry], None] | None = None) -> None:
+        self._ops: dict[str, Op] = {}
+        self._origin: dict[str, Plugin] = {}
+        self.plugins: dict[str, Plugin] = {}
+        self._loader = loader
+        self._loaded = loader is None
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[str, Op | None], None]] = []
+        self.reserved: frozenset[str] = frozenset()
+
+    # -- reading -------------------------------------------------------------------------
+    def load(self) -> None:
+        """Load the plugins if that has not happened yet (called on first use)."""
+        if self._loaded:
+            return
+        with self._lock:
+            if not self._loaded and self._loader is not None:
+                self._loaded = True
+                self._loader(self)
+
+    def ops(self) -> dict[str, Op]:
+        self.load()
+        return dict(self._ops)
+
+    def find(self, name: str) -> Op | None:
+        self.load()
+        return self._ops.get(name)
+
+    def get(self, name: str) -> Op:
+        op = self.find(name)
+        if op is None:
+            near = difflib.get_close_matches(name, self._ops, n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise KeyError(f"no op named {name!r} is registered{hint} (see `microreg ops`)")
+        return op
+
+    def origin(self, name: str) -> Plugin:
+        self.load()
+        return self._origin[name]
+
+    def __contains__(self, name: str) -> bool:
+        return self.find(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ops())
+
+    # -- writing -------------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[str, Op | None], None]) -> None:
+        """Call listener(name, op) on every registration and listener(name, None) on removal."""
+        self._listeners.append(listener)
+
+    def check(self, ops: Iterable[object], plugin: str) -> list[Op]:
+        """The ops a plugin offers, validated as a whole; raises PluginError naming what is wrong."""
+        ops = list(ops) if not isinstance(ops, Op) else [ops]
+        names: set[str] = set()
+        for op in ops:
+            if not isinstance(op, Op):
+                raise PluginError(f"plugin {plugin!r} returned {op!r}, which is not a microreg.Op")
+            if op.name in self.reserved:
+                raise PluginError(f"plugin {plugin!r}: op name {op.name!r} would shadow Value.{op.name}")
+            if op.name in self._ops:
+                raise PluginError(
+                    f"op {op.name!r} is claimed by both plugin {self._origin[op.name].name!r} "
+                    f"and plugin {plugin!r}; {plugin!r} is not loaded"
+                )
+            if op.name in names:
+                raise PluginError(f"plugin {plugin!r} offers op {op.name!r} twice")
+            names.add(op.name)
+        return ops
+
+    def add(self, plugin: Plugin, ops: Iterable[object]) -> None:
+        """Register all of a plugin's ops, or none of them (raises PluginError)."""
+        with self._lock:
+            checked = self.check(ops, plugin.name)
+            plugin.ops = [op.name for op in checked]
+            self.plugins[plugin.name] = plugin
+            for op in checked:
+                self._ops[op.name] = op
+                self._origin[op.name] = plugin
+                for listener in self._listeners:
+                    listener(op.name, op)
+
+    def fail(self, plugin: Plugin, reason: str, strict: bool) -> None:
+        """Record that a plugin failed; raise in strict mode, warn otherwise."""
+        plugin.error = reason
+        plugin.ops = []
+        self.plugins[plugin.name] = plugin
+        if strict:
+            raise PluginError(f"plugin {plugin.name!r} failed to load: {reason}")
+        warnings.warn(f"microreg: plugin {plugin.name!r} skipped: {reason}", PluginWarning, stacklevel=2)
+
+    def register(self, *ops: Op, plugin: str = "__main__") -> None:
+        """Register ops without packaging them (a notebook, a script)."""
+        self.load()
+        owner = self.plugins.get(plugin) or Plugin(plugin)
+        with self._lock:
+            before = list(owner.ops)
+            self.add(owner, ops)
+            owner.ops = before + owner.ops
+
+    def unregister(self, *names: str) -> None:
+        with self._lock:
+            for name in names:
+                self.get(name)
+                del self._ops[name]
+                plugin = self._origin.pop(name)
+                plugin.ops.remove(name)
+                if not plugin.ops and plugin.distribution is None:
+                    del self.plugins[plugin.name]
+                for listener in self._listeners:
+                    listener(name, None)
+
+    @contextmanager
+    def temporary(self, *ops: Op, plugin: str = "__test__") -> Iterator[tuple[Op, ...]]:
+        """Register ops for the duration of a ``with`` block."""
+        self.register(*ops, plugin=plugin)
+        try:
+            yield ops
+        finally:
+            self.unregister(*(op.name for op in ops))

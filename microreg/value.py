@@ -1,0 +1,447 @@
+"""Value: a number (or NumPy array) in a computation graph; every operation dispatches through the registry."""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import plugins
+from .backends import Array, Graph, Scalar
+from .op import DOMAINS, Op
+from .registry import Registry
+
+registry = Registry(loader=plugins.load)
+SCALAR, ARRAY, GRAPH = Scalar(registry), Array(registry), Graph(registry)
+_ERRSTATE = {"all": "raise", "under": "ignore"}
+
+
+class DomainError(ValueError):
+    """An op was applied where it is not defined: the message names the op, the values and the domain."""
+
+
+def _data(x: Any, what: str = "Value()") -> float | np.ndarray:
+    """x as engine data: a finite float, or a finite float64 array; TypeError/ValueError otherwise."""
+    if type(x) is float:
+        data = x
+    elif isinstance(x, bool | np.bool_) or isinstance(x, Value):
+        raise TypeError(f"{what} takes a real number or an array of them, got {x!r} ({type(x).__name__})")
+    elif isinstance(x, int | float | np.integer | np.floating):
+        data = float(x)
+    elif isinstance(x, np.ndarray | list | tuple):
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "iuf":
+            raise TypeError(f"{what} takes a real number or an array of them, got an array of {arr.dtype}")
+        arr = arr.astype(np.float64)
+        data = float(arr) if arr.ndim == 0 else arr
+    else:
+        raise TypeError(f"{what} takes a real number or an array of them, got {x!r} ({type(x).__name__})")
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"{what} takes finite numbers, got {x!r}")
+    return data
+
+
+def _describe(op: Op, role: str, datas: Sequence[Any], params: dict, exc: BaseException) -> str:
+    args = ", ".join(f"{n}={_short(d)}" for n, d in zip(op.inputs, datas))
+    args += "".join(f", {k}={v!r}" for k, v in params.items())
+    domain = ", ".join(f"{n} {DOMAINS[d]}" for n, d in zip(op.inputs, op.domains) if d != "real")
+    where = f"; its domain: {domain}" if domain else ""
+    return f"{op.name}{' vjp' if role == 'vjp' else ''}({args}) is undefined: {exc}{where}"
+
+
+def _short(d: Any) -> str:
+    return repr(d) if not isinstance(d, np.ndarray) else f"array{d.shape} (min {d.min():g}, max {d.max():g})"
+
+
+def _run(op: Op, role: str, fn: Any, xp: Any, args: tuple, params: dict, datas: Sequence[Any]) -> Any:
+    """fn(xp, *args, **params) with floating-point failures turned into a DomainError naming the op."""
+    try:
+        if xp is ARRAY:
+            with np.errstate(**_ERRSTATE):
+                return fn(xp, *args, **params)
+        return fn(xp, *args, **params)
+    except (ArithmeticError, ValueError) as exc:
+        if isinstance(exc, DomainError):
+            raise
+        raise DomainError(_describe(op, role, datas, params, exc)) from None
+
+
+def _finite(op: Op, out: Any, datas: Sequence[Any], params: dict) -> float | np.ndarray:
+    if type(out) is float and out - out == 0.0:
+        return out
+    if isinstance(out, complex):
+        raise DomainError(_describe(op, "forward", datas, params, ValueError(f"the result {out} is complex")))
+    try:
+        return _data(out, f"{op.name}'s forward")
+    except (TypeError, ValueError) as exc:
+        raise DomainError(_describe(op, "forward", datas, params, exc)) from None
+
+
+def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
+    """Apply op to Values and constants; the result is a new graph node (a plain number if no input is a Value)."""
+    params = params or {}
+    datas, graph = [], False
+    for a in args:
+        if isinstance(a, Value):
+            datas.append(a.data)
+            graph = True
+        else:
+            datas.append(_data(a, f"{op.name}()"))
+    xp = ARRAY if any(isinstance(d, np.ndarray) for d in datas) else SCALAR
+    out = _finite(op, _run(op, "forward", op.forward, xp, tuple(datas), params, datas), datas, params)
+    if not graph:
+        return out
+    node = _new(Value)
+    node.data, node.grad, node.label, node._op, node._kw, node._k = out, 0.0, "", op, params or None, 0
+    node._a = args[0] if isinstance(args[0], Value) else datas[0]
+    node._b = None if len(args) == 1 else args[1] if isinstance(args[1], Value) else datas[1]
+    return node
+
+
+def _binary(op: Op) -> tuple[Any, Any]:
+    """``a <op> b`` and its reflected form, with a fast path for floats; static parameters go through apply."""
+    forward = op.forward
+
+    def method(self: Value, other: Any) -> Any:
+        a = self.data
+        b = other.data if type(other) is Value else other
+        if type(a) is float and type(b) is float:
+            try:
+                out = forward(SCALAR, a, b)
+            except (ArithmeticError, ValueError):
+                out = None  # apply() raises the DomainError naming the op
+            if type(out) is float and out - out == 0.0:
+                node = _new(Value)
+                node.data, node.grad, node.label, node._op, node._kw, node._k, node._a, node._b = out, 0.0, "", op, None, 0, self, other
+                return node
+        if not isinstance(other, Value | int | float | np.ndarray | np.number) or isinstance(other, bool):
+            return NotImplemented
+        return apply(op, (self, other))
+
+    def reflected(self: Value, other: Any) -> Any:
+        a = self.data
+        if type(a) is float and type(other) is float:
+            try:
+                out = forward(SCALAR, other, a)
+            except (ArithmeticError, ValueError):
+                out = None
+            if type(out) is float and out - out == 0.0:
+                node = _new(Value)
+                node.data, node.grad, node.label, node._op, node._kw, node._k, node._a, node._b = out, 0.0, "", op, None, 0, other, self
+                return node
+        if not isinstance(other, int | float | np.ndarray | np.number) or isinstance(other, bool):
+            return NotImplemented
+        return apply(op, (other, self))
+
+    def with_params(self: Value, other: Any, *args: Any, **kw: Any) -> Any:
+        return apply(op, (self, other), op.bind(args, kw))
+
+    named = with_params if op.params else method
+    named.__name__, named.__doc__ = op.name, op.doc
+    reflected.__name__ = f"r{op.name}"
+    return named, method, reflected
+
+
+def _unary(op: Op) -> Any:
+    """``v.<op>()``, with a fast path for a float; static parameters go through apply."""
+    forward = op.forward
+
+    def method(self: Value) -> Any:
+        a = self.data
+        if type(a) is float:
+            try:
+                out = forward(SCALAR, a)
+            except (ArithmeticError, ValueError):
+                out = None  # apply() raises the DomainError naming the op
+            if type(out) is float and out - out == 0.0:
+                node = _new(Value)
+                node.data, node.grad, node.label, node._op, node._kw, node._k, node._a, node._b = out, 0.0, "", op, None, 0, self, None
+                return node
+        return apply(op, (self,))
+
+    def with_params(self: Value, *args: Any, **kw: Any) -> Any:
+        return apply(op, (self,), op.bind(args, kw))
+
+    named = with_params if op.params else method
+    named.__name__, named.__doc__ = op.name, op.doc
+    return named, method
+
+
+class Value:
+    """A number in a computation graph: ``data``, its gradient ``grad``, an optional ``label``.
+
+    Arithmetic (``+ - * / **``, unary minus and the reflected forms) and one method per registered
+    op (``v.tanh()``, ``v.leaky_relu(0.2)``) build the graph; ``backward()`` fills in ``grad``.
+    Plain numbers in an expression are constants, not graph nodes. ``data`` may be a NumPy array:
+    then every op runs elementwise over it.
+    """
+
+    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_kw", "_k")
+    __array_ufunc__ = None  # numpy scalars and arrays defer to Value's reflected operators
+
+    def __init__(self, data: Any, label: str = "") -> None:
+        if not registry._loaded:
+            registry.load()
+        self.data = _data(data)
+        self.grad = 0.0 if type(self.data) is float else np.zeros_like(self.data)
+        self.label = str(label)
+        self._op, self._a, self._b, self._kw, self._k = None, None, None, None, 0
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        op = f", op={self._op.name!r}" if self._op is not None else ""
+        return f"Value(data={_short(self.data)}, grad={_short(self.grad)}{label}{op})"
+
+    @property
+    def op(self) -> str:
+        """The name of the op that made this node ('' for a leaf)."""
+        return self._op.name if self._op is not None else ""
+
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The Values this node was computed from, in argument order."""
+        return tuple(p for p in (self._a, self._b) if isinstance(p, Value))
+
+    # Comparisons compare data (for xp.where conditions and user code); they are not differentiable.
+    def __lt__(self, other: Any) -> Any:
+        return self.data < _plain(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self.data <= _plain(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self.data > _plain(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self.data >= _plain(other)
+
+    def __pow__(self, other: Any) -> Value:
+        """``v ** n`` is the ``pow`` op with exponent n; ``v ** w`` for a Value w is ``exp(w * log(v))``."""
+        if not isinstance(other, Value):
+            if not isinstance(other, int | float | np.number) or isinstance(other, bool):
+                return NotImplemented
+            return apply(registry.get("pow"), (self,), {"n": float(other)})
+        if np.any(np.asarray(self.data) <= 0):
+            raise DomainError(
+                f"pow(x={_short(self.data)}, y={_short(other.data)}) with a Value exponent needs x > 0, "
+                "since d(x**y)/dy = x**y * log(x); use a number exponent for x <= 0"
+            )
+        return _exact((other * self.log()).exp(), self.data, other.data)
+
+    def __rpow__(self, base: Any) -> Value:
+        if not isinstance(base, int | float | np.number) or isinstance(base, bool):
+            return NotImplemented
+        if base <= 0:
+            raise DomainError(f"pow(x={base!r}, y={_short(self.data)}) with a Value exponent needs x > 0, since d(x**y)/dy = x**y * log(x)")
+        return _exact((self * math.log(base)).exp(), base, self.data)
+
+    def sum(self) -> Value:
+        """The sum of an array Value's elements, as a scalar Value (a scalar Value is returned as is)."""
+        return self if type(self.data) is float else apply(_SUM, (self,))
+
+    def mean(self) -> Value:
+        """The mean of an array Value's elements, as a scalar Value."""
+        return self if type(self.data) is float else self.sum() * (1.0 / self.data.size)
+
+    def backward(self) -> None:
+        """Add d(self)/d(node) into ``node.grad`` for every node of the graph that produced self.
+
+        Like PyTorch, gradients accumulate: a second call adds the same gradients again (each node's
+        grad doubles), so call ``zero_grad()`` on a model, or set ``grad = 0``, between steps. self
+        must be a scalar (reduce an array Value with ``sum()`` or ``mean()`` first).
+        """
+        if type(self.data) is not float:
+            raise ValueError(f"backward() needs a scalar Value, this one holds an array of shape {self.data.shape}; call .sum() or .mean() first")
+        for node, old in _sweep((self,), (1.0,), create_graph=False):
+            if type(old) is not float or old != 0.0:
+                node.grad = old + node.grad
+
+
+def _exact(node: Value, base: Any, exponent: Any) -> Value:
+    # exp(y * log(x)) carries the gradient for both sides but rounds (2 ** 3 would be 7.999999999999998);
+    # the node keeps the correctly rounded power, which its exp vjp (g * out) then uses too.
+    node.data = _data(np.power(base, exponent), "pow")
+    return node
+
+
+def _plain(x: Any) -> Any:
+    return x.data if isinstance(x, Value) else x
+
+
+_new = object.__new__
+RESERVED = frozenset(dir(Value))
+registry.reserved = RESERVED
+
+# Python operators and the ops they dispatch to; methods for every op are generated as ops register.
+OPERATORS = {"add": ("__add__", "__radd__"), "sub": ("__sub__", "__rsub__"), "mul": ("__mul__", "__rmul__"),
+             "div": ("__truediv__", "__rtruediv__"), "neg": ("__neg__",)}
+
+
+def _install(name: str, op: Op | None) -> None:
+    for ns in (SCALAR, ARRAY, GRAPH):
+        ns.forget_ops()
+    names = (name, *OPERATORS.get(name, ()))
+    if op is None:
+        for attr in names:
+            if attr in Value.__dict__:
+                delattr(Value, attr)
+        return
+    for attr, fn in zip(names, _binary(op) if op.arity == 2 else _unary(op)):
+        setattr(Value, attr, fn)
+
+
+registry.subscribe(_install)
+
+
+def _unbroadcast(g: Any, data: Any) -> Any:
+    """Sum a cotangent back to the shape of the input it belongs to (autograd's unbroadcast)."""
+    gd = g.data if isinstance(g, Value) else g
+    shape = np.shape(data)
+    if np.shape(gd) == shape:
+        return g
+    if isinstance(g, Value):
+        return g.sum() if not shape else g  # graph mode: only scalar <- array reductions occur
+    g = np.asarray(gd)
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    for axis, n in enumerate(shape):
+        if n == 1 and g.shape[axis] != 1:
+            g = g.sum(axis=axis, keepdims=True)
+    return float(g) if not shape else g
+
+
+_ZERO = 0.0  # the cotangent a node holds during a sweep until one arrives (tested by identity)
+
+
+def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
+    """node's vjp at cotangent g: checked, with domain errors named and array cotangents unbroadcast."""
+    op, kw = node._op, node._kw or {}
+    inputs = (node._a,) if node._b is None else (node._a, node._b)
+    datas = [_plain(p) for p in inputs]
+    if create_graph:
+        xp, out, args = GRAPH, node, inputs
+    else:
+        xp = SCALAR if all(type(d) is float for d in (g, node.data, *datas)) else ARRAY
+        out, args = node.data, datas
+    gs = _run(op, "vjp", op.vjp, xp, (g, out, *args), kw, datas)
+    if not isinstance(gs, tuple | list) or len(gs) != op.arity:
+        raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r}: expected a tuple of {op.arity} cotangent(s), one per input {op.inputs}")
+    return tuple(gp if gp is None or xp is SCALAR else _unbroadcast(gp, d) for gp, d in zip(gs, datas))
+
+
+def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> list[tuple[Value, Any]]:
+    """One reverse-mode sweep from roots, iterative (no recursion limit).
+
+    Leaves d(roots)/d(node) in node.grad for every node of the graph and returns the nodes with the
+    grad each held before. Nodes are visited in Kahn's order: a node's vjp runs once all its
+    consumers have sent their cotangents, counted in the node's ``_k`` slot (0 again afterwards).
+    """
+    paused = gc.isenabled()
+    if paused:  # the sweep makes no reference cycles; pausing the cyclic collector saves a third of its time
+        gc.disable()
+    try:
+        return _sweep_unpaused(roots, seeds, create_graph)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> list[tuple[Value, Any]]:
+    unique = list(dict.fromkeys(roots))
+    rootset = set(unique)
+    visited, stack = [], list(unique)
+    while stack:
+        node = stack.pop()
+        visited.append((node, node.grad))
+        node.grad = _ZERO
+        a, b = node._a, node._b
+        if type(a) is Value:
+            if a._k == 0 and a not in rootset:
+                stack.append(a)
+            a._k += 1
+        if type(b) is Value:
+            if b._k == 0 and b not in rootset:
+                stack.append(b)
+            b._k += 1
+    for r, s in zip(roots, seeds):
+        r.grad = s if r.grad is _ZERO else r.grad + s
+    ready = [r for r in unique if r._k == 0]
+    try:
+        while ready:
+            node = ready.pop()
+            op = node._op
+            if op is None:
+                continue
+            a, b, g = node._a, node._b, node.grad
+            if g is not _ZERO:
+                x = a.data if type(a) is Value else a
+                if b is None:
+                    if type(g) is float and type(x) is float and node._kw is None and not create_graph:
+                        try:
+                            (ga,) = op.vjp(SCALAR, g, node.data, x)
+                        except (ArithmeticError, ValueError, TypeError):
+                            (ga,) = _vjp(node, g, create_graph)  # re-run checked, to raise the precise error
+                    else:
+                        (ga,) = _vjp(node, g, create_graph)
+                    gb = None
+                else:
+                    y = b.data if type(b) is Value else b
+                    if type(g) is float and type(x) is float and type(y) is float and node._kw is None and not create_graph:
+                        try:
+                            ga, gb = op.vjp(SCALAR, g, node.data, x, y)
+                        except (ArithmeticError, ValueError, TypeError):
+                            ga, gb = _vjp(node, g, create_graph)
+                    else:
+                        ga, gb = _vjp(node, g, create_graph)
+                if ga is not None and type(a) is Value:
+                    a.grad = ga if a.grad is _ZERO else a.grad + ga
+                if gb is not None and type(b) is Value:
+                    b.grad = gb if b.grad is _ZERO else b.grad + gb
+            if type(a) is Value:
+                a._k -= 1
+                if a._k == 0:
+                    ready.append(a)
+            if type(b) is Value:
+                b._k -= 1
+                if b._k == 0:
+                    ready.append(b)
+    except BaseException:
+        for node, old in visited:
+            node._k, node.grad = 0, old
+        raise
+    return visited
+
+
+def grad(outputs: Value | Iterable[Value], inputs: Value | Iterable[Value], create_graph: bool = False) -> list[Any]:
+    """Gradients of the sum of outputs with respect to each input, as ``torch.autograd.grad`` gives them.
+
+    Leaves ``.grad`` as it was. An input the outputs do not depend on gets a zero gradient. With
+    ``create_graph=True`` every vjp runs on Values, so each gradient is a Value with a graph of its
+    own that can be differentiated again; otherwise gradients are plain numbers (or arrays).
+    """
+    outs = (outputs,) if isinstance(outputs, Value) else tuple(outputs)
+    ins = (inputs,) if isinstance(inputs, Value) else tuple(inputs)
+    for v in (*outs, *ins):
+        if not isinstance(v, Value):
+            raise TypeError(f"grad() takes Values as outputs and inputs, got {v!r}")
+    seeds = tuple(1.0 if type(o.data) is float else np.ones_like(o.data) for o in outs)
+    visited = _sweep(outs, seeds, create_graph)
+    reached = {id(node) for node, _ in visited}
+    result = [v.grad if id(v) in reached and v.grad is not _ZERO else 0.0 * v.data for v in ins]
+    for node, old in visited:
+        node.grad = old
+    return result
+
+
+def _sum(xp: Any, x: Any) -> Any:
+    return x.sum() if isinstance(x, np.ndarray | Value) else x
+
+
+def _sum_vjp(xp: Any, g: Any, out: Any, x: Any) -> tuple:
+    return (g + 0.0 * x,)
+
+
+_SUM = Op("sum", forward=_sum, vjp=_sum_vjp, doc="The sum of an array's elements (engine-internal reduction).")

@@ -1,0 +1,58 @@
+"""Set up a virtual environment in .venv and run the demo, the tests or the benchmarks in it.
+
+    python3 tasks.py demo [ARGS...]    # train on two moons, write plots to out/
+    python3 tasks.py test [ARGS...]    # the whole test suite (pytest ARGS...)
+    python3 tasks.py bench [ARGS...]   # benchmarks against micrograd
+
+Needs only Python 3.11+; everything else is installed into .venv (never the system Python).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+EXTRAS = {"demo": "plot", "test": "test,plot", "bench": "bench"}
+
+
+def setup(task: str) -> None:
+    if not (BIN / "python").exists():
+        print(f"creating {VENV}", flush=True)
+        venv.create(VENV, with_pip=True)
+    stamp = VENV / f".installed-{task}"
+    sources = [ROOT / "pyproject.toml", ROOT / "plugins_example" / "pyproject.toml"]
+    if stamp.exists() and all(stamp.stat().st_mtime >= p.stat().st_mtime for p in sources if p.exists()):
+        return
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-e", f"{ROOT}[{EXTRAS[task]}]"], check=True)
+    if task in ("test", "demo") and (ROOT / "plugins_example").is_dir():
+        subprocess.run([*pip, "-e", str(ROOT / "plugins_example")], check=True)
+    stamp.touch()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in EXTRAS:
+        print(__doc__)
+        return 2
+    task, rest = argv[0], argv[1:]
+    if sys.version_info < (3, 11):
+        print(f"microreg needs Python 3.11 or newer; this is {sys.version.split()[0]}", file=sys.stderr)
+        return 2
+    setup(task)
+    py = str(BIN / "python")
+    commands = {
+        "demo": [str(BIN / "microreg"), "demo", *(rest or ["--out", str(ROOT / "out")])],
+        "test": [py, "-m", "pytest", *rest],
+        "bench": [py, str(ROOT / "benchmarks" / "bench_engine.py"), *rest],
+    }
+    return subprocess.run(commands[task], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
