@@ -4,9 +4,10 @@
 
 1. One training step (forward, backward, SGD update) of an MLP 2-16-16-1 (relu hidden, linear
    output) on 100 two-moons points, hinge loss plus L2, the loss of micrograd's own demo notebook.
-   Both engines build the same graph op for op; steps alternate between them, each starting after a
-   gc.collect(), and the median counts. (micrograd's graphs are reference cycles, so its garbage is
-   collected outside its timing; microreg frees its graph by reference counting inside its own.)
+   Both engines build the same graph op for op. They alternate in blocks of consecutive steps, as
+   in a training loop, each block after a gc.collect(), so each engine pays for its own garbage
+   (micrograd's graphs are reference cycles freed by the collector, microreg's are freed by
+   reference counting); the median step counts.
 2. backward through a chain of 1,000,000 nodes (micrograd's recursive sort fails below 1,000).
 3. Memory per op while the graph is alive: y = y * 0.999 repeated, measured with tracemalloc.
 """
@@ -57,7 +58,7 @@ def make_step(model, wrap):
     return step
 
 
-def bench_step(repeats: int) -> dict:
+def bench_step(rounds: int, block: int = 3) -> dict:
     from micrograd.engine import Value as MGValue
     from micrograd.nn import MLP as MGMLP
 
@@ -65,12 +66,13 @@ def bench_step(repeats: int) -> dict:
     ours = make_step(MLP(2, [16, 16, 1], activation="relu", seed=0), None)
     theirs = make_step(MGMLP(2, [16, 16, 1]), MGValue)
     times: dict[str, list[float]] = {"microreg": [], "micrograd": []}
-    for _ in range(repeats):
+    for _ in range(rounds):
         for name, step in (("micrograd", theirs), ("microreg", ours)):
-            gc.collect()  # micrograd's graphs are reference cycles: start each step on a clean heap
-            t = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t)
+            gc.collect()  # each block starts on a clean heap, then pays its own garbage collection
+            for _ in range(block):
+                t = time.process_time()
+                step()
+                times[name].append(time.process_time() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {"microreg_s": med["microreg"], "micrograd_s": med["micrograd"], "ratio": med["microreg"] / med["micrograd"]}
 
@@ -80,9 +82,9 @@ def bench_chain(n: int) -> dict:
     y = x
     for _ in range(n):
         y = y * 1.0000001
-    t = time.perf_counter()
+    t = time.process_time()
     y.backward()
-    took = time.perf_counter() - t
+    took = time.process_time() - t
     expected = 1.0000001**n
     assert abs(x.grad - expected) < 1e-6 * expected, (x.grad, expected)
     from micrograd.engine import Value as MGValue
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from micrograd.engine import Value as MGValue
 
-    step = bench_step(3 if args.quick else 9)
+    step = bench_step(1 if args.quick else 3)
     chain = bench_chain(100_000 if args.quick else 1_000_000)
     ours, theirs = bytes_per_op(microreg.Value, 100_000), bytes_per_op(MGValue, 100_000)
     print(f"training step, MLP 2-16-16-1 on 100 moons (median): microreg {step['microreg_s'] * 1e3:.1f} ms, "

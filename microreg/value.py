@@ -255,9 +255,8 @@ class Value:
         """
         if type(self.data) is not float:
             raise ValueError(f"backward() needs a scalar Value, this one holds an array of shape {self.data.shape}; call .sum() or .mean() first")
-        for node, old in _sweep((self,), (1.0,), create_graph=False):
-            if type(old) is not float or old != 0.0:
-                node.grad = old + node.grad
+        for node, old in _sweep((self,), (1.0,), create_graph=False)[1]:
+            node.grad = old + node.grad
 
 
 def _exact(node: Value, base: Any, exponent: Any) -> Value:
@@ -332,11 +331,11 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
     return tuple(gp if gp is None or xp is SCALAR else _unbroadcast(gp, d) for gp, d in zip(gs, datas))
 
 
-def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> list[tuple[Value, Any]]:
+def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
     """One reverse-mode sweep from roots, iterative (no recursion limit).
 
-    Leaves d(roots)/d(node) in node.grad for every node of the graph and returns the nodes with the
-    grad each held before. Nodes are visited in Kahn's order: a node's vjp runs once all its
+    Leaves d(roots)/d(node) in node.grad for every node of the graph and returns the nodes visited
+    and, for those whose grad was not 0, the grad each held before. Nodes are visited in Kahn's order: a node's vjp runs once all its
     consumers have sent their cotangents, counted in the node's ``_k`` slot (0 again afterwards).
     """
     paused = gc.isenabled()
@@ -349,70 +348,87 @@ def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> 
             gc.enable()
 
 
-def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> list[tuple[Value, Any]]:
+def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
     unique = list(dict.fromkeys(roots))
     rootset = set(unique)
-    visited, stack = [], list(unique)
+    visited, saved, stack = [], [], list(unique)
+    push, pop, record = stack.append, stack.pop, visited.append
     while stack:
-        node = stack.pop()
-        visited.append((node, node.grad))
+        node = pop()
+        record(node)
+        old = node.grad
+        if type(old) is not float or old:
+            saved.append((node, old))
         node.grad = _ZERO
-        a, b = node._a, node._b
+        a = node._a
         if type(a) is Value:
-            if a._k == 0 and a not in rootset:
-                stack.append(a)
+            if not a._k and a not in rootset:
+                push(a)
             a._k += 1
-        if type(b) is Value:
-            if b._k == 0 and b not in rootset:
-                stack.append(b)
+            b = node._b
+            if type(b) is Value:
+                if not b._k and b not in rootset:
+                    push(b)
+                b._k += 1
+        elif node._op is not None:  # a constant first input: the second is the Value
+            b = node._b
+            if not b._k and b not in rootset:
+                push(b)
             b._k += 1
     for r, s in zip(roots, seeds):
         r.grad = s if r.grad is _ZERO else r.grad + s
-    ready = [r for r in unique if r._k == 0]
+    ready = [r for r in unique if not r._k]
+    push, pop = ready.append, ready.pop
+    fast = not create_graph
     try:
         while ready:
-            node = ready.pop()
+            node = pop()
             op = node._op
             if op is None:
                 continue
             a, b, g = node._a, node._b, node.grad
-            if g is not _ZERO:
-                x = a.data if type(a) is Value else a
-                if b is None:
-                    if type(g) is float and type(x) is float and node._kw is None and not create_graph:
+            if b is None:  # unary: its input is always a Value
+                if g is not _ZERO:
+                    if fast and type(g) is float and node._kw is None:
                         try:
-                            (ga,) = op.vjp(SCALAR, g, node.data, x)
+                            (ga,) = op.vjp(SCALAR, g, node.data, a.data)
                         except (ArithmeticError, ValueError, TypeError):
                             (ga,) = _vjp(node, g, create_graph)  # re-run checked, to raise the precise error
                     else:
                         (ga,) = _vjp(node, g, create_graph)
-                    gb = None
-                else:
-                    y = b.data if type(b) is Value else b
-                    if type(g) is float and type(x) is float and type(y) is float and node._kw is None and not create_graph:
-                        try:
-                            ga, gb = op.vjp(SCALAR, g, node.data, x, y)
-                        except (ArithmeticError, ValueError, TypeError):
-                            ga, gb = _vjp(node, g, create_graph)
-                    else:
+                    if ga is not None:
+                        a.grad = ga if a.grad is _ZERO else a.grad + ga
+                a._k -= 1
+                if not a._k:
+                    push(a)
+                continue
+            if g is not _ZERO:
+                if fast and type(g) is float and node._kw is None:
+                    try:
+                        ga, gb = op.vjp(SCALAR, g, node.data, a.data if type(a) is Value else a, b.data if type(b) is Value else b)
+                    except (ArithmeticError, ValueError, TypeError):
                         ga, gb = _vjp(node, g, create_graph)
+                else:
+                    ga, gb = _vjp(node, g, create_graph)
                 if ga is not None and type(a) is Value:
                     a.grad = ga if a.grad is _ZERO else a.grad + ga
                 if gb is not None and type(b) is Value:
                     b.grad = gb if b.grad is _ZERO else b.grad + gb
             if type(a) is Value:
                 a._k -= 1
-                if a._k == 0:
-                    ready.append(a)
+                if not a._k:
+                    push(a)
             if type(b) is Value:
                 b._k -= 1
-                if b._k == 0:
-                    ready.append(b)
+                if not b._k:
+                    push(b)
     except BaseException:
-        for node, old in visited:
-            node._k, node.grad = 0, old
+        for node in visited:
+            node._k, node.grad = 0, 0.0
+        for node, old in saved:
+            node.grad = old
         raise
-    return visited
+    return visited, saved
 
 
 def grad(outputs: Value | Iterable[Value], inputs: Value | Iterable[Value], create_graph: bool = False) -> list[Any]:
@@ -428,10 +444,12 @@ def grad(outputs: Value | Iterable[Value], inputs: Value | Iterable[Value], crea
         if not isinstance(v, Value):
             raise TypeError(f"grad() takes Values as outputs and inputs, got {v!r}")
     seeds = tuple(1.0 if type(o.data) is float else np.ones_like(o.data) for o in outs)
-    visited = _sweep(outs, seeds, create_graph)
-    reached = {id(node) for node, _ in visited}
+    visited, saved = _sweep(outs, seeds, create_graph)
+    reached = {id(node) for node in visited}
     result = [v.grad if id(v) in reached and v.grad is not _ZERO else 0.0 * v.data for v in ins]
-    for node, old in visited:
+    for node in visited:
+        node.grad = 0.0
+    for node, old in saved:
         node.grad = old
     return result
 
