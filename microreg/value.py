@@ -23,11 +23,18 @@ class DomainError(ValueError):
     """An op was applied where it is not defined: the message names the op, the values and the domain."""
 
 
-def _data(x: Any, what: str = "Value()") -> float | np.ndarray:
+_F64 = np.dtype(np.float64)
+
+
+def _data(x: Any, what: str = "Value()", copy: bool = True) -> float | np.ndarray:
     """x as engine data: a finite float, or a finite float64 array; TypeError/ValueError otherwise."""
     if type(x) is float:
-        data = x
-    elif isinstance(x, bool | np.bool_) or isinstance(x, Value):
+        if x - x == 0.0:
+            return x
+        raise ValueError(f"{what} takes finite numbers, got {x!r}")
+    if type(x) is np.ndarray and x.dtype is _F64 and x.ndim:
+        data = x.copy() if copy else x
+    elif isinstance(x, bool | np.bool_ | Value):
         raise TypeError(f"{what} takes a real number or an array of them, got {x!r} ({type(x).__name__})")
     elif isinstance(x, int | float | np.integer | np.floating):
         data = float(x)
@@ -35,12 +42,11 @@ def _data(x: Any, what: str = "Value()") -> float | np.ndarray:
         arr = np.asarray(x)
         if arr.dtype.kind not in "iuf":
             raise TypeError(f"{what} takes a real number or an array of them, got an array of {arr.dtype}")
-        arr = arr.astype(np.float64)
-        data = float(arr) if arr.ndim == 0 else arr
+        data = float(arr) if arr.ndim == 0 else arr.astype(np.float64)
     else:
         raise TypeError(f"{what} takes a real number or an array of them, got {x!r} ({type(x).__name__})")
-    if not np.all(np.isfinite(data)):
-        raise ValueError(f"{what} takes finite numbers, got {x!r}")
+    if not (math.isfinite(data) if type(data) is float else np.isfinite(data).all()):
+        raise ValueError(f"{what} takes finite numbers, got {_short(data)}")
     return data
 
 
@@ -53,45 +59,40 @@ def _describe(op: Op, role: str, datas: Sequence[Any], params: dict, exc: BaseEx
 
 
 def _short(d: Any) -> str:
-    return repr(d) if not isinstance(d, np.ndarray) else f"array{d.shape} (min {d.min():g}, max {d.max():g})"
-
-
-def _run(op: Op, role: str, fn: Any, xp: Any, args: tuple, params: dict, datas: Sequence[Any]) -> Any:
-    """fn(xp, *args, **params) with floating-point failures turned into a DomainError naming the op."""
-    try:
-        if xp is ARRAY:
-            with np.errstate(**_ERRSTATE):
-                return fn(xp, *args, **params)
-        return fn(xp, *args, **params)
-    except (ArithmeticError, ValueError) as exc:
-        if isinstance(exc, DomainError):
-            raise
-        raise DomainError(_describe(op, role, datas, params, exc)) from None
-
-
-def _finite(op: Op, out: Any, datas: Sequence[Any], params: dict) -> float | np.ndarray:
-    if type(out) is float and out - out == 0.0:
-        return out
-    if isinstance(out, complex):
-        raise DomainError(_describe(op, "forward", datas, params, ValueError(f"the result {out} is complex")))
-    try:
-        return _data(out, f"{op.name}'s forward")
-    except (TypeError, ValueError) as exc:
-        raise DomainError(_describe(op, "forward", datas, params, exc)) from None
+    if isinstance(d, np.ndarray):
+        return f"array{d.shape} (min {d.min():g}, max {d.max():g})" if d.size else f"array{d.shape}"
+    return repr(d)
 
 
 def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
-    """Apply op to Values and constants; the result is a new graph node (a plain number if no input is a Value)."""
-    params = params or {}
+    """Apply op to Values and constants; the result is a new graph node (a plain number if no input is a Value).
+
+    On arrays the op runs under ``np.errstate(all="raise")``: from finite inputs, any overflow,
+    invalid operation or division by zero raises, so no NaN or infinity comes out silently.
+    """
+    kw = params or {}
     datas, graph = [], False
     for a in args:
         if isinstance(a, Value):
             datas.append(a.data)
             graph = True
         else:
-            datas.append(_data(a, f"{op.name}()"))
-    xp = ARRAY if any(isinstance(d, np.ndarray) for d in datas) else SCALAR
-    out = _finite(op, _run(op, "forward", op.forward, xp, tuple(datas), params, datas), datas, params)
+            datas.append(_data(a, f"{op.name}()", copy=False))
+    try:
+        if type(datas[0]) is float and (len(datas) == 1 or type(datas[1]) is float):
+            out = op.forward(SCALAR, *datas, **kw)
+        else:
+            with np.errstate(**_ERRSTATE):
+                out = op.forward(ARRAY, *datas, **kw)
+        if type(out) is not float or out - out != 0.0:
+            if type(out) is not np.ndarray or out.dtype is not _F64:
+                if isinstance(out, complex):
+                    raise ValueError(f"the result {out} is complex")
+                out = _data(out, "the result", copy=False)
+            elif not out.ndim:
+                out = float(out)
+    except (ArithmeticError, ValueError) as exc:
+        raise DomainError(_describe(op, "forward", datas, kw, exc)) from None
     if not graph:
         return out
     node = _new(Value)
@@ -296,39 +297,56 @@ registry.subscribe(_install)
 
 
 def _unbroadcast(g: Any, data: Any) -> Any:
-    """Sum a cotangent back to the shape of the input it belongs to (autograd's unbroadcast)."""
-    gd = g.data if isinstance(g, Value) else g
-    shape = np.shape(data)
-    if np.shape(gd) == shape:
+    """A cotangent summed back to the shape of the input it belongs to (autograd's unbroadcast)."""
+    if type(g) is np.ndarray:
+        if type(data) is float:
+            return float(g.sum())
+        if g.shape == data.shape:
+            return g
+        while g.ndim > data.ndim:
+            g = g.sum(axis=0)
+        for axis, n in enumerate(data.shape):
+            if n == 1 and g.shape[axis] != 1:
+                g = g.sum(axis=axis, keepdims=True)
         return g
     if isinstance(g, Value):
-        return g.sum() if not shape else g  # graph mode: only scalar <- array reductions occur
-    g = np.asarray(gd)
-    while g.ndim > len(shape):
-        g = g.sum(axis=0)
-    for axis, n in enumerate(shape):
-        if n == 1 and g.shape[axis] != 1:
-            g = g.sum(axis=axis, keepdims=True)
-    return float(g) if not shape else g
+        if type(g.data) is np.ndarray and type(data) is float:
+            return g.sum()
+        if type(g.data) is float and type(data) is np.ndarray:
+            return g + np.zeros_like(data)
+        return g
+    if type(data) is np.ndarray:  # a number cotangent for an array input: the same for every element
+        return np.full_like(data, g)
+    return g
 
 
 _ZERO = 0.0  # the cotangent a node holds during a sweep until one arrives (tested by identity)
 
 
 def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
-    """node's vjp at cotangent g: checked, with domain errors named and array cotangents unbroadcast."""
-    op, kw = node._op, node._kw or {}
-    inputs = (node._a,) if node._b is None else (node._a, node._b)
-    datas = [_plain(p) for p in inputs]
+    """node's vjp at cotangent g, checked: domain errors named, array cotangents summed to their input's shape.
+
+    Runs inside the sweep's ``np.errstate(all="raise")``.
+    """
+    op, kw, a, b = node._op, node._kw or {}, node._a, node._b
+    inputs = (a,) if b is None else (a, b)
+    datas = [p.data if isinstance(p, Value) else p for p in inputs]
     if create_graph:
         xp, out, args = GRAPH, node, inputs
     else:
-        xp = SCALAR if all(type(d) is float for d in (g, node.data, *datas)) else ARRAY
+        xp = SCALAR if type(g) is float and type(datas[0]) is float and (b is None or type(datas[1]) is float) else ARRAY
         out, args = node.data, datas
-    gs = _run(op, "vjp", op.vjp, xp, (g, out, *args), kw, datas)
+    try:
+        gs = op.vjp(xp, g, out, *args, **kw)
+    except (ArithmeticError, ValueError) as exc:
+        if isinstance(exc, DomainError):
+            raise
+        raise DomainError(_describe(op, "vjp", datas, kw, exc)) from None
     if not isinstance(gs, tuple | list) or len(gs) != op.arity:
         raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r}: expected a tuple of {op.arity} cotangent(s), one per input {op.inputs}")
-    return tuple(gp if gp is None or xp is SCALAR else _unbroadcast(gp, d) for gp, d in zip(gs, datas))
+    if xp is SCALAR:
+        return gs
+    return tuple(None if gp is None else _unbroadcast(gp, d) for gp, d in zip(gs, datas))
 
 
 def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
@@ -342,7 +360,8 @@ def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> 
     if paused:  # the sweep makes no reference cycles; pausing the cyclic collector saves a third of its time
         gc.disable()
     try:
-        return _sweep_unpaused(roots, seeds, create_graph)
+        with np.errstate(**_ERRSTATE):
+            return _sweep_unpaused(roots, seeds, create_graph)
     finally:
         if paused:
             gc.enable()
