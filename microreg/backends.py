@@ -131,7 +131,9 @@ class Graph(Namespace):
         return call
 
     def pow(self, x: Any, n: Any) -> Any:
-        return self.__getattr__("pow")(x, n=n)
+        from .value import apply
+
+        return apply(self._registry.get("pow"), (x,), {"n": n})
 
     def sqrt(self, x: Any) -> Any:
         return self.pow(x, 0.5)

@@ -1,0 +1,88 @@
+"""Derivatives of derivatives: grad(create_graph=True), Hessian-vector products, Newton's method."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from microreg import Value, grad
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grad_without_create_graph_returns_numbers_and_leaves_grad_alone():
+    x = Value(3.0)
+    x.grad = 7.0
+    (g,) = grad(x**3, x)
+    assert g == pytest.approx(27.0)
+    assert isinstance(g, float)
+    assert x.grad == 7.0
+
+
+def test_third_derivative_of_a_cubic_through_three_sweeps():
+    x = Value(2.0)
+    (d1,) = grad(x**3, x, create_graph=True)
+    (d2,) = grad(d1, x, create_graph=True)
+    (d3,) = grad(d2, x)
+    assert (d1.data, d2.data, d3) == pytest.approx((12.0, 12.0, 6.0))
+
+
+def test_second_derivative_of_tanh_through_its_output_based_vjp():
+    x = Value(0.4)
+    (d1,) = grad(x.tanh(), x, create_graph=True)
+    (d2,) = grad(d1, x)
+    t = math.tanh(0.4)
+    assert d2 == pytest.approx(-2 * t * (1 - t * t), rel=1e-12)
+
+
+def test_mixed_partials_are_symmetric():
+    x, y = Value(0.3), Value(-0.8)
+    f = (x * y).sigmoid() + x**2 * y
+    gx, gy = grad(f, [x, y], create_graph=True)
+    (dxy,) = grad(gx, y)
+    (dyx,) = grad(gy, x)
+    assert dxy == pytest.approx(dyx, rel=1e-12)
+
+
+def test_an_input_the_output_does_not_depend_on_gets_a_zero_gradient():
+    x, unused = Value(1.0), Value(np.array([1.0, 2.0]))
+    gx, gu = grad(x * 2, [x, unused])
+    assert gx == 2.0
+    np.testing.assert_array_equal(gu, [0.0, 0.0])
+
+
+def test_hessian_vector_product_example_matches_the_hessian_written_by_hand():
+    example = load_example("hessian_vector")
+    x0, y0, v = 0.7, -1.3, (1.0, 2.0)
+    H = example.hessian_by_hand(x0, y0)
+    expected = [H[0][0] * v[0] + H[0][1] * v[1], H[1][0] * v[0] + H[1][1] * v[1]]
+    assert example.hvp(x0, y0, v) == pytest.approx(expected, rel=1e-12)
+
+
+def test_newtons_method_example_converges_to_a_stationary_point_with_positive_curvature():
+    example = load_example("newton")
+    x, path = example.newton(2.0)
+    assert len(path) < 15
+    v = Value(x)
+    (d1,) = grad(example.f(v), v, create_graph=True)
+    (d2,) = grad(d1, v)
+    assert abs(d1.data) < 1e-10
+    assert d2 > 0
+
+
+def test_second_derivatives_work_over_a_batch():
+    x = Value(np.array([-1.0, 0.5, 2.0]))
+    (d1,) = grad(x.exp().sum(), x, create_graph=True)
+    (d2,) = grad(d1.sum(), x)
+    np.testing.assert_allclose(d2, np.exp([-1.0, 0.5, 2.0]), rtol=1e-12)
