@@ -421,6 +421,7 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                 if not a._k:
                     push(a)
                 continue
+            ga = gb = None
             if g is not _ZERO:
                 if fast and type(g) is float and node._kw is None:
                     try:
@@ -429,15 +430,15 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                         ga, gb = _vjp(node, g, create_graph)
                 else:
                     ga, gb = _vjp(node, g, create_graph)
-                if ga is not None and type(a) is Value:
-                    a.grad = ga if a.grad is _ZERO else a.grad + ga
-                if gb is not None and type(b) is Value:
-                    b.grad = gb if b.grad is _ZERO else b.grad + gb
             if type(a) is Value:
+                if ga is not None:
+                    a.grad = ga if a.grad is _ZERO else a.grad + ga
                 a._k -= 1
                 if not a._k:
                     push(a)
             if type(b) is Value:
+                if gb is not None:
+                    b.grad = gb if b.grad is _ZERO else b.grad + gb
                 b._k -= 1
                 if not b._k:
                     push(b)
