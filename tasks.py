@@ -5,6 +5,7 @@
     python3 tasks.py bench [ARGS...]   # benchmarks against micrograd
 
 Needs only Python 3.11+; everything else is installed into .venv (never the system Python).
+MICROREG_TEST_TORCH=2.13.0 also installs that PyTorch for the comparison tests (CI does).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def setup(task: str) -> None:
     subprocess.run([*pip, "-e", f"{ROOT}[{EXTRAS[task]}]"], check=True)
     if task in ("test", "demo") and (ROOT / "plugins_example").is_dir():
         subprocess.run([*pip, "-e", str(ROOT / "plugins_example")], check=True)
+    if task == "test" and os.environ.get("MICROREG_TEST_TORCH"):
+        # optional: the PyTorch comparison tests skip without it
+        if subprocess.run([*pip, f"torch=={os.environ['MICROREG_TEST_TORCH']}"]).returncode:
+            print("torch could not be installed: the comparison tests will be skipped", flush=True)
     stamp.touch()
 
 
