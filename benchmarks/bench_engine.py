@@ -10,6 +10,7 @@
    reference counting); the median step counts.
 2. backward through a chain of 1,000,000 nodes (micrograd's recursive sort fails below 1,000).
 3. Memory per op while the graph is alive: y = y * 0.999 repeated, measured with tracemalloc.
+4. sub, div and neg as registered ops against compositions of other ops (why they are ops).
 """
 
 from __future__ import annotations
@@ -101,6 +102,35 @@ def bench_chain(n: int) -> dict:
     return {"nodes": n, "microreg_backward_s": took, "micrograd_at_1000_nodes": mg}
 
 
+def bench_compositions(n: int) -> dict[str, float]:
+    """sub, div and neg as registered ops against the compositions they could be (forward + backward)."""
+    V = microreg.Value
+    forms = {
+        "a - b (op sub)": lambda a, b: a - b,
+        "a + (-b) (neg, add)": lambda a, b: a + (-b),
+        "a / b (op div)": lambda a, b: a / b,
+        "a * b ** -1 (pow, mul)": lambda a, b: a * b**-1,
+    }
+    out = {}
+    gc.disable()  # the cost of the ops themselves, not of the collector walking a long chain
+    try:
+        for name, form in forms.items():
+            runs = []
+            for _ in range(3):
+                a, b = V(1.5), V(2.5)
+                t = time.process_time()
+                y = a
+                for _ in range(n):
+                    y = form(y, b) * 1.0
+                y.backward()
+                runs.append((time.process_time() - t) / n)
+                del y
+            out[name] = min(runs)
+    finally:
+        gc.enable()
+    return out
+
+
 def bytes_per_op(value_cls, n: int) -> float:
     x = value_cls(1.0)
     y = x
@@ -126,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
           f"micrograd {step['micrograd_s'] * 1e3:.1f} ms, ratio {step['ratio']:.3f} (target <= 0.125)")
     print(f"backward through a chain of {chain['nodes']:,} nodes: {chain['microreg_backward_s']:.2f} s; "
           f"micrograd at 1,000 nodes: {chain['micrograd_at_1000_nodes']}")
+    for name, t in bench_compositions(20_000 if args.quick else 100_000).items():
+        print(f"  {name:24s} {t * 1e9:6.0f} ns per use (forward + backward)")
     print(f"memory per op (graph alive): microreg {ours:.0f} B, micrograd {theirs:.0f} B, ratio {ours / theirs:.3f} (target <= 160 B)")
     return 0 if step["ratio"] <= 0.125 and ours <= 160 else 1
 

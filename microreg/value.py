@@ -102,25 +102,25 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
     return node
 
 
-def _binary(op: Op) -> tuple[Any, Any]:
-    """``a <op> b`` and its reflected form, with a fast path for floats; static parameters go through apply."""
+def _binary(op: Op) -> tuple[Any, Any, Any]:
+    """``a <op> b`` and its reflected form, with a fast path for floats (static parameters in ``_params``)."""
     forward = op.forward
 
-    def method(self: Value, other: Any) -> Any:
+    def method(self: Value, other: Any, *, _params: dict | None = None) -> Any:
         a = self.data
         b = other.data if type(other) is Value else other
         if type(a) is float and type(b) is float:
             try:
-                out = forward(SCALAR, a, b)
+                out = forward(SCALAR, a, b, **_params) if _params else forward(SCALAR, a, b)
             except (ArithmeticError, ValueError):
                 out = None  # apply() raises the DomainError naming the op
             if type(out) is float and out - out == 0.0:
                 node = _new(Value)
-                node.data, node.grad, node.label, node._op, node._kw, node._k, node._a, node._b = out, 0.0, "", op, None, 0, self, other
+                node.data, node.grad, node.label, node._op, node._kw, node._k, node._a, node._b = out, 0.0, "", op, _params, 0, self, other
                 return node
         if not isinstance(other, Value | int | float | np.ndarray | np.number) or isinstance(other, bool):
             return NotImplemented
-        return apply(op, (self, other))
+        return apply(op, (self, other), _params)
 
     def reflected(self: Value, other: Any) -> Any:
         a = self.data
@@ -138,7 +138,7 @@ def _binary(op: Op) -> tuple[Any, Any]:
         return apply(op, (other, self))
 
     def with_params(self: Value, other: Any, *args: Any, **kw: Any) -> Any:
-        return apply(op, (self, other), op.bind(args, kw))
+        return method(self, other, _params=op.bind(args, kw))
 
     named = with_params if op.params else method
     named.__name__, named.__doc__ = op.name, op.doc
@@ -146,25 +146,25 @@ def _binary(op: Op) -> tuple[Any, Any]:
     return named, method, reflected
 
 
-def _unary(op: Op) -> Any:
-    """``v.<op>()``, with a fast path for a float; static parameters go through apply."""
+def _unary(op: Op) -> tuple[Any, Any]:
+    """``v.<op>()``, with a fast path for a float (static parameters in ``_params``)."""
     forward = op.forward
 
-    def method(self: Value) -> Any:
+    def method(self: Value, *, _params: dict | None = None) -> Any:
         a = self.data
         if type(a) is float:
             try:
-                out = forward(SCALAR, a)
+                out = forward(SCALAR, a, **_params) if _params else forward(SCALAR, a)
             except (ArithmeticError, ValueError):
                 out = None  # apply() raises the DomainError naming the op
             if type(out) is float and out - out == 0.0:
                 node = _new(Value)
-                node.data, node.grad, node.label, node._op, node._kw, node._k, node._a, node._b = out, 0.0, "", op, None, 0, self, None
+                node.data, node.grad, node.label, node._op, node._kw, node._k, node._a, node._b = out, 0.0, "", op, _params, 0, self, None
                 return node
-        return apply(op, (self,))
+        return apply(op, (self,), _params if _params is not None else op.bind((), {}))
 
     def with_params(self: Value, *args: Any, **kw: Any) -> Any:
-        return apply(op, (self,), op.bind(args, kw))
+        return method(self, _params=op.bind(args, kw))
 
     named = with_params if op.params else method
     named.__name__, named.__doc__ = op.name, op.doc
@@ -224,7 +224,7 @@ class Value:
         if not isinstance(other, Value):
             if not isinstance(other, int | float | np.number) or isinstance(other, bool):
                 return NotImplemented
-            return apply(registry.get("pow"), (self,), {"n": float(other)})
+            return _FAST["pow"](self, _params={"n": float(other)})
         if np.any(np.asarray(self.data) <= 0):
             raise DomainError(
                 f"pow(x={_short(self.data)}, y={_short(other.data)}) with a Value exponent needs x > 0, "
@@ -280,16 +280,24 @@ OPERATORS = {"add": ("__add__", "__radd__"), "sub": ("__sub__", "__rsub__"), "mu
              "div": ("__truediv__", "__rtruediv__"), "neg": ("__neg__",)}
 
 
+_FAST: dict[str, Any] = {}  # op name -> its fast method, taking static parameters as a dict
+
+
 def _install(name: str, op: Op | None) -> None:
     for ns in (SCALAR, ARRAY, GRAPH):
         ns.forget_ops()
     names = (name, *OPERATORS.get(name, ()))
     if op is None:
+        _FAST.pop(name, None)
         for attr in names:
             if attr in Value.__dict__:
                 delattr(Value, attr)
         return
-    for attr, fn in zip(names, _binary(op) if op.arity == 2 else _unary(op)):
+    methods = _binary(op) if op.arity == 2 else _unary(op)
+    _FAST[name] = methods[1]
+    for attr, fn in zip(names, methods):
+        if attr == name:
+            fn.__qualname__ = f"Value.{name}"
         setattr(Value, attr, fn)
 
 
@@ -408,9 +416,10 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
             a, b, g = node._a, node._b, node.grad
             if b is None:  # unary: its input is always a Value
                 if g is not _ZERO:
-                    if fast and type(g) is float and node._kw is None:
+                    if fast and type(g) is float and type(a.data) is float:
                         try:
-                            (ga,) = op.vjp(SCALAR, g, node.data, a.data)
+                            kw = node._kw
+                            (ga,) = op.vjp(SCALAR, g, node.data, a.data, **kw) if kw else op.vjp(SCALAR, g, node.data, a.data)
                         except (ArithmeticError, ValueError, TypeError):
                             (ga,) = _vjp(node, g, create_graph)  # re-run checked, to raise the precise error
                     else:
@@ -423,9 +432,10 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                 continue
             ga = gb = None
             if g is not _ZERO:
-                if fast and type(g) is float and node._kw is None:
+                if fast and type(g) is float:
                     try:
-                        ga, gb = op.vjp(SCALAR, g, node.data, a.data if type(a) is Value else a, b.data if type(b) is Value else b)
+                        x, y, kw = a.data if type(a) is Value else a, b.data if type(b) is Value else b, node._kw
+                        ga, gb = op.vjp(SCALAR, g, node.data, x, y, **kw) if kw else op.vjp(SCALAR, g, node.data, x, y)
                     except (ArithmeticError, ValueError, TypeError):
                         ga, gb = _vjp(node, g, create_graph)
                 else:
