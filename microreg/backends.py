@@ -154,6 +154,6 @@ class Graph(Namespace):
         return a if c else b
 
     def __getattr__(self, name: str) -> Callable:
-        if name in ("sin", "cos"):
+        if name in ("sin", "cos") and self._registry.find(name) is None:
             raise AttributeError(f"xp.{name} is not differentiable on the graph backend: register an op {name!r} to differentiate through it")
         return super().__getattr__(name)

@@ -87,7 +87,16 @@ class Op:
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "domains", domains)
         object.__setattr__(self, "kinks", kinks)
-        object.__setattr__(self, "examples", tuple(self.examples) or (dict(params),))
+        examples = tuple(dict(e) for e in self.examples) or ({},)
+        for example in examples:
+            unknown = example.keys() - params.keys()
+            missing = [k for k, d in params.items() if d is REQUIRED and k not in example]
+            if unknown or missing:
+                raise OpError(
+                    f"op {name!r}: each example must give values for the static parameters {sorted(params)} "
+                    f"(required: {[k for k, d in params.items() if d is REQUIRED]}), got {example!r}"
+                )
+        object.__setattr__(self, "examples", tuple({**{k: d for k, d in params.items() if d is not REQUIRED}, **e} for e in examples))
         object.__setattr__(self, "doc", self.doc or inspect.getdoc(self.forward) or "")
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,10 @@ def _data(x: Any, what: str = "Value()", copy: bool = True) -> float | np.ndarra
     elif isinstance(x, bool | np.bool_ | Value):
         raise TypeError(f"{what} takes a real number or an array of them, got {x!r} ({type(x).__name__})")
     elif isinstance(x, int | float | np.integer | np.floating):
-        data = float(x)
+        try:
+            data = float(x)
+        except OverflowError:
+            raise ValueError(f"{what} takes finite numbers, got {x!r}, which is too large for a float64") from None
     elif isinstance(x, np.ndarray | list | tuple):
         arr = np.asarray(x)
         if arr.dtype.kind not in "iuf":
@@ -88,6 +91,8 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
             if type(out) is not np.ndarray or out.dtype is not _F64:
                 if isinstance(out, complex):
                     raise ValueError(f"the result {out} is complex")
+                if not isinstance(out, int | float | np.integer | np.floating | np.ndarray) or isinstance(out, bool):
+                    raise TypeError(f"{op.name}'s forward {op.forward.__name__} returned {out!r}: expected a real number or an array of them")
                 out = _data(out, "the result", copy=False)
             elif not out.ndim:
                 out = float(out)
@@ -181,6 +186,10 @@ class Value:
     """
 
     __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_kw", "_k")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError(f"Value cannot be subclassed (by {cls.__name__}): the engine's fast paths test type(x) is Value; "
+                        "hold a Value in an attribute instead")
     __array_ufunc__ = None  # numpy scalars and arrays defer to Value's reflected operators
 
     def __init__(self, data: Any, label: str = "") -> None:
@@ -353,6 +362,9 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
     if not isinstance(gs, tuple | list) or len(gs) != op.arity:
         raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r}: expected a tuple of {op.arity} cotangent(s), one per input {op.inputs}")
     if xp is SCALAR:
+        for gp in gs:
+            if gp is not None and not math.isfinite(gp):
+                raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
         return gs
     return tuple(None if gp is None else _unbroadcast(gp, d) for gp, d in zip(gs, datas))
 
@@ -420,6 +432,8 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                         try:
                             kw = node._kw
                             (ga,) = op.vjp(SCALAR, g, node.data, a.data, **kw) if kw else op.vjp(SCALAR, g, node.data, a.data)
+                            if ga is not None and ga - ga:
+                                raise ArithmeticError  # not finite: the checked path says so, naming the op
                         except (ArithmeticError, ValueError, TypeError):
                             (ga,) = _vjp(node, g, create_graph)  # re-run checked, to raise the precise error
                     else:
@@ -436,6 +450,8 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                     try:
                         x, y, kw = a.data if type(a) is Value else a, b.data if type(b) is Value else b, node._kw
                         ga, gb = op.vjp(SCALAR, g, node.data, x, y, **kw) if kw else op.vjp(SCALAR, g, node.data, x, y)
+                        if (ga is not None and ga - ga) or (gb is not None and gb - gb):
+                            raise ArithmeticError  # not finite: the checked path says so, naming the op
                     except (ArithmeticError, ValueError, TypeError):
                         ga, gb = _vjp(node, g, create_graph)
                 else:
@@ -461,15 +477,15 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
     return visited, saved
 
 
-def grad(outputs: Value | Iterable[Value], inputs: Value | Iterable[Value], create_graph: bool = False) -> list[Any]:
+def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], create_graph: bool = False) -> list[Any]:
     """Gradients of the sum of outputs with respect to each input, as ``torch.autograd.grad`` gives them.
 
     Leaves ``.grad`` as it was. An input the outputs do not depend on gets a zero gradient. With
     ``create_graph=True`` every vjp runs on Values, so each gradient is a Value with a graph of its
     own that can be differentiated again; otherwise gradients are plain numbers (or arrays).
     """
-    outs = (outputs,) if isinstance(outputs, Value) else tuple(outputs)
-    ins = (inputs,) if isinstance(inputs, Value) else tuple(inputs)
+    outs = tuple(outputs) if isinstance(outputs, list | tuple) else (outputs,)
+    ins = tuple(inputs) if isinstance(inputs, list | tuple) else (inputs,)
     for v in (*outs, *ins):
         if not isinstance(v, Value):
             raise TypeError(f"grad() takes Values as outputs and inputs, got {v!r}")
@@ -477,6 +493,8 @@ def grad(outputs: Value | Iterable[Value], inputs: Value | Iterable[Value], crea
     visited, saved = _sweep(outs, seeds, create_graph)
     reached = {id(node) for node in visited}
     result = [v.grad if id(v) in reached and v.grad is not _ZERO else 0.0 * v.data for v in ins]
+    if create_graph:  # a constant gradient is still a Value (a leaf), so it can be differentiated again
+        result = [g if isinstance(g, Value) else Value(g) for g in result]
     for node in visited:
         node.grad = 0.0
     for node, old in saved:
