@@ -366,7 +366,9 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
             if gp is not None and not math.isfinite(gp):
                 raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
         return gs
-    return tuple(None if gp is None else _unbroadcast(gp, d) for gp, d in zip(gs, datas))
+    gs = tuple(None if gp is None else _unbroadcast(gp, d) for gp, d in zip(gs, datas))
+    # a vjp may pass an array through (add gives (g, g)); each node must own its grad, which users may update in place
+    return tuple(gp.copy() if type(gp) is np.ndarray and any(gp is q for q in (g, *gs[:i])) else gp for i, gp in enumerate(gs))
 
 
 def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
@@ -392,38 +394,41 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
     rootset = set(unique)
     visited, saved, stack = [], [], list(unique)
     push, pop, record = stack.append, stack.pop, visited.append
-    while stack:
-        node = pop()
-        record(node)
-        old = node.grad
-        if type(old) is not float or old:
-            saved.append((node, old))
-        node.grad = _ZERO
-        a = node._a
-        if type(a) is Value:
-            if not a._k and a not in rootset:
-                push(a)
-            a._k += 1
-            b = node._b
-            if type(b) is Value:
+    try:
+        while stack:
+            node = pop()
+            old = node.grad
+            if type(old) is not float or old:
+                saved.append((node, old))
+            record(node)  # after saving its grad: the restore below sets every visited node's grad
+            node.grad = _ZERO
+            a = node._a
+            if type(a) is Value:
+                if not a._k and a not in rootset:
+                    push(a)
+                a._k += 1
+                b = node._b
+                if type(b) is Value:
+                    if not b._k and b not in rootset:
+                        push(b)
+                    b._k += 1
+            elif node._op is not None:  # a constant first input: the second is the Value
+                b = node._b
                 if not b._k and b not in rootset:
                     push(b)
                 b._k += 1
-        elif node._op is not None:  # a constant first input: the second is the Value
-            b = node._b
-            if not b._k and b not in rootset:
-                push(b)
-            b._k += 1
-    for r, s in zip(roots, seeds):
-        r.grad = s if r.grad is _ZERO else r.grad + s
-    ready = [r for r in unique if not r._k]
-    push, pop = ready.append, ready.pop
-    fast = not create_graph
-    try:
+        for r, s in zip(roots, seeds):
+            r.grad = s if r.grad is _ZERO else r.grad + s
+        ready = [r for r in unique if not r._k]
+        push, pop = ready.append, ready.pop
+        fast = not create_graph
         while ready:
             node = pop()
             op = node._op
             if op is None:
+                g = node.grad  # a leaf's grad is a sum no vjp checked: finite cotangents can overflow in it
+                if type(g) is float and g - g:
+                    raise DomainError(f"the gradient of {node!r} overflowed: its cotangents sum to {g}")
                 continue
             a, b, g = node._a, node._b, node.grad
             if b is None:  # unary: its input is always a Value
@@ -468,11 +473,16 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                 b._k -= 1
                 if not b._k:
                     push(b)
-    except BaseException:
-        for node in visited:
+    except BaseException as exc:
+        for node in visited:  # and the inputs whose consumers were being counted when it stopped
             node._k, node.grad = 0, 0.0
+            for p in (node._a, node._b):
+                if type(p) is Value:
+                    p._k = 0
         for node, old in saved:
             node.grad = old
+        if type(exc) is FloatingPointError:  # summing array cotangents overflowed
+            raise DomainError(f"a gradient overflowed while summing cotangents: {exc}") from None
         raise
     return visited, saved
 

@@ -1,0 +1,279 @@
+"""Every registered op, through the registry: gradients against central differences, kinks, arrays, second derivatives.
+
+Nothing here names a particular op: a plugin's ops are checked the moment it is installed. Each check
+is a function returning the problems it found, so that a test of the checker itself (a deliberately
+wrong vjp) can show that it fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from microreg import DomainError, Kink, Op, OpError, Value, apply, grad
+
+#: Sample points inside each domain: away from 0 and from round numbers, where kinks usually sit.
+POINTS = {
+    "real": (-1.73, -0.47, 0.31, 1.29),
+    "positive": (0.29, 0.83, 1.61, 2.37),
+    "nonnegative": (0.23, 0.71, 1.43, 2.19),
+    "nonzero": (-1.61, -0.43, 0.53, 1.87),
+}
+#: Points outside each domain, and huge finite ones: the op must give a finite result or a DomainError.
+HOSTILE = {
+    "real": (-1e300, -1000.0, 1000.0, 1e300),
+    "positive": (-0.7, 0.0, 1e-300, 1e300),
+    "nonnegative": (-0.7, 1e-300, 1e300),
+    "nonzero": (0.0, -1e-300, 1e300),
+}
+H = 1e-5  # central-difference step: truncation ~H**2, rounding ~1e-16/H, both far below the tolerances
+
+
+def points(op: Op) -> list[tuple[float, ...]]:
+    """Sample points inside every input's domain, none within 1e-3 of a declared kink."""
+    grid = itertools.product(*(POINTS[d] for d in op.domains))
+    return [p for p in grid if not any(all(abs(x - a) < 1e-3 for x, a in zip(p, k.at)) for k in op.kinks)]
+
+
+def call(op: Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
+    """op applied the way a user writes it: the Value method generated for it (apply() if the first input is a constant)."""
+    first, *rest = args
+    if isinstance(first, Value):
+        return getattr(first, op.name)(*rest, **params)
+    return apply(op, tuple(args), params)
+
+
+def engine_grads(op: Op, point: Sequence[float], params: dict[str, Any]) -> list[float]:
+    """d op / d input at point, from backward() on fresh scalar Values."""
+    xs = [Value(x) for x in point]
+    call(op, xs, params).backward()
+    return [x.grad for x in xs]
+
+
+def central(f: Callable[[list[float]], float], point: Sequence[float], i: int) -> float:
+    """The float64 central difference of f in its i-th input."""
+    up, down = list(point), list(point)
+    up[i] += H
+    down[i] -= H
+    return (f(up) - f(down)) / (2 * H)
+
+
+def close(got: float, want: float, rtol: float, atol: float) -> bool:
+    return math.isfinite(got) and abs(got - want) <= atol + rtol * abs(want)
+
+
+def gradient_errors(op: Op, params: dict[str, Any]) -> list[str]:
+    """Where backward() disagrees with central differences of the forward (rtol 1e-6)."""
+    errors = []
+    for p in points(op):
+        got = engine_grads(op, p, params)
+        for i, name in enumerate(op.inputs):
+            want = central(lambda q: apply(op, tuple(q), params), p, i)
+            if not close(got[i], want, rtol=1e-6, atol=1e-8):
+                errors.append(f"d{op.name}/d{name} at {p}: engine {got[i]!r}, central difference {want!r}")
+    return errors
+
+
+def kink_errors(op: Op, kink: Kink, params: dict[str, Any]) -> list[str]:
+    """Where the vjp at a declared kink (g = 1) differs from the declared value, on scalars and on arrays."""
+    want = [0.0 if g is None else g for g in kink.grad]
+    got = engine_grads(op, kink.at, params)
+    errors = [f"scalar: {got} != declared {want}"] if got != pytest.approx(want, rel=1e-12, abs=1e-300) else []
+    xs = [Value(np.full(3, a)) for a in kink.at]
+    call(op, xs, params).sum().backward()
+    for x, name, w in zip(xs, op.inputs, want):
+        if not np.allclose(x.grad, w, rtol=1e-12, atol=1e-300):
+            errors.append(f"array: d/d{name} = {x.grad} != declared {w}")
+    return errors
+
+
+def test_every_op_has_sample_points(op):
+    assert points(op), f"{op.name}: every sample point of domains {op.domains} lies on a declared kink"
+
+
+def test_examples_bind_every_static_parameter(op):
+    for example in op.examples:
+        bound = op.bind((), example)
+        assert set(bound) == set(op.params), f"{op.name}: example {example} leaves {set(op.params) - set(bound)} unset"
+
+
+def test_every_op_is_a_value_method(op):
+    method = getattr(Value, op.name)
+    assert method.__name__ == op.name
+    assert method.__doc__ == op.doc
+
+
+def test_gradient_matches_central_difference(op_case):
+    errors = gradient_errors(*op_case)
+    assert not errors, "\n".join(errors)
+
+
+def test_kink_vjp_takes_declared_value(kink_case):
+    errors = kink_errors(*kink_case)
+    assert not errors, "\n".join(errors)
+
+
+def test_constant_operand_gets_the_same_gradient(binary_case):
+    op, params = binary_case
+    for x, y in points(op):
+        both = Value(x), Value(y)
+        out = call(op, both, params)
+        out.backward()
+        left = Value(x)
+        out_left = call(op, (left, y), params)
+        out_left.backward()
+        right = Value(y)
+        out_right = call(op, (x, right), params)
+        out_right.backward()
+        assert out_left.data == out_right.data == out.data, (x, y)
+        assert (left.grad, right.grad) == (both[0].grad, both[1].grad), (x, y)
+
+
+def test_array_matches_scalar_elementwise(op_case):
+    op, params = op_case
+    pts = points(op)
+    xs = [Value(np.array(col)) for col in zip(*pts)]
+    out = call(op, xs, params)
+    assert isinstance(out.data, np.ndarray) and out.data.shape == (len(pts),)
+    np.testing.assert_allclose(out.data, [apply(op, p, params) for p in pts], rtol=1e-12, atol=1e-15)
+    out.sum().backward()
+    scalar = np.array([engine_grads(op, p, params) for p in pts])
+    for i, x in enumerate(xs):
+        np.testing.assert_allclose(x.grad, scalar[:, i], rtol=1e-12, atol=1e-15, err_msg=f"d{op.name}/d{op.inputs[i]}")
+
+
+@pytest.mark.parametrize("scalar_input", [0, 1])
+def test_array_broadcast_sums_the_scalar_inputs_gradient(binary_case, scalar_input):
+    op, params = binary_case
+    pts = points(op)
+    fixed = pts[0][scalar_input]
+    rows = [p for p in pts if p[scalar_input] == fixed]
+    s = Value(fixed)
+    arr = Value(np.array([p[1 - scalar_input] for p in rows]))
+    out = call(op, (s, arr) if scalar_input == 0 else (arr, s), params)
+    out.sum().backward()
+    scalar = np.array([engine_grads(op, p, params) for p in rows])
+    assert type(s.grad) is float
+    assert s.grad == pytest.approx(scalar[:, scalar_input].sum(), rel=1e-12)
+    np.testing.assert_allclose(arr.grad, scalar[:, 1 - scalar_input], rtol=1e-12, atol=1e-15)
+
+
+def test_array_outer_broadcast_unbroadcasts_to_each_shape(binary_case):
+    op, params = binary_case
+    xs_, ys_ = (POINTS[d] for d in op.domains)
+    x, y = Value(np.array(xs_).reshape(-1, 1)), Value(np.array(ys_).reshape(1, -1))
+    out = call(op, (x, y), params)
+    assert out.data.shape == (len(xs_), len(ys_))
+    out.sum().backward()
+    scalar = np.array([[engine_grads(op, (a, b), params) for b in ys_] for a in xs_])
+    assert x.grad.shape == x.data.shape and y.grad.shape == y.data.shape
+    np.testing.assert_allclose(x.grad[:, 0], scalar[:, :, 0].sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(y.grad[0], scalar[:, :, 1].sum(axis=0), rtol=1e-12)
+
+
+def test_second_derivative_matches_central_difference(op_case):
+    """grad(create_graph=True) is differentiable again; a plain-number gradient must be a constant one."""
+    op, params = op_case
+    errors = []
+    for p in points(op):
+        xs = [Value(x) for x in p]
+        firsts = grad(call(op, xs, params), xs, create_graph=True)
+        plain = engine_grads(op, p, params)
+        for i, gi in enumerate(firsts):
+            value = gi.data if isinstance(gi, Value) else gi
+            if value != pytest.approx(plain[i], rel=1e-12, abs=1e-300):
+                errors.append(f"d{op.name}/d{op.inputs[i]} at {p}: create_graph gives {value!r}, backward() {plain[i]!r}")
+            seconds = grad(gi, xs) if isinstance(gi, Value) else [0.0] * op.arity
+            for j, name in enumerate(op.inputs):
+                want = central(lambda q, i=i: engine_grads(op, q, params)[i], p, j)
+                if not close(seconds[j], want, rtol=1e-5, atol=1e-6):
+                    errors.append(f"d2{op.name}/d{op.inputs[i]}d{name} at {p}: engine {seconds[j]!r}, central difference {want!r}")
+    assert not errors, "\n".join(errors)
+
+
+def _finite_or_domain_error(op: Op, what: str, fn: Callable[[tuple[float, ...]], Any], point: tuple[float, ...]) -> str | None:
+    try:
+        result = fn(point)
+    except DomainError as exc:
+        return None if op.name in str(exc) else f"{what} at {point}: DomainError not naming {op.name!r}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - any other exception is the finding
+        return f"{what} at {point}: {type(exc).__name__}: {exc}"
+    return None if np.all(np.isfinite(result)) else f"{what} at {point}: non-finite {result!r}"
+
+
+def test_hostile_inputs_give_finite_results_or_domain_error(op_case):
+    """Outside the domain and at huge inputs: a finite value and gradient, or a DomainError naming the op (never NaN/inf)."""
+    op, params = op_case
+
+    def array_grads(point: tuple[float, ...]) -> list[Any]:
+        xs = [Value(np.array([x])) for x in point]
+        call(op, xs, params).sum().backward()
+        return [x.grad for x in xs]
+
+    checks = {
+        "forward": lambda point: apply(op, point, params),
+        "scalar gradient": lambda point: engine_grads(op, point, params),
+        "array gradient": array_grads,
+    }
+    errors = [_finite_or_domain_error(op, what, fn, p)
+              for p in itertools.product(*(HOSTILE[d] for d in op.domains)) for what, fn in checks.items()]
+    errors = [e for e in errors if e]
+    assert not errors, "\n".join(errors)
+
+
+# -- the checks themselves must be able to fail ------------------------------------------------------
+
+
+def _square(xp, x):
+    return x * x
+
+
+def _square_vjp_wrong(xp, g, out, x):
+    return (3 * g * x,)
+
+
+def _square_vjp(xp, g, out, x):
+    return (2 * g * x,)
+
+
+def _step(xp, x):
+    return xp.where(x > 0, x, 0.0)
+
+
+def _step_vjp(xp, g, out, x):
+    return (xp.where(x > 0, g, 0.0),)
+
+
+def test_gradient_check_catches_a_wrong_vjp(register_op):
+    wrong, right = register_op(Op("square_wrong", _square, _square_vjp_wrong), Op("square_right", _square, _square_vjp))
+    assert gradient_errors(wrong, {})
+    assert not gradient_errors(right, {})
+
+
+def test_kink_check_catches_a_wrong_declared_value(register_op):
+    (step,) = register_op(Op("step_like", _step, _step_vjp))
+    assert not kink_errors(step, Kink(0.0, 0.0), {})
+    assert len(kink_errors(step, Kink(0.0, 1.0), {})) == 2  # scalar and array
+
+
+def _scaled(xp, x, *, k):
+    return k * x
+
+
+def _scaled_vjp(xp, g, out, x, *, k):
+    return (k * g,)
+
+
+def test_op_with_required_parameter_and_no_examples_is_refused():
+    with pytest.raises(OpError, match="'k'"):
+        Op("scaled", _scaled, _scaled_vjp)
+
+
+def test_op_example_with_unknown_parameter_is_refused():
+    with pytest.raises(OpError, match="'m'"):
+        Op("scaled", _scaled, _scaled_vjp, examples=({"k": 2.0, "m": 1.0},))
