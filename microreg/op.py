@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import keyword
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,8 +61,8 @@ class Op:
 
     def __post_init__(self) -> None:
         name = self.name
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise OpError(f"op name {name!r} must be a Python identifier not starting with '_'")
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_") or keyword.iskeyword(name):
+            raise OpError(f"op name {name!r} must be a Python identifier, not a keyword, not starting with '_'")
         for role in ("forward", "vjp"):
             if not callable(getattr(self, role)):
                 raise OpError(f"op {name!r}: {role} must be callable, got {getattr(self, role)!r}")
@@ -76,13 +77,14 @@ class Op:
             )
         if set(vjp_params) != set(params):
             raise OpError(f"op {name!r}: forward's static parameters {sorted(params)} differ from vjp's {sorted(vjp_params)}")
-        domains = tuple(self.domains) or ("real",) * len(inputs)
+        domains = (self.domains,) if isinstance(self.domains, str) else tuple(self.domains) or ("real",) * len(inputs)
         if len(domains) != len(inputs) or not set(domains) <= DOMAINS.keys():
-            raise OpError(f"op {name!r}: domains must be one of {sorted(DOMAINS)} per input {inputs}, got {self.domains!r}")
+            raise OpError(f"op {name!r}: domains must be a tuple with one of {sorted(DOMAINS)} per input {inputs}, got {self.domains!r}")
         kinks = tuple(self.kinks)
         for k in kinks:
-            if not isinstance(k, Kink) or len(k.at) != len(inputs) or len(k.grad) != len(inputs):
-                raise OpError(f"op {name!r}: kinks must be Kink(at, grad) with one entry per input, got {k!r}")
+            if (not isinstance(k, Kink) or len(k.at) != len(inputs) or len(k.grad) != len(inputs)
+                    or not all(isinstance(v, int | float) for v in (*k.at, *(g for g in k.grad if g is not None)))):
+                raise OpError(f"op {name!r}: kinks must be Kink(at, grad) with one number per input {inputs}, got {k!r}")
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "domains", domains)

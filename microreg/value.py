@@ -183,6 +183,9 @@ class Value:
     op (``v.tanh()``, ``v.leaky_relu(0.2)``) build the graph; ``backward()`` fills in ``grad``.
     Plain numbers in an expression are constants, not graph nodes. ``data`` may be a NumPy array:
     then every op runs elementwise over it.
+
+    ``<``, ``<=``, ``>``, ``>=`` compare ``data`` (not differentiable); ``==`` is identity, so Values
+    can be dict keys. One graph is not to be differentiated from two threads at once.
     """
 
     __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_kw", "_k")
@@ -242,11 +245,13 @@ class Value:
         return _exact((other * self.log()).exp(), self.data, other.data)
 
     def __rpow__(self, base: Any) -> Value:
-        if not isinstance(base, int | float | np.number) or isinstance(base, bool):
+        if not isinstance(base, int | float | np.number | np.ndarray) or isinstance(base, bool):
             return NotImplemented
-        if base <= 0:
-            raise DomainError(f"pow(x={base!r}, y={_short(self.data)}) with a Value exponent needs x > 0, since d(x**y)/dy = x**y * log(x)")
-        return _exact((self * math.log(base)).exp(), base, self.data)
+        base = _data(base, "pow()", copy=False)
+        if np.any(np.asarray(base) <= 0):
+            raise DomainError(f"pow(x={_short(base)}, y={_short(self.data)}) with a Value exponent needs x > 0, "
+                              "since d(x**y)/dy = x**y * log(x)")
+        return _exact((self * np.log(base)).exp(), base, self.data)
 
     def sum(self) -> Value:
         """The sum of an array Value's elements, as a scalar Value (a scalar Value is returned as is)."""
@@ -502,7 +507,8 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], crea
     seeds = tuple(1.0 if type(o.data) is float else np.ones_like(o.data) for o in outs)
     visited, saved = _sweep(outs, seeds, create_graph)
     reached = {id(node) for node in visited}
-    result = [v.grad if id(v) in reached and v.grad is not _ZERO else 0.0 * v.data for v in ins]
+    result = [v.grad if id(v) in reached and v.grad is not _ZERO else np.zeros_like(v.data) if type(v.data) is np.ndarray else 0.0
+              for v in ins]
     if create_graph:  # a constant gradient is still a Value (a leaf), so it can be differentiated again
         result = [g if isinstance(g, Value) else Value(g) for g in result]
     for node in visited:

@@ -171,7 +171,7 @@ def test_outside_the_domain_is_a_domain_error_naming_op_and_value(case, kind):
 
 
 def test_a_number_base_to_a_value_power_needs_a_positive_base():
-    with pytest.raises(DomainError, match=r"pow\(x=-2, .*x > 0"):
+    with pytest.raises(DomainError, match=r"pow\(x=-2(\.0)?, .*x > 0"):
         (-2) ** Value(0.5)
 
 
