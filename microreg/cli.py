@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .op import REQUIRED
+from .registry import PluginError, PluginWarning
 from .value import registry
 
 
@@ -43,7 +45,13 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    registry.load()
+    try:
+        with warnings.catch_warnings():  # the table below shows each failure; no need to warn about it too
+            warnings.simplefilter("ignore", PluginWarning)
+            registry.load()
+    except PluginError as exc:  # strict mode: the first failure stops loading
+        print(f"microreg: {exc}", file=sys.stderr)
+        return 1
     records = [{"plugin": p.name, "distribution": p.distribution, "version": p.version, "ops": p.ops, "error": p.error}
                for p in sorted(registry.plugins.values(), key=lambda p: p.name)]
     if args.json:

@@ -1,9 +1,15 @@
 """Loading plugins: each ``microreg`` entry point on its own, through pluggy, surviving broken ones.
 
+A plugin that fails (it does not import, its hook raises or returns something other than valid
+``Op``s, or it claims a taken name) is skipped whole, with a ``PluginWarning`` naming it and the
+reason, recorded in ``registry.plugins[name].error``. Plugins load core first, then by entry-point
+name, so which of two claimants keeps an op name never depends on install order.
+
 Environment switches (as pytest and datasette users expect):
 
 - ``MICROREG_DISABLE_PLUGIN_AUTOLOAD=1``: load only the core ops, no third-party plugin.
-- ``MICROREG_BLOCK_PLUGINS=name,other``: skip the named third-party plugins.
+- ``MICROREG_BLOCK_PLUGINS=name,other``: skip the named third-party plugins (entry-point names, as
+  ``microreg plugins`` lists them).
 - ``MICROREG_STRICT=1``: a plugin failure raises ``PluginError`` instead of a warning, and every op
   is audited as it is registered (see ``microreg.audit``), refusing one that is not proved.
 """
@@ -33,48 +39,82 @@ def strict() -> bool:
     return _flag(ENV_STRICT)
 
 
-def entry_points() -> list[metadata.EntryPoint]:
-    """The entry points to load, core first then by name, so the outcome never depends on install order."""
-    found = {ep.name: ep for ep in sorted(metadata.entry_points(group=GROUP), key=lambda ep: ep.value)}
+def entry_points() -> tuple[list[metadata.EntryPoint], list[tuple[metadata.EntryPoint, metadata.EntryPoint]]]:
+    """The entry points to load, core first then by name, so the outcome never depends on install order.
+
+    Also returns the (skipped, kept) pairs where two distributions use one entry-point name: the
+    one whose (value, distribution) sorts first is kept.
+    """
+    found: dict[str, metadata.EntryPoint] = {}
+    clashes = []
+    for ep in sorted(metadata.entry_points(group=GROUP), key=lambda ep: (ep.value, _dist_name(ep) or "")):
+        if ep.name in found:
+            clashes.append((ep, found[ep.name]))
+        else:
+            found[ep.name] = ep
     if CORE not in found:  # running from a source tree that was never installed
         found[CORE] = metadata.EntryPoint(name=CORE, value=CORE, group=GROUP)
     blocked = {n.strip() for n in os.environ.get(ENV_BLOCK, "").split(",") if n.strip()} - {CORE}
     if _flag(ENV_DISABLE):
         blocked |= found.keys() - {CORE}
-    return [found[n] for n in sorted(found, key=lambda n: (n != CORE, n)) if n not in blocked]
+    keep = [found[n] for n in sorted(found, key=lambda n: (n != CORE, n)) if n not in blocked]
+    return keep, [(ep, kept) for ep, kept in clashes if ep.name not in blocked]
 
 
 def load(registry: Registry) -> None:
     """Load every entry point of the ``microreg`` group into registry (the registry's loader)."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
-    for ep in entry_points():
-        dist = getattr(ep, "dist", None)
-        plugin = Plugin(ep.name, dist.metadata["Name"] if dist else None, dist.version if dist else None)
+    eps, clashes = entry_points()
+    for ep, kept in clashes:
+        plugin = Plugin(f"{ep.name} ({_dist_name(ep) or ep.value})", _dist_name(ep), _dist_version(ep))
+        registry.fail(plugin, f"entry point name {ep.name!r} ({ep.value!r}) is already used by {kept.value!r} "
+                              f"of distribution {_dist_name(kept)!r}, which is loaded instead", strict())
+    for ep in eps:
+        _load_one(registry, manager, ep)
+
+
+def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.EntryPoint) -> None:
+    """Load one entry point: all of its ops, or none of them and a failure recorded under its name."""
+    plugin = Plugin(ep.name, _dist_name(ep), _dist_version(ep))
+    before = set(registry.ops())
+    module = None
+    try:
         try:
             module = ep.load()
         except Exception as exc:
-            registry.fail(plugin, f"cannot import {ep.value!r}: {type(exc).__name__}: {exc}", strict())
-            continue
-        try:
-            manager.register(module, name=ep.name)
-            impls = [i for i in manager.hook.microreg_ops.get_hookimpls() if i.plugin_name == ep.name]
-            if not impls:
-                raise PluginError(f"{ep.value!r} has no @hookimpl microreg_ops()")
-            ops = registry.check([op for impl in impls for op in _call(impl)], ep.name)
-            if strict():
-                from .audit import refuse_unproved
+            raise PluginError(f"cannot import {ep.value!r}: {type(exc).__name__}: {exc}") from exc
+        manager.register(module, name=ep.name)
+        impls = [i for i in manager.hook.microreg_ops.get_hookimpls() if i.plugin_name == ep.name]
+        if not impls:
+            raise PluginError(f"{ep.value!r} has no @hookimpl microreg_ops()")
+        ops = registry.check([op for impl in impls for op in _call(impl)], ep.name)
+        if strict():
+            from .audit import refuse_unproved
 
-                refuse_unproved(ops, ep.name)
-            registry.add(plugin, ops)
-        except Exception as exc:
-            if manager.is_registered(module):
-                manager.unregister(module)
-            reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
-            registry.fail(plugin, reason, strict())
+            refuse_unproved(ops, ep.name)
+        registry.add(plugin, ops)
+    except Exception as exc:
+        if module is not None and manager.is_registered(module) and manager.get_name(module) == ep.name:
+            manager.unregister(module)
+        # ops the module registered by itself while importing go too: nothing of a failed plugin stays
+        registry.unregister(*(set(registry.ops()) - before))
+        reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        registry.fail(plugin, reason, strict())
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.metadata["Name"] if dist is not None else None
+
+
+def _dist_version(ep: metadata.EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.version if dist is not None else None
 
 
 def _call(impl: pluggy.HookImpl) -> list:
+    """What one microreg_ops() implementation returns, as a list (PluginError if not iterable)."""
     result = impl.function()
     try:
         return list(result)

@@ -40,19 +40,34 @@ class Registry:
         self.plugins: dict[str, Plugin] = {}
         self._loader = loader
         self._loaded = loader is None
+        self._loading = False
         self._lock = threading.RLock()
         self._listeners: list[Callable[[str, Op | None], None]] = []
         self.reserved: frozenset[str] = frozenset()
 
     # -- reading -------------------------------------------------------------------------
     def load(self) -> None:
-        """Load the plugins if that has not happened yet (called on first use)."""
+        """Load the plugins if that has not happened yet (called on first use).
+
+        Other threads wait until loading is complete; the loader's own calls back into the registry
+        (same thread) see it as loaded. If the loader raises (strict mode), everything it registered
+        is removed again and the next use retries, so every use raises the same error.
+        """
         if self._loaded:
             return
         with self._lock:
-            if not self._loaded and self._loader is not None:
-                self._loaded = True
+            if self._loaded or self._loading:
+                return
+            self._loading = True
+            try:
                 self._loader(self)
+                self._loaded = True
+            except BaseException:
+                self._remove(*self._ops)
+                self.plugins.clear()
+                raise
+            finally:
+                self._loading = False
 
     def ops(self) -> dict[str, Op]:
         self.load()
@@ -71,7 +86,8 @@ class Registry:
         return op
 
     def origin(self, name: str) -> Plugin:
-        self.load()
+        """The plugin that registered the op called name."""
+        self.get(name)
         return self._origin[name]
 
     def __contains__(self, name: str) -> bool:
@@ -97,7 +113,7 @@ class Registry:
             if op.name in self._ops:
                 raise PluginError(
                     f"op {op.name!r} is claimed by both plugin {self._origin[op.name].name!r} "
-                    f"and plugin {plugin!r}; {plugin!r} is not loaded"
+                    f"and plugin {plugin!r}; the first keeps it, {plugin!r} is refused"
                 )
             if op.name in names:
                 raise PluginError(f"plugin {plugin!r} offers op {op.name!r} twice")
@@ -108,7 +124,7 @@ class Registry:
         """Register all of a plugin's ops, or none of them (raises PluginError)."""
         with self._lock:
             checked = self.check(ops, plugin.name)
-            plugin.ops = [op.name for op in checked]
+            plugin.ops += [op.name for op in checked]
             self.plugins[plugin.name] = plugin
             for op in checked:
                 self._ops[op.name] = op
@@ -118,6 +134,7 @@ class Registry:
 
     def fail(self, plugin: Plugin, reason: str, strict: bool) -> None:
         """Record that a plugin failed; raise in strict mode, warn otherwise."""
+        reason = " ".join(reason.split())  # one line, for the table of `microreg plugins`
         plugin.error = reason
         plugin.ops = []
         self.plugins[plugin.name] = plugin
@@ -126,30 +143,46 @@ class Registry:
         warnings.warn(f"microreg: plugin {plugin.name!r} skipped: {reason}", PluginWarning, stacklevel=2)
 
     def register(self, *ops: Op, plugin: str = "__main__") -> None:
-        """Register ops without packaging them (a notebook, a script)."""
+        """Register ops without packaging them (a notebook, a script), all or none (raises PluginError).
+
+        An op registered again under a name this same plugin registered before replaces it, so that
+        re-running a notebook cell works; a name held by any other plugin is refused.
+        """
         self.load()
-        owner = self.plugins.get(plugin) or Plugin(plugin)
         with self._lock:
-            before = list(owner.ops)
-            self.add(owner, ops)
-            owner.ops = before + owner.ops
+            owner = self.plugins.get(plugin) or Plugin(plugin)
+            replaced = {op.name: self._ops[op.name] for op in ops if isinstance(op, Op) and self._origin.get(op.name) is owner}
+            self._remove(*replaced)
+            try:
+                self.add(owner, ops)
+            except BaseException:
+                if replaced:
+                    self.add(owner, replaced.values())
+                raise
 
     def unregister(self, *names: str) -> None:
+        """Remove registered ops (and their Value methods); KeyError for a name that is not registered."""
         with self._lock:
             for name in names:
                 self.get(name)
-                del self._ops[name]
-                plugin = self._origin.pop(name)
-                plugin.ops.remove(name)
-                if not plugin.ops and plugin.distribution is None:
-                    del self.plugins[plugin.name]
-                for listener in self._listeners:
-                    listener(name, None)
+            self._remove(*names)
+
+    def _remove(self, *names: str) -> None:
+        for name in list(names):
+            del self._ops[name]
+            plugin = self._origin.pop(name)
+            plugin.ops.remove(name)
+            if not plugin.ops and plugin.distribution is None:
+                self.plugins.pop(plugin.name, None)
+            for listener in self._listeners:
+                listener(name, None)
 
     @contextmanager
     def temporary(self, *ops: Op, plugin: str = "__test__") -> Iterator[tuple[Op, ...]]:
-        """Register ops for the duration of a ``with`` block."""
-        self.register(*ops, plugin=plugin)
+        """Register ops for the duration of a ``with`` block; a name already registered is refused."""
+        self.load()
+        with self._lock:
+            self.add(self.plugins.get(plugin) or Plugin(plugin), ops)
         try:
             yield ops
         finally:

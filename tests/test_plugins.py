@@ -1,0 +1,397 @@
+"""Tests of microreg.plugins: loading entry points one by one, surviving broken plugins, the switches.
+
+Plugins here are fake distributions (a ``*.dist-info`` folder in tmp_path, so each entry point has a
+real distribution name and version) whose entry points point at modules made on the fly; pluggy's
+own tests fake ``importlib.metadata.entry_points`` the same way. Each test loads into a fresh
+``Registry``, so the global one (and the methods of ``Value``) stay untouched.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import types
+import warnings
+from importlib import metadata
+
+import numpy as np
+import pytest
+
+import microreg
+from microreg import Op, PluginError, PluginWarning, Value, cli, hookimpl, plugins
+from microreg.registry import Registry
+from microreg.value import RESERVED
+
+
+def twice(xp, x):
+    return 2 * x
+
+
+def twice_vjp(xp, g, out, x):
+    return (2 * g,)
+
+
+def halve(xp, x):
+    return x / 2
+
+
+def halve_vjp(xp, g, out, x):
+    return (g / 2,)
+
+
+TWICE, HALVE = Op("twice", twice, twice_vjp), Op("halve", halve, halve_vjp)
+
+
+def module(name: str, hook=None) -> types.ModuleType:
+    """A plugin module whose ``@hookimpl microreg_ops()`` is hook (no hook at all if None)."""
+    mod = types.ModuleType(name)
+    if hook is not None:
+        mod.microreg_ops = hookimpl(hook)
+    return mod
+
+
+def returning(*items):
+    """A microreg_ops hook returning items."""
+
+    def microreg_ops():
+        return list(items)
+
+    return microreg_ops
+
+
+@pytest.fixture(autouse=True)
+def no_switches(monkeypatch):
+    for var in (plugins.ENV_DISABLE, plugins.ENV_BLOCK, plugins.ENV_STRICT):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def install(monkeypatch, tmp_path):
+    """``install(ep_name, target, dist=, version=)``: a fake installed distribution with one ``microreg`` entry point.
+
+    target is a module (put in sys.modules) or an import path string. ``importlib.metadata`` then
+    lists exactly the installed fakes (the core plugin is added by the host when it is missing).
+    """
+    eps: list[metadata.EntryPoint] = []
+    monkeypatch.setattr(plugins.metadata, "entry_points", lambda group=None: [ep for ep in eps if group in (None, ep.group)])
+    counter = itertools.count()
+
+    def install(ep_name: str, target: types.ModuleType | str, dist: str = "fake-dist", version: str = "1.0") -> None:
+        if isinstance(target, types.ModuleType):
+            monkeypatch.setitem(sys.modules, target.__name__, target)
+            target = target.__name__
+        info = tmp_path / f"d{next(counter)}" / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[microreg]\n{ep_name} = {target}\n")
+        eps.extend(metadata.PathDistribution(info).entry_points)
+
+    return install
+
+
+def fresh() -> Registry:
+    reg = Registry(loader=plugins.load)
+    reg.reserved = RESERVED
+    return reg
+
+
+def load_expecting_failure(reg: Registry, match: str) -> None:
+    with pytest.warns(PluginWarning, match=match) as caught:
+        reg.load()
+    assert len(caught) == 1, [str(w.message) for w in caught]
+
+
+def core_ops() -> set[str]:
+    return set(microreg.registry.plugins["microreg_ops"].ops)
+
+
+# -- a good plugin -----------------------------------------------------------------------------
+def test_a_good_plugin_loads_with_its_distribution_and_version(install):
+    install("doubling", module("fake_doubling", returning(TWICE, HALVE)), dist="fake-doubling", version="2.3")
+    reg = fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ops = reg.ops()
+    assert set(ops) == core_ops() | {"twice", "halve"}
+    plugin = reg.origin("twice")
+    assert (plugin.name, plugin.distribution, plugin.version, plugin.ops, plugin.error) == (
+        "doubling", "fake-doubling", "2.3", ["twice", "halve"], None)
+    assert reg.origin("relu").name == "microreg_ops"
+
+
+# -- each failure: reported with the plugin's name and the reason, the others load ---------------
+def bad_import_module(tmp_path, monkeypatch) -> str:
+    (tmp_path / "fake_raises_on_import.py").write_text("raise RuntimeError('no GPU found')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "fake_raises_on_import"
+
+
+def raising_hook():
+    raise ValueError("config file missing")
+
+
+def wrong_arity_hook():
+    def bad_vjp(xp, g, out, x, y):
+        return g, g
+
+    return [TWICE, Op("bad", twice, bad_vjp)]
+
+
+def uncallable_forward_hook():
+    return [TWICE, Op("bad", 2.0, twice_vjp)]
+
+
+def not_an_op_hook():
+    return [TWICE, "relu"]
+
+
+def wrong_signature_hook(registry):
+    return [TWICE]
+
+
+FAILURES = {
+    "missing module": (lambda tmp_path, mp: "fake_no_such_module", "cannot import 'fake_no_such_module': ModuleNotFoundError"),
+    "import raises": (bad_import_module, "cannot import 'fake_raises_on_import': RuntimeError: no GPU found"),
+    "hook raises": (lambda *_: module("fake_mod", raising_hook), "ValueError: config file missing"),
+    "no hook": (lambda *_: module("fake_mod"), "'fake_mod' has no @hookimpl microreg_ops"),
+    "hook with arguments": (lambda *_: module("fake_mod", wrong_signature_hook),
+                            r"PluginValidationError: .* Argument\(s\) \{'registry'\} are declared in the hookimpl"),
+    "returns None": (lambda *_: module("fake_mod", lambda: None), "returned None, not an iterable of Op"),
+    "returns a non-op": (lambda *_: module("fake_mod", not_an_op_hook), "returned 'relu', which is not a microreg.Op"),
+    "vjp of wrong arity": (lambda *_: module("fake_mod", wrong_arity_hook), r"OpError: op 'bad': vjp must take \(xp, g, out, x\)"),
+    "forward not callable": (lambda *_: module("fake_mod", uncallable_forward_hook), "OpError: op 'bad': forward must be callable"),
+    "op name taken by core": (lambda *_: module("fake_mod", returning(TWICE, Op("relu", twice, twice_vjp))),
+                              "'relu' is claimed by both plugin 'microreg_ops' and plugin 'broken'"),
+    "op name shadows Value.backward": (lambda *_: module("fake_mod", returning(TWICE, Op("backward", twice, twice_vjp))),
+                                       "op name 'backward' would shadow Value.backward"),
+    "op name shadows Value.data": (lambda *_: module("fake_mod", returning(Op("data", twice, twice_vjp))),
+                                   "op name 'data' would shadow Value.data"),
+}
+
+
+@pytest.mark.parametrize("case", FAILURES)
+def test_a_broken_plugin_is_reported_and_skipped_whole_while_the_others_load(case, install, tmp_path, monkeypatch):
+    make, reason = FAILURES[case]
+    install("broken", make(tmp_path, monkeypatch), dist="fake-broken", version="0.9")
+    install("zgood", module("fake_good", returning(HALVE)))
+    reg = fresh()
+    load_expecting_failure(reg, f"plugin 'broken' skipped: .*{reason}")
+    assert set(reg.ops()) == core_ops() | {"halve"}  # nothing of 'broken' (not even its valid 'twice')
+    broken = reg.plugins["broken"]
+    assert (broken.distribution, broken.version, broken.ops) == ("fake-broken", "0.9", [])
+    assert re.search(reason, broken.error)
+
+
+def test_an_invalid_op_built_at_import_is_reported_as_an_import_failure(install, tmp_path, monkeypatch):
+    (tmp_path / "fake_builds_bad_op.py").write_text(
+        "from microreg import Op\n"
+        "def f(xp, x):\n    return x\n"
+        "def f_vjp(xp, g, x):\n    return (g,)\n"
+        "OPS = [Op('ident', f, f_vjp)]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    install("broken", "fake_builds_bad_op")
+    reg = fresh()
+    load_expecting_failure(reg, r"'broken' skipped: cannot import 'fake_builds_bad_op': OpError: op 'ident': vjp must take \(xp, g, out")
+    assert "ident" not in reg.ops()
+
+
+def test_ops_a_failing_plugin_registered_by_itself_are_removed_too(install):
+    reg = fresh()
+
+    def sneaky_hook():
+        reg.register(TWICE)  # registering behind the host's back, then failing
+        raise RuntimeError("half way")
+
+    install("sneaky", module("fake_sneaky", sneaky_hook))
+    load_expecting_failure(reg, "plugin 'sneaky' skipped: RuntimeError: half way")
+    assert set(reg.ops()) == core_ops()
+    assert "__main__" not in reg.plugins
+
+
+# -- duplicates: both named, and the outcome independent of install order ----------------------
+@pytest.mark.parametrize("order", list(itertools.permutations(["beta", "alpha", "gamma"])))
+def test_a_duplicate_op_names_both_plugins_and_the_kept_one_does_not_depend_on_install_order(order, install):
+    offers = {"alpha": (TWICE,), "beta": (Op("twice", halve, halve_vjp), HALVE), "gamma": (Op("thrice", twice, twice_vjp),)}
+    for name in order:
+        install(name, module(f"fake_{name}", returning(*offers[name])), dist=f"fake-{name}")
+    reg = fresh()
+    load_expecting_failure(reg, "op 'twice' is claimed by both plugin 'alpha' and plugin 'beta'; the first keeps it, 'beta' is refused")
+    assert reg.get("twice") is TWICE
+    assert reg.origin("thrice").name == "gamma"
+    assert "halve" not in reg.ops()
+    assert reg.plugins["beta"].ops == [] and "'alpha'" in reg.plugins["beta"].error
+
+
+@pytest.mark.parametrize("order", [("fake-one", "fake-two"), ("fake-two", "fake-one")])
+def test_two_distributions_with_one_entry_point_name_keep_one_whatever_the_install_order(order, install):
+    targets = {"fake-one": module("fake_mod_b", returning(TWICE)), "fake-two": module("fake_mod_a", returning(HALVE))}
+    for dist in order:
+        install("acts", targets[dist], dist=dist)
+    reg = fresh()
+    load_expecting_failure(reg, "plugin 'acts [(]fake-one[)]' skipped: entry point name 'acts' [(]'fake_mod_b'[)] is already used "
+                                "by 'fake_mod_a' of distribution 'fake-two'")
+    assert reg.origin("halve").distribution == "fake-two"
+    assert "twice" not in reg.ops()
+
+
+# -- the switches --------------------------------------------------------------------------------
+def test_disabling_autoload_loads_the_core_ops_only_and_imports_no_plugin(install, monkeypatch):
+    install("other", "fake_never_imported")
+    monkeypatch.setenv(plugins.ENV_DISABLE, "1")
+    reg = fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert set(reg.ops()) == core_ops()
+    assert list(reg.plugins) == ["microreg_ops"]
+
+
+def test_blocking_skips_the_named_plugins_but_never_the_core(install, monkeypatch):
+    install("blocked", "fake_never_imported")
+    install("kept", module("fake_kept", returning(TWICE)))
+    monkeypatch.setenv(plugins.ENV_BLOCK, " blocked , microreg_ops")
+    reg = fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert set(reg.ops()) == core_ops() | {"twice"}
+    assert "blocked" not in reg.plugins
+
+
+@pytest.fixture
+def audit_stub(monkeypatch):
+    """Strict loading audits each plugin's ops; the stub refuses 'twice' and records what it saw."""
+    from microreg import audit
+
+    seen = []
+
+    def refuse_unproved(ops, plugin):
+        seen.append((plugin, [op.name for op in ops]))
+        if any(op.name == "twice" for op in ops):
+            raise PluginError("op 'twice' is refuted by the audit")
+
+    monkeypatch.setattr(audit, "refuse_unproved", refuse_unproved, raising=False)
+    monkeypatch.setenv(plugins.ENV_STRICT, "1")
+    return seen
+
+
+def test_strict_mode_turns_a_plugin_failure_into_an_error_on_every_use(install, audit_stub):
+    install("broken", module("fake_mod", raising_hook))
+    reg = fresh()
+    for _ in range(2):
+        with pytest.raises(PluginError, match="plugin 'broken' failed to load: ValueError: config file missing"):
+            reg.find("relu")
+    assert reg._ops == {}
+
+
+def test_strict_mode_refuses_a_plugin_whose_op_the_audit_does_not_prove(install, audit_stub):
+    install("doubling", module("fake_doubling", returning(HALVE, TWICE)))
+    with pytest.raises(PluginError, match="plugin 'doubling' failed to load: op 'twice' is refuted by the audit"):
+        fresh().load()
+    assert audit_stub == [("microreg_ops", microreg.registry.plugins["microreg_ops"].ops), ("doubling", ["halve", "twice"])]
+
+
+# -- microreg plugins ------------------------------------------------------------------------------
+def test_microreg_plugins_lists_distribution_version_ops_and_failures(install, monkeypatch, capsys):
+    install("doubling", module("fake_doubling", returning(TWICE)), dist="fake-doubling", version="2.3")
+    install("broken", module("fake_mod", raising_hook), dist="fake-broken", version="0.9")
+    reg = fresh()
+    monkeypatch.setattr(cli, "registry", reg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the table shows the failure; a warning would repeat it
+        assert cli.main(["plugins"]) == 1
+    rows = {line.split()[0]: line.split(None, 3)[1:] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["doubling"] == ["fake-doubling", "2.3", "twice"]
+    assert rows["broken"] == ["fake-broken", "0.9", "FAILED: ValueError: config file missing"]
+    assert rows["microreg_ops"][2].startswith("add, sub, mul")
+    assert cli.main(["plugins", "--json"]) == 1
+    records = {r["plugin"]: r for r in json.loads(capsys.readouterr().out)}
+    assert records["broken"] == {"plugin": "broken", "distribution": "fake-broken", "version": "0.9", "ops": [],
+                                 "error": "ValueError: config file missing"}
+
+
+def test_microreg_plugins_in_strict_mode_reports_the_failure_without_a_traceback(install, monkeypatch, capsys, audit_stub):
+    install("broken", module("fake_mod", raising_hook))
+    monkeypatch.setattr(cli, "registry", fresh())
+    assert cli.main(["plugins"]) == 1
+    assert "plugin 'broken' failed to load: ValueError: config file missing" in capsys.readouterr().err
+
+
+def test_microreg_plugins_with_only_good_plugins_exits_0(install, monkeypatch, capsys):
+    install("doubling", module("fake_doubling", returning(TWICE)))
+    monkeypatch.setattr(cli, "registry", fresh())
+    assert cli.main(["plugins"]) == 0
+    assert "doubling" in capsys.readouterr().out
+
+
+# -- a vjp that breaks its promise at run time ----------------------------------------------------
+def two_cotangents_vjp(xp, g, out, x):
+    return g, g
+
+
+def bare_cotangent_vjp(xp, g, out, x):
+    return g
+
+
+def one_cotangent_vjp(xp, g, out, x, y):
+    return (g,)
+
+
+def plus(xp, x, y):
+    return x + y
+
+
+@pytest.mark.parametrize("broken", [Op("broken_vjp", twice, two_cotangents_vjp), Op("broken_vjp", twice, bare_cotangent_vjp),
+                                Op("broken_vjp", plus, one_cotangent_vjp)], ids=["two for one", "bare", "one for two"])
+@pytest.mark.parametrize("data", [1.5, np.array([1.0, -2.0])], ids=["scalar", "array"])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_vjp_returning_the_wrong_number_of_cotangents_fails_naming_the_op(broken, data, create_graph, register_op):
+    register_op(broken)
+    x = Value(data)
+    y = x.broken_vjp() if broken.arity == 1 else x.broken_vjp(Value(data))
+    expected = f"broken_vjp's vjp {broken.vjp.__name__} returned .*: expected a tuple of {broken.arity} cotangent"
+    with pytest.raises(TypeError, match=expected):
+        microreg.grad(y.sum(), x, create_graph=create_graph)
+
+
+# -- end to end: real distributions found on sys.path by a fresh interpreter ------------------------
+END_TO_END = """
+import json, warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from microreg import Value, registry
+    v = Value(2.0)
+print(json.dumps({
+    "twice": v.twice().data if hasattr(v, "twice") else None,
+    "halve": hasattr(v, "halve"),
+    "warnings": [str(w.message) for w in caught],
+    "plugins": {p.name: [p.distribution, p.version, p.ops, p.error] for p in registry.plugins.values()},
+}))
+"""
+
+
+def test_end_to_end_a_broken_distribution_is_skipped_and_a_good_one_adds_value_methods(tmp_path):
+    """No monkeypatching: two installed distributions, found by importlib.metadata in a fresh interpreter."""
+    for dist, ep, source in [("fake-good", "good", "def twice(xp, x):\n    return 2 * x\n\n"
+                                                   "def twice_vjp(xp, g, out, x):\n    return (2 * g,)\n\n"
+                                                   "@hookimpl\ndef microreg_ops():\n    return [Op('twice', twice, twice_vjp)]\n"),
+                             ("fake-bad", "bad", "def halve(xp, x):\n    return x / 2\n\n"
+                                                 "@hookimpl\ndef microreg_ops():\n    return [Op('halve', halve, halve)]\n")]:
+        (tmp_path / f"{ep}_plugin.py").write_text("from microreg import Op, hookimpl\n\n" + source)
+        info = tmp_path / f"{dist.replace('-', '_')}-3.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 3.1\n")
+        (info / "entry_points.txt").write_text(f"[microreg]\n{ep} = {ep}_plugin\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROREG_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-c", END_TO_END], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["twice"] == 4.0 and result["halve"] is False
+    assert result["plugins"]["good"] == ["fake-good", "3.1", ["twice"], None]
+    reason = "OpError: op 'halve': vjp must take (xp, g, out, <inputs>...), takes ('xp', 'x')"
+    assert result["plugins"]["bad"] == ["fake-bad", "3.1", [], reason]
+    assert result["warnings"] == [f"microreg: plugin 'bad' skipped: {reason}"]
