@@ -1,6 +1,15 @@
 """A pytest plugin for microreg users and plugin authors (loaded through the ``pytest11`` entry point).
 
 Fixture ``register_op``: ``register_op(op, ...)`` registers ops for the duration of one test.
+
+Auditing a plugin's ops in its own tests takes one line::
+
+    from microreg.testing import assert_proved, ops_of
+
+    def test_my_ops_are_proved():
+        assert_proved(*ops_of("my_plugin"))          # or assert_proved("softplus", my_op)
+
+or one test per op: ``@pytest.mark.parametrize("name", ops_of("my_plugin"))`` then ``assert_proved(name)``.
 """
 
 from __future__ import annotations
@@ -24,3 +33,32 @@ def register_op() -> Iterator:
             return stack.enter_context(registry.temporary(*ops))
 
         yield register
+
+
+def assert_proved(*ops: Op | str, order: int = 1) -> None:
+    """Fail with the audit's report unless every op (a registered name or an ``Op``) is proved.
+
+    ``order=2`` also checks second derivatives. Called with no op it raises TypeError rather than pass
+    vacuously (``assert_proved(*ops_of("mine"))`` for a plugin that registered nothing).
+    """
+    __tracebackhide__ = True
+    if not ops:
+        raise TypeError("assert_proved() needs at least one op or op name; assert_proved(*ops_of()) audits every registered op")
+    from .audit import audit
+
+    failed = [r for r in audit(ops, order=order) if r.verdict != "proved"]
+    if failed:
+        raise AssertionError("the microreg audit does not prove " + ", ".join(f"{r.op} ({r.verdict})" for r in failed)
+                             + ":\n" + "\n".join(r.report() for r in failed))
+
+
+def ops_of(plugin: str | None = None) -> list[str]:
+    """The names of the registered ops, sorted; only those of plugin (its entry-point name) if given."""
+    from .value import registry
+
+    names = sorted(registry.ops())
+    if plugin is None:
+        return names
+    if plugin not in registry.plugins:
+        raise LookupError(f"no plugin named {plugin!r} is loaded; loaded: {', '.join(sorted(registry.plugins))}")
+    return [n for n in names if registry.origin(n).name == plugin]

@@ -1,0 +1,109 @@
+"""What the derivative audit costs, each figure measured in fresh processes and shown against its target.
+
+    python benchmarks/bench_audit.py [--repeats N]
+
+1. The full audit of the core ops (``microreg audit``, only the ``microreg_ops`` plugin loaded), SymPy's
+   import included: the wall time of a fresh process from start to exit. Target: at most 3 s.
+2. What a cached strict load adds to the first use of the engine: a fresh process imports microreg,
+   builds y = tanh(x) and backpropagates, with ``MICROREG_STRICT=1`` and every op already proved in
+   the cache, against the same without strict mode; all installed plugins load. Target: at most 50 ms.
+   Measured inside the child (interpreter start-up is the same for both), runs alternating, medians
+   compared. Python's bytecode cache is on, in a temporary folder, as for an installed package (this
+   environment sets PYTHONDONTWRITEBYTECODE); the figure without it is shown too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+AUDIT_TARGET = 3.0
+STRICT_TARGET = 0.050
+FIRST_USE = """
+import time
+start = time.perf_counter()
+import microreg
+y = microreg.Value(0.5).tanh()
+y.backward()
+elapsed = time.perf_counter() - start
+import sys
+print(elapsed, 'sympy' in sys.modules)
+"""
+
+
+def child_env(**changes: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROREG_")}
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def bench_full_audit(repeats: int) -> list[float]:
+    """Wall times of `python -m microreg.cli audit` over the core ops, each in a fresh process."""
+    env = child_env(MICROREG_DISABLE_PLUGIN_AUTOLOAD="1")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "microreg.cli", "audit", "--json"], env=env, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if run.returncode != 0:
+            raise SystemExit(f"microreg audit failed (exit {run.returncode}):\n{run.stderr}")
+    return times
+
+
+def first_use(env: dict[str, str]) -> tuple[float, bool]:
+    run = subprocess.run([sys.executable, "-c", FIRST_USE], env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"first use of the engine failed:\n{run.stderr}")
+    elapsed, sympy_loaded = run.stdout.split()
+    return float(elapsed), sympy_loaded == "True"
+
+
+def bench_strict_load(repeats: int, cache: str, bytecode: str | None) -> tuple[list[float], list[float], bool]:
+    """First-use times without and with a cached strict load, alternating; whether a strict run imported SymPy."""
+    bytecode_env = {"PYTHONPYCACHEPREFIX": bytecode, "PYTHONDONTWRITEBYTECODE": None} if bytecode else {"PYTHONDONTWRITEBYTECODE": "1"}
+    normal = child_env(**bytecode_env)
+    strict = child_env(MICROREG_STRICT="1", MICROREG_CACHE_DIR=cache, **bytecode_env)
+    first_use(strict)  # fills the audit cache (and the bytecode cache), once
+    first_use(normal)
+    plain, cached, sympy_seen = [], [], False
+    for _ in range(repeats):
+        plain.append(first_use(normal)[0])
+        elapsed, loaded = first_use(strict)
+        cached.append(elapsed)
+        sympy_seen |= loaded
+    return plain, cached, sympy_seen
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="fresh processes per figure (default 5)")
+    args = parser.parse_args()
+
+    times = bench_full_audit(args.repeats)
+    audit = statistics.median(times)
+    print(f"1. full audit of the core ops, SymPy import included (fresh process, median of {args.repeats}): "
+          f"{audit:.2f} s (min {min(times):.2f}, max {max(times):.2f}); target {AUDIT_TARGET:.0f} s, "
+          f"ratio {audit / AUDIT_TARGET:.2f}")
+
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as bytecode:
+        for label, prefix in (("with a bytecode cache", bytecode), ("without a bytecode cache", None)):
+            plain, cached, sympy_seen = bench_strict_load(2 * args.repeats + 1, cache, prefix)
+            extra = statistics.median(cached) - statistics.median(plain)
+            print(f"2. first use of the engine {label} (median of {len(plain)}): normal {statistics.median(plain) * 1e3:.1f} ms, "
+                  f"cached strict {statistics.median(cached) * 1e3:.1f} ms; strict adds {extra * 1e3:.1f} ms; "
+                  f"target {STRICT_TARGET * 1e3:.0f} ms, ratio {extra / STRICT_TARGET:.2f}; "
+                  f"SymPy imported by a cached strict load: {'yes' if sympy_seen else 'no'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
