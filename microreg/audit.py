@@ -16,27 +16,21 @@ For each op, each example of its static parameters and each input ``x_i``:
   symbolically and through ``microreg.grad(..., create_graph=True)`` twice.
 
 Results are data: ``audit()`` returns one ``OpAudit`` per op. SymPy is imported only when an audit
-runs. ``refuse_unproved`` is the audit of strict loading (``MICROREG_STRICT=1``), cached on disk by
-a hash of each op's code so that a second load imports no SymPy.
+runs. Strict loading (``MICROREG_STRICT=1``) runs it through ``microreg.strict``, cached on disk.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import itertools
 import json
 import math
-import os
 import sys
 import textwrap
 import time
 import types
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,6 +38,7 @@ import numpy as np
 from .backends import Array, Scalar
 from .op import REQUIRED, Op
 from .registry import PluginError
+from .strict import _names
 from .value import Value, apply, grad, registry
 
 if TYPE_CHECKING:
@@ -51,8 +46,6 @@ if TYPE_CHECKING:
 
 HELP = "prove every registered derivative with SymPy"
 VERDICTS = ("proved", "refuted", "inconclusive", "error")
-ENV_CACHE = "MICROREG_CACHE_DIR"
-CACHE_FORMAT = "microreg-audit-1"
 
 ASSUMPTIONS = {"real": {"real": True}, "positive": {"positive": True},
                "nonnegative": {"nonnegative": True}, "nonzero": {"real": True, "nonzero": True}}
@@ -105,7 +98,9 @@ class OpAudit:
 
     def to_json(self) -> dict[str, Any]:
         per_input = self.input_verdicts()
-        return {"op": self.op, "plugin": self.plugin, "verdict": self.verdict, "seconds": round(self.seconds, 4),
+        origin = registry.plugins.get(self.plugin)
+        return {"op": self.op, "plugin": self.plugin, "version": origin.version if origin else None,
+                "verdict": self.verdict, "seconds": round(self.seconds, 4),
                 "inputs": [{"input": n, "verdict": per_input[n], "checks": [asdict(c) for c in self.checks if c.input == n]}
                            for n in self.inputs],
                 "checks": [asdict(c) for c in self.checks if c.input is None]}
@@ -268,14 +263,6 @@ def _explain(op: Op, role: str, fn: Callable, exc: Exception) -> str:
         hint = ""
     name = getattr(fn, "__name__", repr(fn))
     return f"the {role} {name} of op {op.name!r} cannot run on SymPy symbols: {type(exc).__name__}: {exc}{hint}"
-
-
-def _names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _names(const)
-    return names
 
 
 def _cotangents(op: Op, result: Any) -> list[Any]:
@@ -650,144 +637,11 @@ def _close(expected: float, got: float, rtol: float) -> bool:
     return math.isclose(expected, got, rel_tol=rtol, abs_tol=rtol * 1e-3) if math.isfinite(got) else False
 
 
-# -- strict loading: the audit at registration, cached by the op's code ---------------------------
-
-
-def cache_dir() -> Path:
-    """Where strict mode keeps its results: $MICROREG_CACHE_DIR, else the platform's cache folder."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE])
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "microreg"
-
-
-def fingerprint(op: Op, resolver: Any = None) -> str:
-    """A hash of all the audit of op depends on: the record, its code and the code it calls, and the versions."""
-    h = hashlib.sha256()
-    for part in (*_versions(), op.name, op.domains, op.kinks, op.examples, dict(op.params)):
-        h.update(repr(part).encode())
-    seen: set = set()
-    for fn in (op.forward, op.vjp):
-        _hash_code(h, fn, resolver if resolver is not None else registry, seen)
-    return h.hexdigest()
-
-
-@functools.cache
-def _versions() -> tuple[str, ...]:
-    """What else a verdict depends on: this audit, microreg, SymPy (looked up without importing it) and Python."""
-    from importlib import metadata
-
-    from . import __version__
-
-    try:
-        sympy_version = metadata.version("sympy")
-    except metadata.PackageNotFoundError:
-        sympy_version = "absent"
-    return CACHE_FORMAT, __version__, sympy_version, sys.version.split()[0]
-
-
-def _hash_code(h: Any, fn: Any, resolver: Any, seen: set) -> None:
-    """Feed fn's code into h, and that of the functions and ops it refers to, so that editing any of them counts."""
-    if fn in seen:
-        return
-    seen.add(fn)
-    if not isinstance(fn, types.FunctionType):  # a callable object: its repr is all there is to go on
-        h.update(repr(fn).encode())
-        return
-    _hash_code_object(h, fn.__code__)
-    h.update(repr((fn.__defaults__, fn.__kwdefaults__)).encode())
-    referred = []
-    for cell in fn.__closure__ or ():
-        try:
-            referred.append(cell.cell_contents)
-        except ValueError:  # a cell not filled yet
-            continue
-    for name in sorted(_names(fn.__code__)):
-        op = resolver.find(name)
-        if op is not None:
-            referred += [op.forward, op.vjp]
-        if name in fn.__globals__:
-            referred.append(fn.__globals__[name])
-    for obj in referred:
-        if isinstance(obj, types.FunctionType):
-            _hash_code(h, obj, resolver, seen)
-        elif isinstance(obj, int | float | complex | str | bytes | tuple | frozenset):
-            h.update(_stable_repr(obj))
-
-
-def _hash_code_object(h: Any, code: types.CodeType) -> None:
-    # Not marshal.dumps: its output depends on reference counts, which differ from one process to the next.
-    h.update(code.co_code)
-    h.update(repr((code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)).encode())
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            _hash_code_object(h, const)
-        else:
-            h.update(_stable_repr(const))
-
-
-def _stable_repr(obj: Any) -> bytes:
-    """repr, with a set's elements sorted (their order depends on the process's string hash seed)."""
-    return repr(sorted(map(repr, obj)) if isinstance(obj, frozenset) else obj).encode()
-
-
-class _Batch:
-    """A resolver that sees a plugin's ops before they are registered, then the registry's."""
-
-    def __init__(self, ops: Iterable[Op]) -> None:
-        self.ops = {op.name: op for op in ops}
-
-    def find(self, name: str) -> Op | None:
-        return self.ops.get(name) or registry.find(name)
-
-
-def refuse_unproved(ops: Iterable[Op], plugin: str) -> None:
-    """Raise PluginError naming the plugin, op and verdict for every op that the audit does not prove.
-
-    Strict loading calls this before registering a plugin's ops. A proved op is remembered in
-    ``cache_dir()`` under its ``fingerprint``, so the next load checks a file instead of importing SymPy.
-    """
-    ops = list(ops)
-    batch = _Batch(ops)
-    folder = cache_dir() / "audit"
-    todo = [(op, key) for op in ops for key in [fingerprint(op, batch)] if not (folder / f"{key}.json").is_file()]
-    if not todo:
-        return
-    sym = _Symbolic(batch)
-    refused = []
-    for op, key in todo:
-        record = audit_op(op, plugin=plugin, resolver=batch, sym=sym)
-        if record.verdict == "proved":
-            _remember(folder, key, record)
-        else:
-            refused.append(record)
-    if refused:
-        raise PluginError("; ".join(
-            f"plugin {plugin!r}: op {r.op!r} is {r.verdict} by the audit and MICROREG_STRICT=1 loads only proved ops: "
-            f"{r.problems()[0].message} (`microreg audit {r.op}` without MICROREG_STRICT shows why)" for r in refused))
-
-
-def _remember(folder: Path, key: str, record: OpAudit) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f"{key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(record.to_json(), default=str))
-        os.replace(tmp, folder / f"{key}.json")
-    except OSError as exc:
-        warnings.warn(f"microreg: cannot write the audit cache in {folder}: {exc}; strict mode will audit "
-                      f"op {record.op!r} again on the next load", RuntimeWarning, stacklevel=3)
-
-
 # -- the command ----------------------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    import argparse  # here, not at the top: strict loading imports this module too, and should stay light
+    import argparse
 
     parser.description = "Prove with SymPy that each op's vjp is g times the derivative of its forward, and check it numerically."
     parser.epilog = textwrap.dedent("""\
@@ -844,7 +698,9 @@ def _render(records: list[OpAudit]) -> str:
     rows = []
     for r in records:
         kinks = [c for c in r.checks if c.kind == "kink"]
-        rows.append([r.op, r.plugin, r.verdict, ", ".join(f"{n} {v}" for n, v in r.input_verdicts().items()),
+        origin = registry.plugins.get(r.plugin)
+        plugin = f"{r.plugin} {origin.version}" if origin and origin.version else r.plugin
+        rows.append([r.op, plugin, r.verdict, ", ".join(f"{n} {v}" for n, v in r.input_verdicts().items()),
                      f"{sum(c.verdict == 'passed' for c in kinks)}/{len(kinks)}" if kinks else "-", f"{r.seconds:.2f}"])
     reports = [r.report() for r in records if r.verdict != "proved"]
     return "\n\n".join([_table(rows, ["op", "plugin", "verdict", "inputs", "kinks", "seconds"]), *reports])

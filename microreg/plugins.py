@@ -11,7 +11,7 @@ Environment switches (as pytest and datasette users expect):
 - ``MICROREG_BLOCK_PLUGINS=name,other``: skip the named third-party plugins (entry-point names, as
   ``microreg plugins`` lists them).
 - ``MICROREG_STRICT=1``: a plugin failure raises ``PluginError`` instead of a warning, and every op
-  is audited as it is registered (see ``microreg.audit``), refusing one that is not proved.
+  is audited as it is registered (see ``microreg.strict``), refusing one that is not proved.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.En
             raise PluginError(f"{ep.value!r} has no @hookimpl microreg_ops()")
         ops = registry.check([op for impl in impls for op in _call(impl)], ep.name)
         if strict():
-            from .audit import refuse_unproved
+            from .strict import refuse_unproved
 
             refuse_unproved(ops, ep.name)
         registry.add(plugin, ops)

@@ -19,7 +19,7 @@ import pytest
 from wrong_vjps import RIGHT, WRONG
 
 import microreg
-from microreg import Op, PluginError, audit, cli
+from microreg import Op, PluginError, audit, cli, strict
 from microreg.testing import assert_proved, ops_of
 
 DOMAIN_TESTS = {"real": lambda v: True, "positive": lambda v: v > 0, "nonnegative": lambda v: v >= 0, "nonzero": lambda v: v != 0}
@@ -343,37 +343,37 @@ def test_ops_of_lists_a_plugins_ops_for_parametrize():
 
 @pytest.fixture
 def cache(monkeypatch, tmp_path):
-    monkeypatch.setenv(audit.ENV_CACHE, str(tmp_path))
+    monkeypatch.setenv(strict.ENV_CACHE, str(tmp_path))
     return tmp_path / "audit"
 
 
 def test_refuse_unproved_accepts_proved_ops_and_caches_them(cache):
-    audit.refuse_unproved(RIGHT[:3], "mine")
+    strict.refuse_unproved(RIGHT[:3], "mine")
     assert len(list(cache.glob("*.json"))) == 3
     record = json.loads(next(cache.glob("*.json")).read_text())
     assert record["verdict"] == "proved" and record["plugin"] == "mine"
 
 
 def test_refuse_unproved_does_not_audit_a_cached_op_again(cache, monkeypatch):
-    audit.refuse_unproved(RIGHT[:2], "mine")
+    strict.refuse_unproved(RIGHT[:2], "mine")
 
     def no_audit(*args, **kwargs):
         raise AssertionError("audited again despite the cache")
 
     monkeypatch.setattr(audit, "audit_op", no_audit)
-    audit.refuse_unproved(RIGHT[:2], "mine")
+    strict.refuse_unproved(RIGHT[:2], "mine")
 
 
 def test_refuse_unproved_names_plugin_op_and_verdict_and_caches_nothing_for_it(cache):
     wrong = dict((o.name, o) for _, o in WRONG)["log_sign_flipped"]
     with pytest.raises(PluginError, match=r"plugin 'mine': op 'log_sign_flipped' is refuted by the audit"):
-        audit.refuse_unproved([RIGHT[0], wrong], "mine")
+        strict.refuse_unproved([RIGHT[0], wrong], "mine")
     assert len(list(cache.glob("*.json"))) == 1
 
 
 def test_refuse_unproved_refuses_an_inconclusive_op(cache):
     with pytest.raises(PluginError, match="op 'scaled_tanh_rounded' is inconclusive"):
-        audit.refuse_unproved([ROUNDED], "mine")
+        strict.refuse_unproved([ROUNDED], "mine")
 
 
 def silu(xp, x):
@@ -394,28 +394,28 @@ def halfsig_vjp(xp, g, out, x):
 
 
 def test_refuse_unproved_sees_a_sibling_op_of_the_same_plugin_before_it_is_registered(cache):
-    audit.refuse_unproved([Op("silu_", silu, silu_vjp), Op("halfsig", halfsig, halfsig_vjp)], "mine")
+    strict.refuse_unproved([Op("silu_", silu, silu_vjp), Op("halfsig", halfsig, halfsig_vjp)], "mine")
 
 
 def test_the_fingerprint_is_stable_and_changes_with_the_vjp():
     base = Op("t", tanh, tanh_vjp)
-    assert audit.fingerprint(base) == audit.fingerprint(Op("t", tanh, tanh_vjp))
+    assert strict.fingerprint(base) == strict.fingerprint(Op("t", tanh, tanh_vjp))
     other = dict((o.name, o) for _, o in WRONG)["tanh_sign_flipped"]
-    assert audit.fingerprint(base) != audit.fingerprint(Op("t", tanh, other.vjp))
+    assert strict.fingerprint(base) != strict.fingerprint(Op("t", tanh, other.vjp))
 
 
 def test_an_edited_op_is_audited_again_despite_the_cache(cache):
-    audit.refuse_unproved([Op("t", tanh, tanh_vjp)], "mine")
+    strict.refuse_unproved([Op("t", tanh, tanh_vjp)], "mine")
     edited = dict((o.name, o) for _, o in WRONG)["tanh_sign_flipped"].vjp
     with pytest.raises(PluginError, match="op 't' is refuted"):
-        audit.refuse_unproved([Op("t", tanh, edited)], "mine")
+        strict.refuse_unproved([Op("t", tanh, edited)], "mine")
 
 
 def test_the_fingerprint_is_the_same_in_another_process_with_another_hash_seed():
-    code = "import microreg; from microreg import audit; print(audit.fingerprint(microreg.registry.get('sigmoid')))"
+    code = "import microreg; from microreg import strict; print(strict.fingerprint(microreg.registry.get('sigmoid')))"
     prints = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
-    assert prints == {audit.fingerprint(microreg.registry.get("sigmoid")) + "\n"}
+    assert prints == {strict.fingerprint(microreg.registry.get("sigmoid")) + "\n"}
 
 
 def helper_module(factor: str) -> types.SimpleNamespace:
@@ -433,21 +433,21 @@ def helper_module(factor: str) -> types.SimpleNamespace:
 
 def test_the_fingerprint_changes_when_a_helper_the_vjp_calls_changes():
     a, b = helper_module("1"), helper_module("2")
-    assert audit.fingerprint(Op("t", tanh, a.vjp)) != audit.fingerprint(Op("t", tanh, b.vjp))
+    assert strict.fingerprint(Op("t", tanh, a.vjp)) != strict.fingerprint(Op("t", tanh, b.vjp))
 
 
 def test_the_fingerprint_changes_when_an_op_called_through_xp_changes():
     op = Op("silu_", silu, silu_vjp)
     one = types.SimpleNamespace(find={"halfsig": Op("halfsig", halfsig, halfsig_vjp)}.get)
     two = types.SimpleNamespace(find={"halfsig": Op("halfsig", halfsig, tanh_vjp)}.get)
-    assert audit.fingerprint(op, one) != audit.fingerprint(op, two)
+    assert strict.fingerprint(op, one) != strict.fingerprint(op, two)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG cache folder is the Linux convention")
 def test_the_cache_folder_defaults_to_the_platform_cache(monkeypatch, tmp_path):
-    monkeypatch.delenv(audit.ENV_CACHE, raising=False)
+    monkeypatch.delenv(strict.ENV_CACHE, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert audit.cache_dir() == tmp_path / "microreg"
+    assert strict.cache_dir() == tmp_path / "microreg"
 
 
 # -- strict loading, end to end in fresh processes -------------------------------------------------
@@ -474,7 +474,7 @@ def strict_cache(tmp_path_factory):
 
 
 def strict_run(cache: os.PathLike, code: str, pythonpath: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "MICROREG_STRICT": "1", audit.ENV_CACHE: str(cache), "MICROREG_DISABLE_PLUGIN_AUTOLOAD": ""}
+    env = {**os.environ, "MICROREG_STRICT": "1", strict.ENV_CACHE: str(cache), "MICROREG_DISABLE_PLUGIN_AUTOLOAD": ""}
     env["MICROREG_BLOCK_PLUGINS"] = "activations"  # the core ops suffice here, and each extra plugin costs an audit
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH", "")]))

@@ -264,7 +264,7 @@ def test_blocking_skips_the_named_plugins_but_never_the_core(install, monkeypatc
 @pytest.fixture
 def audit_stub(monkeypatch):
     """Strict loading audits each plugin's ops; the stub refuses 'twice' and records what it saw."""
-    from microreg import audit
+    from microreg import strict
 
     seen = []
 
@@ -273,7 +273,7 @@ def audit_stub(monkeypatch):
         if any(op.name == "twice" for op in ops):
             raise PluginError("op 'twice' is refuted by the audit")
 
-    monkeypatch.setattr(audit, "refuse_unproved", refuse_unproved, raising=False)
+    monkeypatch.setattr(strict, "refuse_unproved", refuse_unproved, raising=False)
     monkeypatch.setenv(plugins.ENV_STRICT, "1")
     return seen
 
