@@ -78,6 +78,8 @@ class Registry:
         return self._ops.get(name)
 
     def get(self, name: str) -> Op:
+        if not isinstance(name, str):
+            raise TypeError(f"op names are strings, got {name!r}")
         op = self.find(name)
         if op is None:
             near = difflib.get_close_matches(name, self._ops, n=3)
