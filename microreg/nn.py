@@ -28,7 +28,7 @@ class Neuron(Module):
         rng = rng or random.Random()
         self.w = [Value(rng.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0.0)
-        self.activation = _check_activation(activation)
+        self.activation = check_activation(activation)
 
     def __call__(self, x: Sequence[Any]) -> Value:
         if len(x) != len(self.w):
@@ -63,12 +63,21 @@ class Layer(Module):
 
 class MLP(Module):
     """Layers of sizes ``nin -> nouts[0] -> ... -> nouts[-1]``; hidden layers use ``activation``,
-    the last one ``output_activation`` (None: linear). A single output is returned as a Value."""
+    the last one ``output_activation`` (None: linear). A single output is returned as a Value.
 
-    def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu", output_activation: str | None = None,
+    An input is a sequence of ``nin`` numbers or Values, one example; or of ``nin`` NumPy arrays of
+    one shape, a whole batch in one graph (``model(list(X.T))`` for rows ``X`` of shape (N, nin)),
+    whose outputs are then Values holding arrays of that shape. ``seed`` makes the weights reproducible.
+    """
+
+    def __init__(self, nin: int, nouts: Sequence[int], activation: str | None = "relu", output_activation: str | None = None,
                  seed: int | None = None) -> None:
-        rng = random.Random(seed)
         sizes = [nin, *nouts]
+        if not nouts or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in sizes):
+            raise ValueError(f"MLP takes a positive int nin and a non-empty list of positive int layer sizes, "
+                             f"got nin={nin!r}, nouts={nouts!r}")
+        check_activation(activation)  # even where no hidden layer uses it: a typo should not pass silently
+        rng = random.Random(seed)
         self.layers = [
             Layer(sizes[i], sizes[i + 1], activation if i < len(nouts) - 1 else output_activation, rng) for i in range(len(nouts))
         ]
@@ -85,7 +94,8 @@ class MLP(Module):
         return f"MLP of [{', '.join(map(repr, self.layers))}]"
 
 
-def _check_activation(name: str | None) -> str | None:
+def check_activation(name: str | None) -> str | None:
+    """name if it is a registered unary op with no required parameters (or None); ValueError naming the choices otherwise."""
     if name is None:
         return None
     op = registry.find(name)

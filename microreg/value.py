@@ -208,6 +208,12 @@ class Value:
         op = f", op={self._op.name!r}" if self._op is not None else ""
         return f"Value(data={_short(self.data)}, grad={_short(self.grad)}{label}{op})"
 
+    def _repr_svg_(self) -> str | None:
+        """This Value's graph as SVG for notebooks (None without Graphviz, so the text repr shows)."""
+        from .viz import svg
+
+        return svg(self)
+
     @property
     def op(self) -> str:
         """The name of the op that made this node ('' for a leaf)."""

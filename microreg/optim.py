@@ -1,0 +1,92 @@
+"""Optimizers that update Values from their gradients: SGD (momentum, weight decay) and Adam.
+
+The updates follow ``torch.optim.SGD`` and ``torch.optim.Adam`` (default options) formula for formula,
+so the same parameters, gradients and hyperparameters give the same new parameters; the tests check it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .value import Value
+
+
+class Optimizer:
+    """Holds the parameters; ``zero_grad()`` resets their gradients, ``step()`` updates them."""
+
+    def __init__(self, params: Iterable[Value], lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__} got an empty list of parameters")
+        for p in self.params:
+            if not isinstance(p, Value):
+                raise TypeError(f"{type(self).__name__} takes Values as parameters, got {p!r}")
+        self.lr = _check(type(self).__name__, "lr", lr, 0.0, None)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = 0.0 * p.data
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: ``g = grad + weight_decay * p``; with momentum,
+    ``buf = g`` on the first step and ``buf = momentum * buf + g`` after; ``p -= lr * buf``."""
+
+    def __init__(self, params: Iterable[Value], lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        self.momentum = _check("SGD", "momentum", momentum, 0.0, None)
+        self.weight_decay = _check("SGD", "weight_decay", weight_decay, 0.0, None)
+        self.buffers: list[Any] = [None] * len(self.params)
+
+    def step(self) -> None:
+        for i, p in enumerate(self.params):
+            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+            if self.momentum:
+                buf = self.buffers[i]
+                g = self.buffers[i] = g if buf is None else self.momentum * buf + g
+            p.data = p.data - self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam with bias correction: moments ``m``, ``v`` of ``g = grad + weight_decay * p``, and
+    ``p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)`` at step t."""
+
+    def __init__(self, params: Iterable[Value], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.beta1 = _check("Adam", "beta1", betas[0], 0.0, 1.0)
+        self.beta2 = _check("Adam", "beta2", betas[1], 0.0, 1.0)
+        self.eps = _check("Adam", "eps", eps, 0.0, None)
+        self.weight_decay = _check("Adam", "weight_decay", weight_decay, 0.0, None)
+        self.t = 0
+        self.m: list[Any] = [0.0 * p.data for p in self.params]
+        self.v: list[Any] = [0.0 * p.data for p in self.params]
+
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        step_size = self.lr / (1 - b1**self.t)
+        root_correction = (1 - b2**self.t) ** 0.5
+        for i, p in enumerate(self.params):
+            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+            m = self.m[i] = b1 * self.m[i] + (1 - b1) * g
+            v = self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
+            p.data = p.data - step_size * m / (v**0.5 / root_correction + self.eps)
+
+
+def _check(owner: str, name: str, value: Any, low: float, high: float | None) -> float:
+    """value as a float in [low, high) (no upper bound if high is None), or a ValueError naming it."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: {name} must be a number, got {value!r}") from None
+    if not (low <= x and (high is None or x < high)):
+        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{owner}: {name} must be {bound}, got {value!r}")
+    return x

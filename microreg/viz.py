@@ -1,0 +1,217 @@
+"""Pictures: a Value's computation graph as DOT, SVG or PNG, and the demo's training plots.
+
+``to_dot`` needs nothing; ``render`` and ``svg`` run Graphviz's ``dot`` program where it is
+installed; the plots need matplotlib (``pip install 'microreg[plot]'``), imported only when used.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .value import Value
+
+PLOT_HINT = "the plots need matplotlib: pip install 'microreg[plot]'"
+GRAPHVIZ_HINT = (
+    "rendering a graph needs Graphviz's `dot` program, which is not on PATH: install Graphviz "
+    "(apt-get install graphviz, brew install graphviz, conda install graphviz, or https://graphviz.org/download/); "
+    "microreg.viz.to_dot(value) gives the DOT text without it"
+)
+FORMATS = ("svg", "png", "pdf")
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """Graphviz's ``dot`` executable is not installed (or not on PATH)."""
+
+
+class PlotsUnavailableError(ImportError):
+    """matplotlib, the optional ``plot`` extra, is not installed."""
+
+
+def nodes(value: Value) -> list[Value]:
+    """Every Value in the graph that produced ``value``, inputs before the nodes computed from them."""
+    if not isinstance(value, Value):
+        raise TypeError(f"expected a Value whose graph to draw, got {value!r} ({type(value).__name__})")
+    order: list[Value] = []
+    visited: set[int] = set()
+    stack: list[tuple[Value, bool]] = [(value, False)]
+    while stack:  # iterative depth-first post-order: a graph may be deeper than Python's recursion limit
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+        elif id(node) not in visited:
+            visited.add(id(node))
+            stack.append((node, True))
+            stack.extend((p, False) for p in reversed(node.parents) if id(p) not in visited)
+    return order
+
+
+def to_dot(value: Value, rankdir: str = "LR") -> str:
+    """The graph that produced ``value`` in Graphviz's DOT language.
+
+    Each Value is a box with its label (if any), data and grad; each op is an oval named after it
+    (with its static parameters, e.g. ``pow n=2``) feeding the Value it made; an edge into a
+    two-input op is marked with the input's name (``x``, ``y``), since ``a - b`` is not ``b - a``.
+    Constants in an expression (the 2 in ``2 * a``) appear as plain text.
+    """
+    if rankdir not in ("LR", "TB", "RL", "BT"):
+        raise ValueError(f"rankdir must be one of LR, TB, RL, BT, got {rankdir!r}")
+    graph = nodes(value)
+    ids = {id(v): f"v{i}" for i, v in enumerate(graph)}
+    lines = ["digraph microreg {", f"  rankdir={rankdir};", '  node [fontname="Helvetica", fontsize=11];',
+             '  edge [fontname="Helvetica", fontsize=9];']
+    constants = 0
+    for v in graph:
+        vid = ids[id(v)]
+        fields = [_esc(v.label)] if v.label else []
+        fields += [f"data {_esc(_fmt(v.data))}", f"grad {_esc(_fmt(v.grad))}"]
+        lines.append(f'  {vid} [shape=record, label="{{ {" | ".join(fields)} }}"];')
+        if not v.op:
+            continue
+        params = "".join(f" {k}={_fmt(p)}" for k, p in (v._kw or {}).items())
+        lines.append(f'  {vid}_op [shape=ellipse, label="{_esc(v.op + params)}"];')
+        lines.append(f"  {vid}_op -> {vid};")
+        inputs = (v._a,) if v._b is None else (v._a, v._b)
+        names = v._op.inputs
+        for name, x in zip(names, inputs):
+            edge = f' [label="{_esc(name)}"]' if len(inputs) == 2 else ""
+            if isinstance(x, Value):
+                lines.append(f"  {ids[id(x)]} -> {vid}_op{edge};")
+            else:
+                lines.append(f'  c{constants} [shape=plaintext, label="{_esc(_fmt(x))}"];')
+                lines.append(f"  c{constants} -> {vid}_op{edge};")
+                constants += 1
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def render(value: Value, path: str | Path, format: str | None = None) -> Path:
+    """Draw the graph of ``value`` to ``path`` through Graphviz; the format (svg, png, pdf) is the
+    path's suffix unless given. Raises GraphvizNotFoundError where Graphviz is not installed."""
+    path = Path(path)
+    fmt = (format or path.suffix.lstrip(".")).lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"render() draws {', '.join(FORMATS)}; give a path ending in one of them or format=, got {str(path)!r}")
+    path.write_bytes(_dot(to_dot(value), fmt))
+    return path
+
+
+def svg(value: Value, max_nodes: int = 500) -> str | None:
+    """The graph of ``value`` as SVG text, for notebooks (``Value._repr_svg_``).
+
+    None (with a warning) where Graphviz is missing, and None for a graph of more than
+    ``max_nodes`` Values, which would be unreadable; a notebook then shows the text repr.
+    """
+    if len(nodes(value)) > max_nodes:
+        return None
+    try:
+        return _dot(to_dot(value), "svg").decode()
+    except GraphvizNotFoundError as exc:
+        warnings.warn(str(exc), stacklevel=2)
+        return None
+
+
+def _dot(source: str, fmt: str) -> bytes:
+    exe = shutil.which("dot")
+    if exe is None:
+        raise GraphvizNotFoundError(GRAPHVIZ_HINT)
+    done = subprocess.run([exe, f"-T{fmt}"], input=source.encode(), capture_output=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"Graphviz's dot failed (exit {done.returncode}): {done.stderr.decode().strip()}")
+    return done.stdout
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"array{x.shape} in [{x.min():.4g}, {x.max():.4g}]" if x.size else f"array{x.shape}"
+    return f"{x:.4g}" if isinstance(x, float | int) else str(x)
+
+
+def _esc(text: str) -> str:
+    """text made safe inside a double-quoted DOT record label."""
+    return re.sub(r'([\\{}|<>"])', r"\\\1", " ".join(str(text).splitlines()))
+
+
+def _figure(figsize: tuple[float, float]) -> Any:
+    """A matplotlib Figure on the Agg canvas, without pyplot (no global state, no display needed)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise PlotsUnavailableError(PLOT_HINT) from None
+    fig = Figure(figsize=figsize, dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_loss(losses: Sequence[float], path: str | Path, accuracy: Sequence[float] | None = None,
+              ylabel: str = "training loss", title: str = "Training") -> Path:
+    """The loss per epoch (and, if given, the accuracy per epoch on a second axis) as an image at ``path``."""
+    if not len(losses):
+        raise ValueError("plot_loss needs at least one loss value")
+    fig = _figure((6.4, 4.0))
+    ax = fig.subplots()
+    epochs = np.arange(1, len(losses) + 1)
+    ax.plot(epochs, losses, color="tab:blue", label=ylabel)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel, color="tab:blue")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    if accuracy is not None:
+        acc = ax.twinx()
+        acc.plot(epochs, np.asarray(accuracy) * 100, color="tab:orange", label="training accuracy")
+        acc.set_ylabel("training accuracy (%)", color="tab:orange")
+        acc.set_ylim(0, 101)
+    ax.set_title(title)
+    fig.savefig(path)
+    return Path(path)
+
+
+def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, y: np.ndarray, path: str | Path,
+                           threshold: float = 0.0, title: str = "Decision regions", resolution: int = 300) -> Path:
+    """The points ``X`` coloured by label ``y`` (0 or 1) over the regions where the model says 0 or 1.
+
+    ``predict`` maps an (M, 2) array of points to M scores (it is called on chunks of a grid); a score
+    above ``threshold`` means class 1.
+    The line where the score equals the threshold, the decision boundary, is drawn in black.
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != 2 or y.shape != (len(X),) or not np.isin(y, (0, 1)).all():
+        raise ValueError("plot_decision_boundary draws 2-d points: X of shape (N, 2) and labels y (0 or 1) of shape (N,), "
+                         f"got {X.shape} and {y.shape} with labels {np.unique(y)[:5].tolist()}")
+    fig = _figure((6.4, 5.4))
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    ax = fig.subplots()
+    lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    # in chunks: a batch graph holds every intermediate array until it is freed, 90,000 points would take ~0.5 GB
+    chunks = np.array_split(grid, -(-len(grid) // 8192))
+    scores = np.concatenate([np.asarray(predict(c), dtype=float).reshape(-1) for c in chunks]).reshape(gx.shape)
+    shades = ["#c6dbef", "#fdd0a2"]
+    regions = ListedColormap(shades)
+    ax.contourf(gx, gy, (scores > threshold).astype(float), levels=[-0.5, 0.5, 1.5], cmap=regions)
+    ax.contour(gx, gy, scores, levels=[threshold], colors="black", linewidths=1.2)
+    for label, colour, marker in ((0, "tab:blue", "o"), (1, "tab:orange", "s")):
+        pts = X[y == label]
+        ax.scatter(pts[:, 0], pts[:, 1], c=colour, marker=marker, s=22, edgecolors="black", linewidths=0.5,
+                   label=f"class {label}: {len(pts)} points")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title)
+    ax.set_aspect("equal")
+    handles = ax.get_legend_handles_labels()[0]
+    handles += [Patch(facecolor=c, edgecolor="grey", label=f"region predicted {k}") for k, c in enumerate(shades)]
+    handles += ax.plot([], [], color="black", linewidth=1.2, label="decision boundary")
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, frameon=False)
+    fig.savefig(path)
+    return Path(path)

@@ -1,0 +1,99 @@
+"""Tests for `microreg demo` and the two-minute tour in docs/tour.md."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from microreg import Op
+from microreg.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def no_matplotlib(monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_short_run_writes_plots_and_metrics(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["demo", "--out", str(tmp_path), "--epochs", "3", "--seed", "1"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert len(metrics["loss"]) == 3 and all(math.isfinite(x) and x > 0 for x in metrics["loss"])
+    assert metrics["epochs"] == 3 and metrics["seed"] == 1 and metrics["activation"] == "relu"
+    for name in ("loss.png", "decision_boundary.png"):
+        assert (tmp_path / name).read_bytes().startswith(PNG)
+    out = capsys.readouterr().out
+    assert "epoch    1  loss" in out and "accuracy" in out and "epoch    3  loss" in out
+
+
+def test_defaults_reach_95_percent_without_matplotlib(tmp_path, capsys, no_matplotlib):
+    assert main(["demo", "--out", str(tmp_path / "new" / "dir")]) == 0
+    metrics = json.loads((tmp_path / "new" / "dir" / "metrics.json").read_text())
+    assert metrics["accuracy"] >= 0.95
+    assert len(metrics["loss"]) == 100 and metrics["loss"][-1] < metrics["loss"][0]
+    assert not (tmp_path / "new" / "dir" / "loss.png").exists()
+    assert "pip install 'microreg[plot]'" in capsys.readouterr().out
+
+
+def squash(xp, x):
+    return x / (1 + xp.abs(x))
+
+
+def squash_vjp(xp, g, out, x):
+    return (g * (1 - xp.abs(out)) ** 2,)
+
+
+def test_an_op_registered_at_run_time_is_an_activation(tmp_path, no_matplotlib, register_op, capsys):
+    register_op(Op("squash", squash, squash_vjp))
+    assert main(["demo", "--out", str(tmp_path), "--epochs", "2", "--activation", "squash"]) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["activation"] == "squash"
+    assert "(squash, 337 parameters)" in capsys.readouterr().out
+
+
+def test_unknown_activation_exits_2_naming_the_choices(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--activation", "nope"]) == 2
+    out = capsys.readouterr().err
+    assert "activation 'nope' is not a registered unary op" in out and "relu" in out
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_activation_with_a_restricted_domain_exits_2(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--activation", "log"]) == 2
+    assert "activation 'log' is defined only for x > 0" in capsys.readouterr().err
+
+
+def explode(xp, x):
+    return xp.exp(x * 1000.0)
+
+
+def explode_vjp(xp, g, out, x):
+    return (g * out * 1000.0,)
+
+
+def test_an_op_failing_during_training_exits_1_naming_it(tmp_path, capsys, register_op):
+    register_op(Op("explode", explode, explode_vjp))
+    assert main(["demo", "--out", str(tmp_path), "--activation", "explode"]) == 1
+    out = capsys.readouterr().err
+    assert "training stopped at epoch 1: explode(" in out
+
+
+def test_nonpositive_epochs_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--epochs", "0"])
+    assert "must be a positive number of epochs" in capsys.readouterr().err
+
+
+def test_tour_examples_give_the_outputs_shown():
+    result = doctest.testfile(str(ROOT / "docs" / "tour.md"), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted > 20
+    assert result.failed == 0

@@ -1,0 +1,182 @@
+"""Tests for microreg.viz: DOT text of a graph, rendering through Graphviz, and the training plots."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from microreg import Value, apply, viz
+from microreg.viz import GraphvizNotFoundError, PlotsUnavailableError, nodes, render, svg, to_dot
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def example() -> tuple[Value, Value, Value]:
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    e = ((a * b + b**2) / 4).tanh()
+    e.label = "e"
+    e.backward()
+    return a, b, e
+
+
+def test_dot_shows_each_values_label_data_and_grad():
+    a, b, e = example()
+    dot = to_dot(e)
+    assert 'label="{ a | data 2 | grad -0.4474 }"' in dot
+    assert 'label="{ b | data -3 | grad -0.5966 }"' in dot
+    assert 'label="{ e | data 0.6351 | grad 1 }"' in dot
+
+
+def test_dot_has_one_oval_per_op_with_static_parameters():
+    _, _, e = example()
+    ops = re.findall(r'shape=ellipse, label="([^"]*)"', to_dot(e))
+    assert sorted(ops) == sorted(["mul", "pow n=2", "add", "div", "tanh"])
+
+
+def test_dot_names_the_inputs_of_two_input_ops_and_shows_constants():
+    x = Value(5.0, label="x")
+    dot = to_dot(1.0 - x)
+    assert re.search(r'c0 \[shape=plaintext, label="1"\];\n  c0 -> v1_op \[label="x"\];', dot)
+    assert 'v0 -> v1_op [label="y"];' in dot
+
+
+def test_dot_edges_connect_every_input_to_its_op():
+    _, _, e = example()
+    dot = to_dot(e)
+    edges = re.findall(r"^  (\w+) -> (\w+)", dot, flags=re.M)
+    assert len(edges) == 5 + 8  # one op -> value edge per op; mul 2, pow 1, add 2, div 2 (one constant), tanh 1
+
+
+def test_nodes_lists_inputs_before_the_values_computed_from_them():
+    a, b, e = example()
+    order = nodes(e)
+    position = {id(v): i for i, v in enumerate(order)}
+    assert len(order) == 7 and order[-1] is e
+    assert all(position[id(p)] < position[id(v)] for v in order for p in v.parents)
+
+
+def test_a_value_used_twice_appears_once():
+    a = Value(1.5)
+    dot = to_dot(a * a)
+    assert dot.count("data 1.5") == 1
+    assert "v0 -> v1_op [label=\"x\"];" in dot and "v0 -> v1_op [label=\"y\"];" in dot
+
+
+def test_labels_with_dot_syntax_are_escaped():
+    v = Value(1.0, label='w{1}|<"x">')
+    assert r'label="{ w\{1\}\|\<\"x\"\> | data 1 | grad 0 }"' in to_dot(v)
+
+
+def test_array_values_show_shape_and_range():
+    v = Value(np.array([1.0, -2.0, 3.0]), label="batch")
+    assert "data array(3,) in [-2, 3]" in to_dot(v.tanh())
+
+
+def test_a_deep_graph_needs_no_recursion():
+    v = Value(1.0)
+    for _ in range(5000):
+        v = v * 1.0
+    assert to_dot(v).count("shape=ellipse") == 5000
+
+
+def test_every_registered_op_is_drawn(op_case):
+    op, params = op_case
+    name = op.name
+    inputs = [Value(0.7, label=f"in{i}") for i in range(op.arity)]
+    out = apply(op, tuple(inputs), params)
+    out.backward()
+    dot = to_dot(out)
+    shown = name + "".join(f" {k}={viz._fmt(v)}" for k, v in params.items())
+    assert f'shape=ellipse, label="{shown}"' in dot
+    for i in range(op.arity):
+        assert f"in{i} | data 0.7 | grad " in dot
+    assert dot.count(" -> v") - dot.count("_op -> ") == op.arity
+
+
+def test_to_dot_rejects_non_values():
+    with pytest.raises(TypeError, match="expected a Value whose graph to draw, got 3.0"):
+        to_dot(3.0)
+
+
+def test_bad_rankdir_is_named():
+    with pytest.raises(ValueError, match="rankdir must be one of"):
+        to_dot(Value(1.0), rankdir="up")
+
+
+def test_render_rejects_unknown_formats(tmp_path):
+    with pytest.raises(ValueError, match="render\\(\\) draws svg, png, pdf"):
+        render(Value(1.0), tmp_path / "graph.gif")
+
+
+def test_render_without_graphviz_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
+    with pytest.raises(GraphvizNotFoundError, match="install Graphviz.*to_dot"):
+        render(Value(1.0), tmp_path / "graph.svg")
+    assert not (tmp_path / "graph.svg").exists()
+
+
+def test_svg_without_graphviz_warns_and_returns_none(monkeypatch):
+    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
+    with pytest.warns(UserWarning, match="Graphviz"):
+        assert svg(Value(1.0)) is None
+
+
+def test_svg_of_a_huge_graph_is_none():
+    v = Value(1.0)
+    for _ in range(20):
+        v = v + 1.0
+    assert svg(v, max_nodes=10) is None
+
+
+@needs_dot
+@pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".png", PNG), (".pdf", b"%PDF")])
+def test_render_writes_the_format_of_the_suffix(tmp_path, suffix, magic):
+    _, _, e = example()
+    path = render(e, tmp_path / f"graph{suffix}")
+    assert path.read_bytes().startswith(magic)
+
+
+@needs_dot
+def test_svg_contains_the_nodes():
+    _, _, e = example()
+    text = svg(e)
+    assert "<svg" in text and ">tanh<" in text and ">grad 0.1491<" in text
+
+
+@pytest.mark.skipif(not hasattr(Value, "_repr_svg_"), reason="Value._repr_svg_ is not added yet (issue 5 asks the lead for it)")
+@needs_dot
+def test_value_shows_its_graph_in_a_notebook():
+    _, _, e = example()
+    assert e._repr_svg_() == svg(e)
+
+
+def test_plot_loss_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = viz.plot_loss([0.7, 0.5, 0.2], tmp_path / "loss.png", accuracy=[0.5, 0.8, 1.0])
+    assert path.read_bytes().startswith(PNG)
+
+
+def test_plot_decision_boundary_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    y = np.array([0, 1, 1, 0])
+    path = viz.plot_decision_boundary(lambda pts: pts[:, 1] - 0.5, X, y, tmp_path / "b.png", resolution=20)
+    assert path.read_bytes().startswith(PNG)
+
+
+@pytest.mark.parametrize("X, y", [(np.zeros((4, 3)), np.zeros(4)), (np.zeros((4, 2)), np.zeros(3)), (np.zeros((2, 2)), np.array([0, 2]))])
+def test_plot_decision_boundary_rejects_bad_shapes_and_labels(tmp_path, X, y):
+    with pytest.raises(ValueError, match="plot_decision_boundary draws 2-d points"):
+        viz.plot_decision_boundary(lambda pts: pts[:, 0], X, y, tmp_path / "b.png")
+
+
+def test_plots_without_matplotlib_say_how_to_get_it(tmp_path, monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(PlotsUnavailableError, match=r"pip install 'microreg\[plot\]'"):
+        viz.plot_loss([1.0], tmp_path / "loss.png")
