@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 from collections.abc import Sequence
@@ -101,10 +102,28 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
     if not graph:
         return out
     node = _new(Value)
-    node.data, node.grad, node.label, node._op, node._kw, node._k = out, 0.0, "", op, params or None, 0
+    node.data = out
+    node.grad = 0.0
+    node._op = _Bound(op, params) if params else op
     node._a = args[0] if isinstance(args[0], Value) else datas[0]
     node._b = None if len(args) == 1 else args[1] if isinstance(args[1], Value) else datas[1]
     return node
+
+
+class _Bound:
+    """An op as a node called it, with static parameters: ``vjp`` has them bound, so the sweep calls it like an Op's."""
+
+    __slots__ = ("op", "params", "vjp")
+
+    def __init__(self, op: Op, params: dict[str, Any]) -> None:
+        self.op, self.params = op, params
+        self.vjp = functools.partial(op.vjp, **params)
+
+
+def _record(node: Value) -> Op:
+    """The Op that made node (its _op, unwrapped)."""
+    op = node._op
+    return op.op if type(op) is _Bound else op
 
 
 def _binary(op: Op) -> tuple[Any, Any, Any]:
@@ -121,7 +140,11 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
                 out = None  # apply() raises the DomainError naming the op
             if type(out) is float and out - out == 0.0:
                 node = _new(Value)
-                node.data, node.grad, node.label, node._op, node._kw, node._k, node._a, node._b = out, 0.0, "", op, _params, 0, self, other
+                node.data = out
+                node.grad = 0.0
+                node._op = _Bound(op, _params) if _params else op
+                node._a = self
+                node._b = other
                 return node
         if not isinstance(other, Value | int | float | np.ndarray | np.number) or isinstance(other, bool):
             return NotImplemented
@@ -136,7 +159,11 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
                 out = None
             if type(out) is float and out - out == 0.0:
                 node = _new(Value)
-                node.data, node.grad, node.label, node._op, node._kw, node._k, node._a, node._b = out, 0.0, "", op, None, 0, other, self
+                node.data = out
+                node.grad = 0.0
+                node._op = op
+                node._a = other
+                node._b = self
                 return node
         if not isinstance(other, int | float | np.ndarray | np.number) or isinstance(other, bool):
             return NotImplemented
@@ -164,7 +191,11 @@ def _unary(op: Op) -> tuple[Any, Any]:
                 out = None  # apply() raises the DomainError naming the op
             if type(out) is float and out - out == 0.0:
                 node = _new(Value)
-                node.data, node.grad, node.label, node._op, node._kw, node._k, node._a, node._b = out, 0.0, "", op, _params, 0, self, None
+                node.data = out
+                node.grad = 0.0
+                node._op = _Bound(op, _params) if _params else op
+                node._a = self
+                node._b = None
                 return node
         return apply(op, (self,), _params if _params is not None else op.bind((), {}))
 
@@ -188,7 +219,9 @@ class Value:
     can be dict keys. One graph is not to be differentiated from two threads at once.
     """
 
-    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_kw", "_k")
+    # A node stores data, grad, _op (an Op, or a _Bound with static parameters) and its inputs _a, _b;
+    # _label and the sweep's consumer count _k stay unset until needed, so the collector skips them.
+    __slots__ = ("data", "grad", "_op", "_a", "_b", "_label", "_k")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError(f"Value cannot be subclassed (by {cls.__name__}): the engine's fast paths test type(x) is Value; "
@@ -200,12 +233,13 @@ class Value:
             registry.load()
         self.data = _data(data)
         self.grad = 0.0 if type(self.data) is float else np.zeros_like(self.data)
-        self.label = str(label)
-        self._op, self._a, self._b, self._kw, self._k = None, None, None, None, 0
+        self._op, self._a, self._b = None, None, None
+        if label:
+            self._label = str(label)
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
-        op = f", op={self._op.name!r}" if self._op is not None else ""
+        op = f", op={self.op!r}" if self._op is not None else ""
         return f"Value(data={_short(self.data)}, grad={_short(self.grad)}{label}{op})"
 
     def _repr_svg_(self) -> str | None:
@@ -215,9 +249,23 @@ class Value:
         return svg(self)
 
     @property
+    def label(self) -> str:
+        """A name for this node, shown in its repr and its graph ('' by default)."""
+        return getattr(self, "_label", "")
+
+    @label.setter
+    def label(self, label: str) -> None:
+        self._label = str(label)
+
+    @property
     def op(self) -> str:
         """The name of the op that made this node ('' for a leaf)."""
-        return self._op.name if self._op is not None else ""
+        return _record(self).name if self._op is not None else ""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The static parameters the op that made this node was called with (``{}`` for none)."""
+        return dict(self._op.params) if type(self._op) is _Bound else {}
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -291,7 +339,7 @@ def _plain(x: Any) -> Any:
     return x.data if isinstance(x, Value) else x
 
 
-_new = object.__new__
+_new = object.__new__  # nodes skip __init__; their slots are stored one statement each (a tuple would cost more)
 RESERVED = frozenset(dir(Value))
 registry.reserved = RESERVED
 
@@ -348,15 +396,13 @@ def _unbroadcast(g: Any, data: Any) -> Any:
     return g
 
 
-_ZERO = 0.0  # the cotangent a node holds during a sweep until one arrives (tested by identity)
-
-
 def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
     """node's vjp at cotangent g, checked: domain errors named, array cotangents summed to their input's shape.
 
     Runs inside the sweep's ``np.errstate(all="raise")``.
     """
-    op, kw, a, b = node._op, node._kw or {}, node._a, node._b
+    op, a, b = node._op, node._a, node._b
+    op, kw = (op.op, op.params) if type(op) is _Bound else (op, {})
     inputs = (a,) if b is None else (a, b)
     datas = [p.data if isinstance(p, Value) else p for p in inputs]
     if create_graph:
@@ -401,35 +447,34 @@ def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> 
 
 
 def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
+    zero = float("0")  # a new object: marks the nodes this sweep has reached, and a cotangent not yet received
+    visited, saved = [], []
+    record, keep = visited.append, saved.append
     unique = list(dict.fromkeys(roots))
-    rootset = set(unique)
-    visited, saved, stack = [], [], list(unique)
-    push, pop, record = stack.append, stack.pop, visited.append
     try:
+        for r in unique:
+            old = r.grad
+            if type(old) is not float or old:
+                keep((r, old))
+            record(r)
+            r.grad, r._k = zero, 0
+        stack = list(unique)
+        push, pop = stack.append, stack.pop
         while stack:
             node = pop()
-            old = node.grad
-            if type(old) is not float or old:
-                saved.append((node, old))
-            record(node)  # after saving its grad: the restore below sets every visited node's grad
-            node.grad = _ZERO
-            a = node._a
-            if type(a) is Value:
-                if not a._k and a not in rootset:
-                    push(a)
-                a._k += 1
-                b = node._b
-                if type(b) is Value:
-                    if not b._k and b not in rootset:
-                        push(b)
-                    b._k += 1
-            elif node._op is not None:  # a constant first input: the second is the Value
-                b = node._b
-                if not b._k and b not in rootset:
-                    push(b)
-                b._k += 1
+            for p in (node._a, node._b):
+                if type(p) is Value:
+                    if p.grad is zero:
+                        p._k += 1
+                    else:
+                        old = p.grad
+                        if type(old) is not float or old:
+                            keep((p, old))
+                        record(p)  # after saving its grad: the restore below sets every visited node's grad
+                        p.grad, p._k = zero, 1
+                        push(p)
         for r, s in zip(roots, seeds):
-            r.grad = s if r.grad is _ZERO else r.grad + s
+            r.grad = s if r.grad is zero else r.grad + s
         ready = [r for r in unique if not r._k]
         push, pop = ready.append, ready.pop
         fast = not create_graph
@@ -443,11 +488,10 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                 continue
             a, b, g = node._a, node._b, node.grad
             if b is None:  # unary: its input is always a Value
-                if g is not _ZERO:
+                if g is not zero:
                     if fast and type(g) is float and type(a.data) is float:
                         try:
-                            kw = node._kw
-                            (ga,) = op.vjp(SCALAR, g, node.data, a.data, **kw) if kw else op.vjp(SCALAR, g, node.data, a.data)
+                            (ga,) = op.vjp(SCALAR, g, node.data, a.data)
                             if ga is not None and ga - ga:
                                 raise ArithmeticError  # not finite: the checked path says so, naming the op
                         except (ArithmeticError, ValueError, TypeError):
@@ -455,17 +499,16 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                     else:
                         (ga,) = _vjp(node, g, create_graph)
                     if ga is not None:
-                        a.grad = ga if a.grad is _ZERO else a.grad + ga
+                        a.grad = ga if a.grad is zero else a.grad + ga
                 a._k -= 1
                 if not a._k:
                     push(a)
                 continue
             ga = gb = None
-            if g is not _ZERO:
+            if g is not zero:
                 if fast and type(g) is float:
                     try:
-                        x, y, kw = a.data if type(a) is Value else a, b.data if type(b) is Value else b, node._kw
-                        ga, gb = op.vjp(SCALAR, g, node.data, x, y, **kw) if kw else op.vjp(SCALAR, g, node.data, x, y)
+                        ga, gb = op.vjp(SCALAR, g, node.data, a.data if type(a) is Value else a, b.data if type(b) is Value else b)
                         if (ga is not None and ga - ga) or (gb is not None and gb - gb):
                             raise ArithmeticError  # not finite: the checked path says so, naming the op
                     except (ArithmeticError, ValueError, TypeError):
@@ -474,22 +517,19 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                     ga, gb = _vjp(node, g, create_graph)
             if type(a) is Value:
                 if ga is not None:
-                    a.grad = ga if a.grad is _ZERO else a.grad + ga
+                    a.grad = ga if a.grad is zero else a.grad + ga
                 a._k -= 1
                 if not a._k:
                     push(a)
             if type(b) is Value:
                 if gb is not None:
-                    b.grad = gb if b.grad is _ZERO else b.grad + gb
+                    b.grad = gb if b.grad is zero else b.grad + gb
                 b._k -= 1
                 if not b._k:
                     push(b)
     except BaseException as exc:
-        for node in visited:  # and the inputs whose consumers were being counted when it stopped
+        for node in visited:
             node._k, node.grad = 0, 0.0
-            for p in (node._a, node._b):
-                if type(p) is Value:
-                    p._k = 0
         for node, old in saved:
             node.grad = old
         if type(exc) is FloatingPointError:  # summing array cotangents overflowed
@@ -513,8 +553,11 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], crea
     seeds = tuple(1.0 if type(o.data) is float else np.ones_like(o.data) for o in outs)
     visited, saved = _sweep(outs, seeds, create_graph)
     reached = {id(node) for node in visited}
-    result = [v.grad if id(v) in reached and v.grad is not _ZERO else np.zeros_like(v.data) if type(v.data) is np.ndarray else 0.0
-              for v in ins]
+    result = []
+    for v in ins:
+        g = v.grad if id(v) in reached else 0.0
+        # an array input no cotangent reached holds the sweep's float 0 marker
+        result.append(np.zeros_like(v.data) if type(v.data) is np.ndarray and type(g) is float else g)
     if create_graph:  # a constant gradient is still a Value (a leaf), so it can be differentiated again
         result = [g if isinstance(g, Value) else Value(g) for g in result]
     for node in visited:

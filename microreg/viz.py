@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .value import Value
+from .value import Value, _record
 
 PLOT_HINT = "the plots need matplotlib: pip install 'microreg[plot]'"
 GRAPHVIZ_HINT = (
@@ -75,11 +75,11 @@ def to_dot(value: Value, rankdir: str = "LR") -> str:
         lines.append(f'  {vid} [shape=record, label="{{ {" | ".join(fields)} }}"];')
         if not v.op:
             continue
-        params = "".join(f" {k}={_fmt(p)}" for k, p in (v._kw or {}).items())
+        params = "".join(f" {k}={_fmt(p)}" for k, p in v.params.items())
         lines.append(f'  {vid}_op [shape=ellipse, label="{_esc(v.op + params)}"];')
         lines.append(f"  {vid}_op -> {vid};")
         inputs = (v._a,) if v._b is None else (v._a, v._b)
-        names = v._op.inputs
+        names = _record(v).inputs
         for name, x in zip(names, inputs):
             edge = f' [label="{_esc(name)}"]' if len(inputs) == 2 else ""
             if isinstance(x, Value):
