@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from micrograd.engine import Value as MGValue
 
-    step = bench_step(1 if args.quick else 5)
+    step = bench_step(1 if args.quick else 7)
     chain = bench_chain(100_000 if args.quick else 1_000_000)
     ours, theirs = bytes_per_op(microreg.Value, 100_000), bytes_per_op(MGValue, 100_000)
     print(f"training step, MLP 2-16-16-1 on 100 moons (median): microreg {step['microreg_s'] * 1e3:.1f} ms, "
