@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import make_step, moons  # noqa: E402
+from bench_engine import make_step, moons, update  # noqa: E402
 
 from microreg.nn import MLP  # noqa: E402
 
@@ -35,15 +35,7 @@ def batched_step(model: MLP) -> Callable[[], float]:
     y = np.asarray(Y)
 
     def step() -> float:
-        scores = model(cols)
-        data_loss = (1 + -y * scores).relu().mean()
-        reg_loss = 1e-4 * sum(p * p for p in model.parameters())
-        total = data_loss + reg_loss
-        model.zero_grad()
-        total.backward()
-        for p in model.parameters():
-            p.data -= 0.05 * p.grad
-        return total.data
+        return update(model, (1 + -y * model(cols)).relu().mean())
 
     return step
 

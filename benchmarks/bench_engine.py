@@ -47,16 +47,19 @@ def make_step(model, wrap):
         inputs = [list(map(wrap, row)) for row in X] if wrap else X
         scores = [model(x) for x in inputs]
         losses = [(1 + -yi * si).relu() for yi, si in zip(Y, scores)]
-        data_loss = sum(losses) * (1.0 / len(losses))
-        reg_loss = 1e-4 * sum(p * p for p in model.parameters())
-        total = data_loss + reg_loss
-        model.zero_grad()
-        total.backward()
-        for p in model.parameters():
-            p.data -= 0.05 * p.grad
-        return total.data
+        return update(model, sum(losses) * (1.0 / len(losses)))
 
     return step
+
+
+def update(model, data_loss) -> float:
+    """The rest of the step: L2 regularisation, backward, SGD; returns the total loss."""
+    total = data_loss + 1e-4 * sum(p * p for p in model.parameters())
+    model.zero_grad()
+    total.backward()
+    for p in model.parameters():
+        p.data -= 0.05 * p.grad
+    return total.data
 
 
 def bench_step(rounds: int, block: int = 4) -> dict:

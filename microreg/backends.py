@@ -25,8 +25,10 @@ class Namespace:
 
     kind = ""
 
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: Any, functions: dict[str, Callable] | None = None) -> None:
         self._registry = registry
+        self._cached: set[str] = set()
+        self.__dict__.update(functions or {})
 
     def __getattr__(self, name: str) -> Callable:
         if name.startswith("_"):
@@ -39,6 +41,7 @@ class Namespace:
             )
         fn = self._op(op)
         self.__dict__[name] = fn
+        self._cached.add(name)
         return fn
 
     def _op(self, op: Any) -> Callable:
@@ -52,8 +55,13 @@ class Namespace:
 
     def forget_ops(self) -> None:
         """Drop cached op lookups (the registry changed)."""
-        for name in [n for n in self.__dict__ if not n.startswith("_") and n not in ELEMENTARY]:
-            del self.__dict__[name]
+        for name in self._cached:
+            self.__dict__.pop(name, None)
+        self._cached.clear()
+
+
+def _module_functions(module: Any) -> dict[str, Callable]:
+    return {name: getattr(module, name) for name in ("exp", "log", "tanh", "sqrt", "sin", "cos")}
 
 
 def _scalar_where(c: Any, a: Any, b: Any) -> float:
@@ -68,32 +76,18 @@ class Scalar(Namespace):
     """Python floats and the math module; domain errors are math's ValueError/OverflowError."""
 
     kind = "scalar"
-    exp = staticmethod(math.exp)
-    log = staticmethod(math.log)
-    tanh = staticmethod(math.tanh)
-    sqrt = staticmethod(math.sqrt)
-    sin = staticmethod(math.sin)
-    cos = staticmethod(math.cos)
-    abs = staticmethod(math.fabs)
-    sign = staticmethod(_sign)
-    where = staticmethod(_scalar_where)
-    pow = staticmethod(math.pow)
+
+    def __init__(self, registry: Any) -> None:
+        super().__init__(registry, {**_module_functions(math), "abs": math.fabs, "sign": _sign, "where": _scalar_where, "pow": math.pow})
 
 
 class Array(Namespace):
     """NumPy float64 arrays, elementwise; the engine runs ops under ``np.errstate(all='raise')``."""
 
     kind = "array"
-    exp = staticmethod(np.exp)
-    log = staticmethod(np.log)
-    tanh = staticmethod(np.tanh)
-    sqrt = staticmethod(np.sqrt)
-    sin = staticmethod(np.sin)
-    cos = staticmethod(np.cos)
-    abs = staticmethod(np.abs)
-    sign = staticmethod(np.sign)
-    where = staticmethod(np.where)
-    pow = staticmethod(np.power)
+
+    def __init__(self, registry: Any) -> None:
+        super().__init__(registry, {**_module_functions(np), "abs": np.abs, "sign": np.sign, "where": np.where, "pow": np.power})
 
 
 class Symbolic(Namespace):
@@ -102,15 +96,10 @@ class Symbolic(Namespace):
     kind = "symbolic"
 
     def __init__(self, registry: Any) -> None:
-        super().__init__(registry)
         import sympy
 
+        super().__init__(registry, {**_module_functions(sympy), "abs": sympy.Abs, "sign": sympy.sign, "pow": sympy.Pow})
         self.sympy = sympy
-        for name in ("exp", "log", "tanh", "sqrt", "sin", "cos"):
-            setattr(self, name, getattr(sympy, name))
-        self.abs = sympy.Abs
-        self.sign = sympy.sign
-        self.pow = sympy.Pow
 
     def where(self, c: Any, a: Any, b: Any) -> Any:
         return self.sympy.Piecewise((a, c), (b, True))
