@@ -423,9 +423,15 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
             if gp is not None and not math.isfinite(gp):
                 raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
         return gs
-    gs = tuple(None if gp is None else _unbroadcast(gp, d) for gp, d in zip(gs, datas))
-    # a vjp may pass an array through (add gives (g, g)); each node must own its grad, which users may update in place
-    return tuple(gp.copy() if type(gp) is np.ndarray and any(gp is q for q in (g, *gs[:i])) else gp for i, gp in enumerate(gs))
+    out = []
+    for gp, d in zip(gs, datas):
+        if gp is not None:
+            gp = _unbroadcast(gp, d)
+            # a vjp may pass an array through (add gives (g, g)); each node must own its grad, which users may update in place
+            if type(gp) is np.ndarray and (gp is g or (out and gp is out[0])):
+                gp = gp.copy()
+        out.append(gp)
+    return out
 
 
 def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
