@@ -127,28 +127,28 @@ def _record(node: Value) -> Op:
 
 
 def _binary(op: Op) -> tuple[Any, Any, Any]:
-    """``a <op> b`` and its reflected form, with a fast path for floats (static parameters in ``_params``)."""
+    """``a <op> b`` and its reflected form, with a fast path for floats; static parameters go through apply()."""
     forward = op.forward
 
-    def method(self: Value, other: Any, *, _params: dict | None = None) -> Any:
+    def method(self: Value, other: Any) -> Any:
         a = self.data
         b = other.data if type(other) is Value else other
         if type(a) is float and type(b) is float:
             try:
-                out = forward(SCALAR, a, b, **_params) if _params else forward(SCALAR, a, b)
+                out = forward(SCALAR, a, b)
             except (ArithmeticError, ValueError):
                 out = None  # apply() raises the DomainError naming the op
             if type(out) is float and out - out == 0.0:
                 node = _new(Value)
                 node.data = out
                 node.grad = 0.0
-                node._op = _Bound(op, _params) if _params else op
+                node._op = op
                 node._a = self
                 node._b = other
                 return node
         if not isinstance(other, Value | int | float | np.ndarray | np.number) or isinstance(other, bool):
             return NotImplemented
-        return apply(op, (self, other), _params)
+        return apply(op, (self, other))
 
     def reflected(self: Value, other: Any) -> Any:
         a = self.data
@@ -170,7 +170,7 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
         return apply(op, (other, self))
 
     def with_params(self: Value, other: Any, *args: Any, **kw: Any) -> Any:
-        return method(self, other, _params=op.bind(args, kw))
+        return apply(op, (self, other), op.bind(args, kw))
 
     named = with_params if op.params else method
     named.__name__, named.__doc__ = op.name, op.doc
