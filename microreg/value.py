@@ -89,6 +89,8 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
             with np.errstate(**_ERRSTATE):
                 out = op.forward(ARRAY, *datas, **kw)
         if type(out) is not float or out - out != 0.0:
+            if type(out) is float:
+                raise ValueError(f"the result is {out}, not finite")
             if type(out) is not np.ndarray or out.dtype is not _F64:
                 if isinstance(out, complex):
                     raise ValueError(f"the result {out} is complex")
