@@ -97,6 +97,7 @@ class OpAudit:
         return [c for c in self.checks if c.verdict not in ("proved", "passed")]
 
     def to_json(self) -> dict[str, Any]:
+        """This audit as JSON-ready data: the fields docs/audit.md lists under "JSON fields"."""
         per_input = self.input_verdicts()
         origin = registry.plugins.get(self.plugin)
         return {"op": self.op, "plugin": self.plugin, "version": origin.version if origin else None,
@@ -641,6 +642,7 @@ def _close(expected: float, got: float, rtol: float) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `microreg audit`: OP ..., --json, --strict, --order; and its help text."""
     import argparse
 
     parser.description = "Prove with SymPy that each op's vjp is g times the derivative of its forward, and check it numerically."

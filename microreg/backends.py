@@ -82,7 +82,7 @@ class Scalar(Namespace):
 
 
 class Array(Namespace):
-    """NumPy float64 arrays, elementwise; the engine runs ops under ``np.errstate(all='raise')``."""
+    """NumPy float64 arrays, elementwise; the engine runs ops under ``np.errstate`` raising on all but underflow."""
 
     kind = "array"
 
@@ -102,6 +102,7 @@ class Symbolic(Namespace):
         self.sympy = sympy
 
     def where(self, c: Any, a: Any, b: Any) -> Any:
+        """a where c holds, else b, as a SymPy Piecewise."""
         return self.sympy.Piecewise((a, c), (b, True))
 
 
@@ -120,23 +121,28 @@ class Graph(Namespace):
         return call
 
     def pow(self, x: Any, n: Any) -> Any:
+        """x ** n for a constant n, through the pow op."""
         from .value import apply
 
         return apply(self._registry.get("pow"), (x,), {"n": n})
 
     def sqrt(self, x: Any) -> Any:
+        """x ** 0.5, through the pow op."""
         return self.pow(x, 0.5)
 
     def abs(self, x: Any) -> Any:
+        """|x| as where(x >= 0, x, -x): its derivative is the sign, and 1 at 0."""
         return self.where(x >= 0, x, -x)
 
     def sign(self, x: Any) -> Any:
+        """The sign of x's data, a constant: its derivative is 0 wherever it exists."""
         from .value import Value
 
         data = x.data if isinstance(x, Value) else x
         return np.sign(data) if isinstance(data, np.ndarray) else _sign(data)
 
     def where(self, c: Any, a: Any, b: Any) -> Any:
+        """a where c holds, else b; on arrays a * c + b * (1 - c), so both branches stay in the graph."""
         if isinstance(c, np.ndarray):
             c = c.astype(np.float64)
             return a * c + b * (1.0 - c)
@@ -144,5 +150,6 @@ class Graph(Namespace):
 
     def __getattr__(self, name: str) -> Callable:
         if name in ("sin", "cos") and self._registry.find(name) is None:
-            raise AttributeError(f"xp.{name} is not differentiable on the graph backend: register an op {name!r} to differentiate through it")
+            raise AttributeError(f"xp.{name} is not differentiable on the graph backend: "
+                                 f"register an op {name!r} to differentiate through it")
         return super().__getattr__(name)

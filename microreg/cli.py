@@ -35,6 +35,7 @@ def ops_records() -> list[dict]:
 
 
 def cmd_ops(args: argparse.Namespace) -> int:
+    """`microreg ops`: the registered ops as a table or JSON; exit code 0."""
     records = ops_records()
     if args.json:
         print(json.dumps(records, indent=2))
@@ -46,6 +47,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    """`microreg plugins`: each plugin with its ops or its failure; exit code 1 if any plugin failed."""
     try:
         with warnings.catch_warnings():  # the table below shows each failure; no need to warn about it too
             warnings.simplefilter("ignore", PluginWarning)
@@ -65,6 +67,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `microreg` command and its four subcommands."""
     parser = argparse.ArgumentParser(prog="microreg", description="A scalar autograd engine whose ops are audited plugins.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("ops", help="list every registered op with its arity and plugin")
@@ -83,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `microreg` command with argv (default: sys.argv[1:]); returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -28,6 +28,7 @@ SAMPLES, NOISE, HIDDEN, LR = 200, 0.1, (16, 16), 0.05
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `microreg demo`: --out, --epochs, --seed, --activation."""
     parser.add_argument("--out", default="out", metavar="DIR", help="where to write the plots and metrics.json (default: out)")
     parser.add_argument("--epochs", type=positive_int, default=100, metavar="N", help="training epochs (default: 100)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the data and the initial weights (default: 0)")
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train and write the outputs; exit code 0, 1 if training hits a DomainError, 2 for an unusable activation."""
     try:
         check_activation(args.activation)
     except ValueError as exc:
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def positive_int(text: str) -> int:
+    """argparse type for --epochs: an int of at least 1."""
     n = int(text)
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be a positive number of epochs, got {text}")

@@ -14,9 +14,11 @@ class Module:
     """Something with parameters: ``parameters()`` lists them, ``zero_grad()`` resets their grads."""
 
     def parameters(self) -> list[Value]:
+        """Every trainable Value of this module."""
         return []
 
     def zero_grad(self) -> None:
+        """Set every parameter's grad to zero (of its data's shape), before the next backward()."""
         for p in self.parameters():
             p.grad = 0.0 * p.data
 
@@ -62,8 +64,10 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """Layers of sizes ``nin -> nouts[0] -> ... -> nouts[-1]``; hidden layers use ``activation``,
-    the last one ``output_activation`` (None: linear). A single output is returned as a Value.
+    """A multilayer perceptron: layers of sizes ``nin -> nouts[0] -> ... -> nouts[-1]``.
+
+    Hidden layers use ``activation``, the last one ``output_activation`` (None: linear). A single
+    output is returned as a Value.
 
     An input is a sequence of ``nin`` numbers or Values, one example; or of ``nin`` NumPy arrays of
     one shape, a whole batch in one graph (``model(list(X.T))`` for rows ``X`` of shape (N, nin)),

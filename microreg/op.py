@@ -103,6 +103,7 @@ class Op:
 
     @property
     def arity(self) -> int:
+        """The number of inputs, 1 or 2."""
         return len(self.inputs)
 
     def bind(self, args: tuple, kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,10 +25,12 @@ class Optimizer:
         self.lr = _check(type(self).__name__, "lr", lr, 0.0, None)
 
     def zero_grad(self) -> None:
+        """Set every parameter's grad to zero (of its data's shape), before the next backward()."""
         for p in self.params:
             p.grad = 0.0 * p.data
 
     def step(self) -> None:
+        """Update every parameter's data from its grad (each optimizer defines how)."""
         raise NotImplementedError
 
 

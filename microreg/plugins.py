@@ -10,8 +10,9 @@ Environment switches (as pytest and datasette users expect):
 - ``MICROREG_DISABLE_PLUGIN_AUTOLOAD=1``: load only the core ops, no third-party plugin.
 - ``MICROREG_BLOCK_PLUGINS=name,other``: skip the named third-party plugins (entry-point names, as
   ``microreg plugins`` lists them).
-- ``MICROREG_STRICT=1``: a plugin failure raises ``PluginError`` instead of a warning, and every op
-  is audited as it is registered (see ``microreg.strict``), refusing one that is not proved.
+- ``MICROREG_STRICT=1``: a plugin failure raises ``PluginError`` instead of a warning, and each
+  plugin's ops are audited before they are registered (see ``microreg.strict``): a plugin with an op
+  that is not proved is refused.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def _flag(name: str) -> bool:
 
 
 def strict() -> bool:
+    """Whether strict mode (``MICROREG_STRICT``) is on."""
     return _flag(ENV_STRICT)
 
 

@@ -13,7 +13,10 @@ from .op import Op
 
 
 class PluginError(RuntimeError):
-    """A plugin could not be loaded (raised only in strict mode; otherwise reported and skipped)."""
+    """An op or a plugin was refused: by register() and temporary() always, by plugin loading only in strict mode.
+
+    Outside strict mode a plugin that fails to load is skipped with a PluginWarning instead.
+    """
 
 
 class PluginWarning(UserWarning):
@@ -70,14 +73,17 @@ class Registry:
                 self._loading = False
 
     def ops(self) -> dict[str, Op]:
+        """Every registered op, by name (a copy)."""
         self.load()
         return dict(self._ops)
 
     def find(self, name: str) -> Op | None:
+        """The op called name, or None."""
         self.load()
         return self._ops.get(name)
 
     def get(self, name: str) -> Op:
+        """The op called name; KeyError suggesting near names if there is none."""
         if not isinstance(name, str):
             raise TypeError(f"op names are strings, got {name!r}")
         op = self.find(name)
