@@ -2,7 +2,7 @@
 
     python3 tasks.py demo [ARGS...]    # train on two moons, write plots to out/
     python3 tasks.py test [ARGS...]    # the whole test suite (pytest ARGS...)
-    python3 tasks.py bench [ARGS...]   # benchmarks against micrograd
+    python3 tasks.py bench [ARGS...]   # the benchmarks, side by side with micrograd (--quick: a smoke run)
 
 Needs only Python 3.11+; everything else is installed into .venv (never the system Python).
 MICROREG_TEST_TORCH=2.13.0 also installs that PyTorch for the comparison tests (CI does).
@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-EXTRAS = {"demo": "plot", "test": "test,plot", "bench": "bench"}
+EXTRAS = {"demo": "plot", "test": "test,plot", "bench": "bench"}  # the optional dependencies each task needs
 
 
 def setup(task: str) -> None:
@@ -54,8 +54,11 @@ def main(argv: list[str]) -> int:
     commands = {
         "demo": [str(BIN / "microreg"), "demo", *(rest or ["--out", str(ROOT / "out")])],
         "test": [py, "-m", "pytest", *rest],
-        "bench": [py, str(ROOT / "benchmarks" / "bench_engine.py"), *rest],
     }
+    if task == "bench":
+        codes = [subprocess.run([py, str(ROOT / "benchmarks" / f"bench_{name}.py"), *rest], cwd=ROOT).returncode
+                 for name in ("engine", "batch", "audit")]
+        return max(codes)
     return subprocess.run(commands[task], cwd=ROOT).returncode
 
 

@@ -1,6 +1,6 @@
 """What the derivative audit costs, each figure measured in fresh processes and shown against its target.
 
-    python benchmarks/bench_audit.py [--repeats N]
+    python benchmarks/bench_audit.py [--repeats N] [--quick]
 
 1. The full audit of the core ops (``microreg audit``, only the ``microreg_ops`` plugin loaded), SymPy's
    import included: the wall time of a fresh process from start to exit. Target: at most 3 s.
@@ -86,7 +86,10 @@ def bench_strict_load(repeats: int, cache: str, bytecode: str | None) -> tuple[l
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes per figure (default 5)")
+    parser.add_argument("--quick", action="store_true", help="one fresh process per figure (a smoke run)")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 1
 
     times = bench_full_audit(args.repeats)
     audit = statistics.median(times)

@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from .op import REQUIRED
+from .op import REQUIRED, Op
 from .value import Value, registry
 
 
@@ -99,11 +99,17 @@ class MLP(Module):
 
 
 def check_activation(name: str | None) -> str | None:
-    """name if it is a registered unary op with no required parameters (or None); ValueError naming the choices otherwise."""
+    """name if it is a registered unary op defined on all reals, with no required parameters (or None).
+
+    A ValueError names the choices otherwise: an activation sees any real number.
+    """
     if name is None:
         return None
-    op = registry.find(name)
-    if op is None or op.arity != 1 or REQUIRED in op.params.values():
-        ops = sorted(n for n, o in registry.ops().items() if o.arity == 1 and REQUIRED not in o.params.values())
-        raise ValueError(f"activation {name!r} is not a registered unary op; choose one of {ops}")
+    if not _usable(registry.find(name)):
+        ops = sorted(n for n, o in registry.ops().items() if _usable(o))
+        raise ValueError(f"activation {name!r} is not a registered unary op defined on all reals; choose one of {ops}")
     return name
+
+
+def _usable(op: Op | None) -> bool:
+    return op is not None and op.arity == 1 and op.domains == ("real",) and REQUIRED not in op.params.values()

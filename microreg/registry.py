@@ -154,9 +154,16 @@ class Registry:
         """Register ops without packaging them (a notebook, a script), all or none (raises PluginError).
 
         An op registered again under a name this same plugin registered before replaces it, so that
-        re-running a notebook cell works; a name held by any other plugin is refused.
+        re-running a notebook cell works; a name held by any other plugin is refused. In strict mode
+        (``MICROREG_STRICT=1``) the ops are audited first, as a plugin's are when it loads.
         """
         self.load()
+        from . import plugins
+
+        if plugins.strict():
+            from .strict import refuse_unproved
+
+            refuse_unproved([op for op in ops if isinstance(op, Op)], plugin)
         with self._lock:
             owner = self.plugins.get(plugin) or Plugin(plugin)
             replaced = {op.name: self._ops[op.name] for op in ops if isinstance(op, Op) and self._origin.get(op.name) is owner}

@@ -209,7 +209,17 @@ def _unary(op: Op) -> tuple[Any, Any]:
     return named, method
 
 
-class Value:
+class _ValueType(type):
+    def __getattr__(cls, name: str) -> Any:
+        # Op methods are installed as the plugins load, on first use; asking the class for one
+        # (help(Value.tanh)) is a first use. Only a missing class attribute gets here: no cost elsewhere.
+        if name.startswith("_") or registry._loaded or registry._loading:
+            raise AttributeError(f"type object 'Value' has no attribute {name!r}")
+        registry.load()
+        return getattr(cls, name)
+
+
+class Value(metaclass=_ValueType):
     """A number in a computation graph: ``data``, its gradient ``grad``, an optional ``label``.
 
     Arithmetic (``+ - * / **``, unary minus and the reflected forms) and one method per registered
