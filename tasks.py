@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     task, rest = argv[0], argv[1:]
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - tasks.py may be started by an older system Python
         print(f"microreg needs Python 3.11 or newer; this is {sys.version.split()[0]}", file=sys.stderr)
         return 2
     setup(task)

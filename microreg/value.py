@@ -95,7 +95,8 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
                 if isinstance(out, complex):
                     raise ValueError(f"the result {out} is complex")
                 if not isinstance(out, int | float | np.integer | np.floating | np.ndarray) or isinstance(out, bool):
-                    raise TypeError(f"{op.name}'s forward {op.forward.__name__} returned {out!r}: expected a real number or an array of them")
+                    raise TypeError(f"{op.name}'s forward {op.forward.__name__} returned {out!r}: "
+                                    "expected a real number or an array of them")
                 out = _data(out, "the result", copy=False)
             elif not out.ndim:
                 out = float(out)
@@ -335,7 +336,8 @@ class Value(metaclass=_ValueType):
         must be a scalar (reduce an array Value with ``sum()`` or ``mean()`` first).
         """
         if type(self.data) is not float:
-            raise ValueError(f"backward() needs a scalar Value, this one holds an array of shape {self.data.shape}; call .sum() or .mean() first")
+            raise ValueError(f"backward() needs a scalar Value, this one holds an array of shape {self.data.shape}; "
+                             "call .sum() or .mean() first")
         for node, old in _sweep((self,), (1.0,), create_graph=False)[1]:
             node.grad = old + node.grad
 
@@ -429,7 +431,8 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
             raise
         raise DomainError(_describe(op, "vjp", datas, kw, exc)) from None
     if not isinstance(gs, tuple | list) or len(gs) != op.arity:
-        raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r}: expected a tuple of {op.arity} cotangent(s), one per input {op.inputs}")
+        raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r}: "
+                        f"expected a tuple of {op.arity} cotangent(s), one per input {op.inputs}")
     if xp is SCALAR:
         for gp in gs:
             if gp is not None and not math.isfinite(gp):
