@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .op import REQUIRED, Op
-from .value import Value, registry
+from .value import Value, registry, zeros_like
 
 
 class Module:
@@ -20,7 +20,7 @@ class Module:
     def zero_grad(self) -> None:
         """Set every parameter's grad to zero (of its data's shape), before the next backward()."""
         for p in self.parameters():
-            p.grad = 0.0 * p.data
+            p.grad = zeros_like(p.data)
 
 
 class Neuron(Module):

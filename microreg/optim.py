@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .value import Value
+from .value import Value, zeros_like
 
 
 class Optimizer:
@@ -27,7 +27,7 @@ class Optimizer:
     def zero_grad(self) -> None:
         """Set every parameter's grad to zero (of its data's shape), before the next backward()."""
         for p in self.params:
-            p.grad = 0.0 * p.data
+            p.grad = zeros_like(p.data)
 
     def step(self) -> None:
         """Update every parameter's data from its grad (each optimizer defines how)."""
@@ -67,8 +67,8 @@ class Adam(Optimizer):
         self.eps = _check("Adam", "eps", eps, 0.0, None)
         self.weight_decay = _check("Adam", "weight_decay", weight_decay, 0.0, None)
         self.t = 0
-        self.m: list[Any] = [0.0 * p.data for p in self.params]
-        self.v: list[Any] = [0.0 * p.data for p in self.params]
+        self.m: list[Any] = [zeros_like(p.data) for p in self.params]
+        self.v: list[Any] = [zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
         self.t += 1

@@ -263,7 +263,7 @@ class Value(metaclass=_ValueType):
         if not registry._loaded:
             registry.load()
         self.data = _data(data)
-        self.grad = 0.0 if type(self.data) is float else np.zeros_like(self.data)
+        self.grad = zeros_like(self.data)
         self._op, self._a, self._b = None, None, None
         if label:
             self._label = str(label)
@@ -365,6 +365,11 @@ def _exact(node: Value, base: Any, exponent: Any) -> Value:
     # the node keeps the correctly rounded power, which its exp vjp (g * out) then uses too.
     node.data = _data(np.power(base, exponent), "pow")
     return node
+
+
+def zeros_like(data: float | np.ndarray) -> float | np.ndarray:
+    """A zero gradient for data: 0.0, or an array of zeros of its shape (never -0.0)."""
+    return np.zeros_like(data) if type(data) is np.ndarray else 0.0
 
 
 def _plain(x: Any) -> Any:
@@ -607,7 +612,7 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], crea
     for v in ins:
         g = v.grad if id(v) in reached else 0.0
         # an array input no cotangent reached holds the sweep's float 0 marker
-        result.append(np.zeros_like(v.data) if type(v.data) is np.ndarray and type(g) is float else g)
+        result.append(zeros_like(v.data) if type(g) is float and type(v.data) is np.ndarray else g)
     if create_graph:  # a constant gradient is still a Value (a leaf), so it can be differentiated again
         result = [g if isinstance(g, Value) else Value(g) for g in result]
     for node in visited:
