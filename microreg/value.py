@@ -93,13 +93,7 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
     invalid operation or division by zero raises, so no NaN or infinity comes out silently.
     """
     kw = params or {}
-    datas, graph = [], False
-    for a in args:
-        if isinstance(a, Value):
-            datas.append(a.data)
-            graph = True
-        else:
-            datas.append(_data(a, f"{op.name}()", copy=False))
+    datas = [a.data if type(a) is Value else _data(a, op.name + "()", copy=False) for a in args]
     try:
         if type(datas[0]) is float and (len(datas) == 1 or type(datas[1]) is float):
             out = op.forward(SCALAR, *datas, **kw)
@@ -120,14 +114,15 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
                 out = float(out)
     except (ArithmeticError, ValueError) as exc:
         raise DomainError(_describe(op, "forward", datas, kw, exc)) from None
-    if not graph:
+    x, y = args[0] if type(args[0]) is Value else datas[0], None if len(args) == 1 else args[1] if type(args[1]) is Value else datas[1]
+    if type(x) is not Value and type(y) is not Value:
         return out
     node = _new(Value)
     node.data = out
     node.grad = 0.0
     node._op = _Bound(op, params) if params else op
-    node._a = args[0] if isinstance(args[0], Value) else datas[0]
-    node._b = None if len(args) == 1 else args[1] if isinstance(args[1], Value) else datas[1]
+    node._a = x
+    node._b = y
     return node
 
 
@@ -218,7 +213,7 @@ def _unary(op: Op) -> tuple[Any, Any]:
                 node._a = self
                 node._b = None
                 return node
-        return apply(op, (self,), _params if _params is not None else op.bind((), {}))
+        return apply(op, (self,), _params)  # _params is None only for an op whose parameters all have defaults
 
     def with_params(self: Value, *args: Any, **kw: Any) -> Any:
         return method(self, _params=op.bind(args, kw))
@@ -409,11 +404,14 @@ def _install(name: str, op: Op | None) -> None:
 registry.subscribe(_install)
 
 
+_sum_all = np.add.reduce  # ndarray.sum without its Python wrapper, a third of the cost on small arrays
+
+
 def _unbroadcast(g: Any, data: Any) -> Any:
     """A cotangent summed back to the shape of the input it belongs to (autograd's unbroadcast)."""
     if type(g) is np.ndarray:
         if type(data) is float:
-            return float(g.sum())
+            return float(_sum_all(g, axis=None))
         if g.shape == data.shape:
             return g
         while g.ndim > data.ndim:
@@ -441,7 +439,7 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
     op, a, b = node._op, node._a, node._b
     op, kw = (op.op, op.params) if type(op) is _Bound else (op, {})
     inputs = (a,) if b is None else (a, b)
-    datas = [p.data if isinstance(p, Value) else p for p in inputs]
+    datas = [p.data if type(p) is Value else p for p in inputs]
     if create_graph:
         xp, out, args = GRAPH, node, inputs
     else:
