@@ -513,10 +513,7 @@ def _scalar_check(op: Op, params: dict, rows: list, resolver: Any) -> Check:
                          f"the scalar backend fails at {_fmt_point(op, point)}: {type(exc).__name__}: {exc}")
         mismatch = _mismatch(op, [f, *vs], got)
         if mismatch:
-            what, expected, registered = mismatch
-            return Check("scalar", "refuted", None, params, f"the scalar backend's {what} differs from SymPy's on {region}",
-                         counterexample={"at": dict(zip(op.inputs, point)), "g": COTANGENT, "region": region,
-                                         "expected": expected, "registered": registered})
+            return _backend_refuted("scalar", op, params, region, point, mismatch)
     return Check("scalar", "passed", None, params, f"forward and vjp agree with SymPy at {len(rows)} sampled point(s)")
 
 
@@ -533,11 +530,16 @@ def _array_check(op: Op, params: dict, rows: list, resolver: Any) -> Check:
     for (region, point, f, vs), row in zip(rows, got):
         mismatch = _mismatch(op, [f, *vs], list(row))
         if mismatch:
-            what, expected, registered = mismatch
-            return Check("array", "refuted", None, params, f"the array backend's {what} differs from SymPy's on {region}",
-                         counterexample={"at": dict(zip(op.inputs, point)), "g": COTANGENT, "region": region,
-                                         "expected": expected, "registered": registered})
+            return _backend_refuted("array", op, params, region, point, mismatch)
     return Check("array", "passed", None, params, f"forward and vjp agree with SymPy on an array of {n} point(s)")
+
+
+def _backend_refuted(backend: str, op: Op, params: dict, region: str, point: Sequence[float],
+                     mismatch: tuple[str, float, float]) -> Check:
+    what, expected, registered = mismatch
+    return Check(backend, "refuted", None, params, f"the {backend} backend's {what} differs from SymPy's on {region}",
+                 counterexample={"at": dict(zip(op.inputs, point)), "g": COTANGENT, "region": region,
+                                 "expected": expected, "registered": registered})
 
 
 def _mismatch(op: Op, expected: list[float], got: list[float]) -> tuple[str, float, float] | None:
