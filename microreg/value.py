@@ -18,24 +18,20 @@ from .registry import Registry
 registry = Registry(loader=plugins.load)
 SCALAR, ARRAY, GRAPH = Scalar(registry), Array(registry), Graph(registry)
 _ERRSTATE = {"all": "raise", "under": "ignore"}
-try:  # NumPy 2 keeps its error state in a context variable: setting it directly costs a tenth of np.errstate
+_NO_PARAMS: dict[str, Any] = {}  # shared, never written to
+# Array ops run with NumPy raising on overflow, invalid operations and division by zero:
+# token = _raise_fp() ... _restore_fp(token), the effect of np.errstate(**_ERRSTATE).
+try:  # NumPy 2 keeps that state in a context variable; setting it directly costs a tenth of np.errstate
     from numpy._core._multiarray_umath import _make_extobj
     from numpy._core._ufunc_config import _extobj_contextvar
 
-    class _raising:  # noqa: N801 - used like np.errstate
-        """``np.errstate(all="raise", under="ignore")`` for one op: overflow, invalid and divide raise."""
-
-        __slots__ = ("token",)
-        state = _make_extobj(**_ERRSTATE)
-
-        def __enter__(self) -> None:
-            self.token = _extobj_contextvar.set(self.state)
-
-        def __exit__(self, *exc: object) -> None:
-            _extobj_contextvar.reset(self.token)
-
+    _raise_fp = functools.partial(_extobj_contextvar.set, _make_extobj(**_ERRSTATE))
+    _restore_fp = _extobj_contextvar.reset
 except ImportError:  # another NumPy: the public way
-    _raising = functools.partial(np.errstate, **_ERRSTATE)  # type: ignore[assignment]
+    _raise_fp = functools.partial(np.seterr, **_ERRSTATE)
+
+    def _restore_fp(old: dict) -> None:
+        np.seterr(**old)
 
 
 class DomainError(ValueError):
@@ -92,14 +88,21 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
     On arrays the op runs under ``np.errstate(all="raise")``: from finite inputs, any overflow,
     invalid operation or division by zero raises, so no NaN or infinity comes out silently.
     """
-    kw = params or {}
-    datas = [a.data if type(a) is Value else _data(a, op.name + "()", copy=False) for a in args]
+    kw = params or _NO_PARAMS
+    x = args[0]
+    datas = (x.data if type(x) is Value else _data(x, op.name + "()", copy=False),)
+    if len(args) == 2:
+        y = args[1]
+        datas += (y.data if type(y) is Value else _data(y, op.name + "()", copy=False),)
     try:
         if type(datas[0]) is float and (len(datas) == 1 or type(datas[1]) is float):
             out = op.forward(SCALAR, *datas, **kw)
         else:
-            with _raising():
+            token = _raise_fp()
+            try:
                 out = op.forward(ARRAY, *datas, **kw)
+            finally:
+                _restore_fp(token)
         if type(out) is not float or out - out != 0.0:
             if type(out) is float:
                 raise ValueError(f"the result is {out}, not finite")
@@ -434,14 +437,13 @@ def _unbroadcast(g: Any, data: Any) -> Any:
 def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
     """node's vjp at cotangent g, checked: domain errors named, array cotangents summed to their input's shape.
 
-    Runs inside the sweep's ``np.errstate(all="raise")``.
+    Runs with NumPy raising on floating-point errors, as the sweep sets it.
     """
     op, a, b = node._op, node._a, node._b
-    op, kw = (op.op, op.params) if type(op) is _Bound else (op, {})
-    inputs = (a,) if b is None else (a, b)
-    datas = [p.data if type(p) is Value else p for p in inputs]
+    op, kw = (op.op, op.params) if type(op) is _Bound else (op, _NO_PARAMS)
+    datas = (a.data if type(a) is Value else a,) if b is None else (a.data if type(a) is Value else a, b.data if type(b) is Value else b)
     if create_graph:
-        xp, out, args = GRAPH, node, inputs
+        xp, out, args = GRAPH, node, (a,) if b is None else (a, b)
     else:
         xp = SCALAR if type(g) is float and type(datas[0]) is float and (b is None or type(datas[1]) is float) else ARRAY
         out, args = node.data, datas
@@ -474,16 +476,18 @@ def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> 
     """One reverse-mode sweep from roots, iterative (no recursion limit).
 
     Leaves d(roots)/d(node) in node.grad for every node of the graph and returns the nodes visited
-    and, for those whose grad was not 0, the grad each held before. Nodes are visited in Kahn's order: a node's vjp runs once all its
-    consumers have sent their cotangents, counted in the node's ``_k`` slot (0 again afterwards).
+    and, for those whose grad was not 0, the grad each held before. Nodes are visited in Kahn's
+    order: a node's vjp runs once all its consumers have sent their cotangents, counted in the node's
+    ``_k`` slot (0 again afterwards).
     """
     paused = gc.isenabled()
     if paused:  # the sweep makes no reference cycles; pausing the cyclic collector saves a third of its time
         gc.disable()
+    token = _raise_fp()
     try:
-        with _raising():
-            return _sweep_unpaused(roots, seeds, create_graph)
+        return _sweep_unpaused(roots, seeds, create_graph)
     finally:
+        _restore_fp(token)
         if paused:
             gc.enable()
 
