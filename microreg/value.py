@@ -349,7 +349,8 @@ class Value(metaclass=_ValueType):
 
         Like PyTorch, gradients accumulate: a second call adds the same gradients again (each node's
         grad doubles), so call ``zero_grad()`` on a model, or set ``grad = 0``, between steps. self
-        must be a scalar (reduce an array Value with ``sum()`` or ``mean()`` first).
+        must be a scalar (reduce an array Value with ``sum()`` or ``mean()`` first). A leaf's array
+        grad is its own; intermediate nodes may share one (copy it before writing into it).
         """
         if type(self.data) is not float:
             raise ValueError(f"backward() needs a scalar Value, this one holds an array of shape {self.data.shape}; "
@@ -462,11 +463,12 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
                 raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
         return gs
     out = []
-    for gp, d in zip(gs, datas):
+    for p, gp, d in zip((a, b), gs, datas):
         if gp is not None:
             gp = _unbroadcast(gp, d)
-            # a vjp may pass an array through (add gives (g, g)); each node must own its grad, which users may update in place
-            if type(gp) is np.ndarray and (gp is g or (out and gp is out[0])):
+            # a vjp may pass an array through (add gives (g, g)): a leaf, whose grad users may update in
+            # place, gets an array of its own (the sweep itself never writes into a grad array)
+            if type(gp) is np.ndarray and type(p) is Value and p._op is None and (gp is g or (out and gp is out[0])):
                 gp = gp.copy()
         out.append(gp)
     return out
