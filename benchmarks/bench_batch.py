@@ -13,18 +13,15 @@ this process (robust to other load on the machine), medians over blocks of conse
 from __future__ import annotations
 
 import argparse
-import gc
 import random
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import make_step, moons, update  # noqa: E402
+from bench_engine import make_step, moons, timed, update  # noqa: E402
 
 from microreg.nn import MLP  # noqa: E402
 
@@ -65,18 +62,6 @@ def torch_step() -> Callable[[], float] | None:
     return step
 
 
-def timed(steps: dict[str, Callable[[], float]], rounds: int, block: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            gc.collect()
-            for _ in range(block):
-                t = time.process_time()
-                step()
-                times[name].append(time.process_time() - t)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
@@ -92,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     torch = torch_step()
     if torch is not None:
         steps["torch (batch)"] = torch
-    med = timed(steps, 1 if args.quick else 3, 3)
+    med = timed(steps, 1 if args.quick else 5, 0.5 if args.quick else 1.0)
     ours = med["microreg (batch)"]
     for name, t in med.items():
         print(f"{name:20s} {t * 1e3:9.2f} ms/step")

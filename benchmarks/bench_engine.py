@@ -4,10 +4,10 @@
 
 1. One training step (forward, backward, SGD update) of an MLP 2-16-16-1 (relu hidden, linear
    output) on 100 two-moons points, hinge loss plus L2, the loss of micrograd's own demo notebook.
-   Both engines build the same graph op for op. They alternate in blocks of consecutive steps, as
-   in a training loop, each block after a gc.collect(), so each engine pays for its own garbage
-   (micrograd's graphs are reference cycles freed by the collector, microreg's are freed by
-   reference counting); the median step counts.
+   Both engines build the same graph op for op. They alternate in blocks of consecutive steps of
+   about the same length, as in a training loop, each block after a gc.collect(), so each engine
+   pays for its own garbage (micrograd's graphs are reference cycles freed by the collector,
+   microreg's are freed by reference counting); the median step counts.
 2. backward through a chain of 1,000,000 nodes (micrograd's recursive sort fails below 1,000).
 3. Memory per op while the graph is alive: y = y * 0.999 repeated, measured with tracemalloc.
 4. sub, div and neg as registered ops against compositions of other ops (why they are ops).
@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 
 import numpy as np
 
@@ -62,22 +63,37 @@ def update(model, data_loss) -> float:
     return total.data
 
 
-def bench_step(rounds: int, block: int = 4) -> dict:
+def timed(steps: dict[str, Callable[[], float]], rounds: int, block_seconds: float) -> dict[str, float]:
+    """The median CPU time of one step of each engine.
+
+    The engines take turns, each in a block of consecutive steps (as in a training loop) lasting about
+    block_seconds and at least two steps, so that each is sampled over the same stretches of time:
+    this machine's speed drifts by tens of percent. A block starts with a gc.collect() and an untimed
+    step, so that each engine pays for its own garbage, in the steady state of a training loop (a
+    micrograd step collects the reference cycles its previous step left).
+    """
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            gc.collect()
+            step()
+            spent, count = 0.0, 0
+            while count < 2 or spent < block_seconds:
+                t = time.process_time()
+                step()
+                took = time.process_time() - t
+                times[name].append(took)
+                spent, count = spent + took, count + 1
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def bench_step(rounds: int, block_seconds: float) -> dict:
     from micrograd.engine import Value as MGValue
     from micrograd.nn import MLP as MGMLP
 
     random.seed(0)
-    ours = make_step(MLP(2, [16, 16, 1], activation="relu", seed=0), None)
-    theirs = make_step(MGMLP(2, [16, 16, 1]), MGValue)
-    times: dict[str, list[float]] = {"microreg": [], "micrograd": []}
-    for _ in range(rounds):
-        for name, step in (("micrograd", theirs), ("microreg", ours)):
-            gc.collect()  # each block starts on a clean heap, then pays its own garbage collection
-            for _ in range(block):
-                t = time.process_time()
-                step()
-                times[name].append(time.process_time() - t)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = timed({"micrograd": make_step(MGMLP(2, [16, 16, 1]), MGValue),
+                 "microreg": make_step(MLP(2, [16, 16, 1], activation="relu", seed=0), None)}, rounds, block_seconds)
     return {"microreg_s": med["microreg"], "micrograd_s": med["micrograd"], "ratio": med["microreg"] / med["micrograd"]}
 
 
@@ -152,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from micrograd.engine import Value as MGValue
 
-    step = bench_step(1 if args.quick else 7)
+    step = bench_step(1 if args.quick else 5, 0.5 if args.quick else 1.5)
     chain = bench_chain(100_000 if args.quick else 1_000_000)
     ours, theirs = bytes_per_op(microreg.Value, 100_000), bytes_per_op(MGValue, 100_000)
     print(f"training step, MLP 2-16-16-1 on 100 moons (median): microreg {step['microreg_s'] * 1e3:.1f} ms, "
