@@ -26,6 +26,7 @@ import json
 import math
 import sys
 import textwrap
+import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -159,6 +160,9 @@ def _plugin_of(op: Op) -> str:
     return registry.origin(op.name).name if registry.find(op.name) is op else "(unregistered)"
 
 
+_CONVERTER_LOCK = threading.Lock()
+
+
 class _Unsplittable(Exception):
     """The op's branches cannot be separated into regions of constant sign (the message says why)."""
 
@@ -188,15 +192,16 @@ class _Symbolic:
         """
         from sympy.core.sympify import converter
 
-        previous = converter.get(float)
-        converter[float] = self.exact
-        try:
-            yield
-        finally:
-            if previous is None:
-                del converter[float]
-            else:
-                converter[float] = previous
+        with _CONVERTER_LOCK:  # audits in several threads take turns with the hook
+            previous = converter.get(float)
+            converter[float] = self.exact
+            try:
+                yield
+            finally:
+                if previous is None:
+                    del converter[float]
+                else:
+                    converter[float] = previous
 
     def rationalize(self, expr: Any) -> Any:
         sp = self.sp
