@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive_int, default=100, metavar="N", help="training epochs (default: 100)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the data and the initial weights (default: 0)")
     parser.add_argument("--activation", default="relu", metavar="NAME",
-                        help="hidden activation: any registered unary op, e.g. tanh or a plugin's gelu (default: relu)")
+                        help="hidden activation: any registered unary op defined on all reals, "
+                             "e.g. tanh or a plugin's gelu (default: relu)")
 
 
 def run(args: argparse.Namespace) -> int:
