@@ -24,20 +24,15 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-import numpy as np
-
 import microreg
+from microreg.data import make_moons
 from microreg.nn import MLP
 
 
-def moons(n: int, noise: float = 0.1, seed: int = 0) -> tuple[list[list[float]], list[float]]:
-    rng = np.random.default_rng(seed)
-    t = rng.uniform(0, np.pi, n)
-    top = rng.random(n) < 0.5
-    x = np.where(top, np.cos(t), 1 - np.cos(t))
-    y = np.where(top, np.sin(t), 0.5 - np.sin(t))
-    pts = np.stack([x, y], 1) + rng.normal(0, noise, (n, 2))
-    return pts.tolist(), np.where(top, -1.0, 1.0).tolist()
+def moons(n: int) -> tuple[list[list[float]], list[float]]:
+    """microreg.data.make_moons as plain Python lists, with the labels as -1/+1 for the hinge loss."""
+    X, y = make_moons(n, noise=0.1, seed=0)
+    return X.tolist(), (2.0 * y - 1.0).tolist()
 
 
 def make_step(model, wrap):

@@ -508,30 +508,19 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
             r.grad, r._k = zero, 0
         stack = list(unique)
         push, pop = stack.append, stack.pop
-        while stack:  # the two inputs written out: a loop over them costs a fifth of this pass
+        while stack:
             node = pop()
-            p = node._a
-            if type(p) is Value:
-                if p.grad is zero:
-                    p._k += 1
-                else:
-                    old = p.grad
-                    if type(old) is not float or old:
-                        keep((p, old))
-                    record(p)  # after saving its grad: the restore below sets every visited node's grad
-                    p.grad, p._k = zero, 1
-                    push(p)
-            p = node._b
-            if type(p) is Value:
-                if p.grad is zero:
-                    p._k += 1
-                else:
-                    old = p.grad
-                    if type(old) is not float or old:
-                        keep((p, old))
-                    record(p)
-                    p.grad, p._k = zero, 1
-                    push(p)
+            for p in (node._a, node._b):
+                if type(p) is Value:
+                    if p.grad is zero:
+                        p._k += 1
+                    else:
+                        old = p.grad
+                        if type(old) is not float or old:
+                            keep((p, old))
+                        record(p)  # after saving its grad: the restore below sets every visited node's grad
+                        p.grad, p._k = zero, 1
+                        push(p)
         for r, s in zip(roots, seeds):
             r.grad = s if r.grad is zero else r.grad + s
         ready = [r for r in unique if not r._k]
