@@ -9,8 +9,12 @@ from importlib import metadata
 
 from .hookspecs import hookimpl
 from .op import Kink, Op, OpError
-from .registry import PluginError, PluginWarning
-from .value import DomainError, Value, apply, grad, registry
+from .opregistry import PluginError, PluginWarning
+from .plugins import registry
+from .strict import gate
+from .value import DomainError, Value, apply, grad
+
+registry.gate = gate  # strict mode (MICROREG_STRICT=1) audits ops before they register; see microreg.strict
 
 try:
     __version__ = metadata.version("microreg")

@@ -16,36 +16,29 @@ For each op, each example of its static parameters and each input ``x_i``:
   symbolically and through ``microreg.grad(..., create_graph=True)`` twice.
 
 Results are data: ``audit()`` returns one ``OpAudit`` per op. SymPy is imported only when an audit
-runs. Strict loading (``MICROREG_STRICT=1``) runs it through ``microreg.strict``, cached on disk.
+runs. Strict loading (``MICROREG_STRICT=1``) runs it through ``microreg.strict``, cached on disk; the
+``microreg audit`` command (``microreg.cli``) prints it.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
-import sys
-import textwrap
 import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .backends import Array, Scalar
-from .op import REQUIRED, Op
-from .registry import PluginError
-from .strict import _names
-from .value import Value, apply, grad, registry
+from .op import REQUIRED, Op, code_names
+from .plugins import registry
+from .value import Value, apply, grad
 
-if TYPE_CHECKING:
-    import argparse
-
-HELP = "prove every registered derivative with SymPy"
 VERDICTS = ("proved", "refuted", "inconclusive", "error")
 
 ASSUMPTIONS = {"real": {"real": True}, "positive": {"positive": True},
@@ -129,25 +122,31 @@ def _worst(verdicts: Iterable[str]) -> str:
 # -- the audit ------------------------------------------------------------------------------------
 
 
-def audit(ops: Iterable[Op | str] | None = None, *, order: int = 1,
-          progress: Callable[[OpAudit], None] | None = None) -> list[OpAudit]:
-    """Audit ops (registered names or ``Op`` records; every registered op by default), in order."""
+def audit(ops: Iterable[Op | str] | None = None, *, order: int = 1, progress: Callable[[OpAudit], None] | None = None,
+          resolver: Any = None, plugin: str | None = None) -> list[OpAudit]:
+    """Audit ops (registered names or ``Op`` records; every registered op by default), in order.
+
+    ``resolver`` finds the ops they call through ``xp`` (the registry by default: strict loading passes
+    one that also sees a plugin's ops before they are registered); ``plugin`` names where they come from
+    (by default, the plugin that registered each).
+    """
+    resolver = resolver if resolver is not None else registry
     chosen = [registry.get(o) if isinstance(o, str) else o for o in (sorted(registry.ops()) if ops is None else ops)]
-    sym = _Symbolic(registry)
+    sym = _Prover(resolver)
     records = []
     for op in chosen:
-        record = audit_op(op, plugin=_plugin_of(op), order=order, sym=sym)
+        record = audit_op(op, plugin=plugin or _plugin_of(op), order=order, resolver=resolver, sym=sym)
         records.append(record)
         if progress is not None:
             progress(record)
     return records
 
 
-def audit_op(op: Op, *, plugin: str = "", order: int = 1, resolver: Any = None, sym: _Symbolic | None = None) -> OpAudit:
+def audit_op(op: Op, *, plugin: str = "", order: int = 1, resolver: Any = None, sym: _Prover | None = None) -> OpAudit:
     """Audit one op. ``resolver`` finds the ops it calls through ``xp`` (the registry by default)."""
     start = time.perf_counter()
     resolver = resolver if resolver is not None else registry
-    sym = sym or _Symbolic(resolver)
+    sym = sym or _Prover(resolver)
     checks: list[Check] = []
     for params in op.examples:  # each complete: Op fills in the defaults
         checks += _audit_example(op, dict(params), sym, resolver, order)
@@ -167,8 +166,9 @@ class _Unsplittable(Exception):
     """The op's branches cannot be separated into regions of constant sign (the message says why)."""
 
 
-class _Symbolic:
-    """SymPy (imported here, on first use), a Symbolic namespace resolving ops through resolver, exact numbers."""
+class _Prover:
+    """What the symbolic checks work with: SymPy (imported here, on first use), a Symbolic xp namespace
+    resolving ops through resolver, and exact numbers."""
 
     def __init__(self, resolver: Any) -> None:
         from .backends import Symbolic
@@ -215,7 +215,7 @@ class _Symbolic:
         return float(v) if v.is_real and v.is_finite else None
 
 
-def _audit_example(op: Op, params: dict[str, Any], sym: _Symbolic, resolver: Any, order: int) -> list[Check]:
+def _audit_example(op: Op, params: dict[str, Any], sym: _Prover, resolver: Any, order: int) -> list[Check]:
     """Every check of op for one set of static parameters."""
     sp = sym.sp
     xs = [sp.Symbol(n, **ASSUMPTIONS[d]) for n, d in zip(op.inputs, op.domains)]
@@ -259,7 +259,7 @@ def _call(op: Op, role: str, fn: Callable, xp: Any, args: Sequence[Any], params:
 
 def _explain(op: Op, role: str, fn: Callable, exc: Exception) -> str:
     code, namespace = getattr(fn, "__code__", None), getattr(fn, "__globals__", {})
-    modules = sorted(n for n in _names(code) if isinstance(namespace.get(n), types.ModuleType)) if code else []
+    modules = sorted(n for n in code_names(code) if isinstance(namespace.get(n), types.ModuleType)) if code else []
     if modules:
         hint = (f"; it calls the module(s) {', '.join(modules)} directly: use xp's functions instead "
                 f"(xp.tanh, not math.tanh), so that the same code runs on floats, arrays, symbols and Values")
@@ -289,7 +289,7 @@ class _Cell:
     points: list[dict[Any, Any]]
 
 
-def _cells(sym: _Symbolic, op: Op, xs: list[Any], switches: set[Any]) -> list[_Cell]:
+def _cells(sym: _Prover, op: Op, xs: list[Any], switches: set[Any]) -> list[_Cell]:
     """The regions of the domain between the points where a switch (see ``_switches``) changes sign."""
     sp = sym.sp
     breaks: dict[Any, set] = {x: set() for x in xs}
@@ -401,7 +401,7 @@ def _is_zero(sp: Any, d: Any) -> str | None:
     return None
 
 
-def _compare(sym: _Symbolic, expected: Any, registered: Any, cell: _Cell, extra: dict) -> tuple[str, dict | None]:
+def _compare(sym: _Prover, expected: Any, registered: Any, cell: _Cell, extra: dict) -> tuple[str, dict | None]:
     """Prove registered == expected on cell: (verdict-or-method, counterexample)."""
     method = _is_zero(sym.sp, registered - expected)
     if method:
@@ -416,7 +416,7 @@ def _compare(sym: _Symbolic, expected: Any, registered: Any, cell: _Cell, extra:
     return "inconclusive", None
 
 
-def _prove(sym: _Symbolic, cases: list[tuple[_Cell, Any, Any]], extra: dict) -> tuple[str, str, dict | None]:
+def _prove(sym: _Prover, cases: list[tuple[_Cell, Any, Any]], extra: dict) -> tuple[str, str, dict | None]:
     """(verdict, how, counterexample) for registered == expected in every (cell, expected, registered) case."""
     methods = []
     for cell, expected, registered in cases:
@@ -431,7 +431,7 @@ def _prove(sym: _Symbolic, cases: list[tuple[_Cell, Any, Any]], extra: dict) -> 
     return "proved", "equal on " + "; ".join(f"{c} ({m})" for c, m in methods), None
 
 
-def _symbolic_checks(sym: _Symbolic, op: Op, params: dict, xs: list[Any], g: Any, forward: Any, vjps: list[Any],
+def _symbolic_checks(sym: _Prover, op: Op, params: dict, xs: list[Any], g: Any, forward: Any, vjps: list[Any],
                      branches: list[tuple[_Cell, list[Any]]], split: str) -> list[Check]:
     """For each input x_i, on every region: vjp_i == g * d forward / d x_i."""
     sp, checks = sym.sp, []
@@ -445,7 +445,7 @@ def _symbolic_checks(sym: _Symbolic, op: Op, params: dict, xs: list[Any], g: Any
     return checks
 
 
-def _second_order(sym: _Symbolic, op: Op, params: dict, xs: list[Any], g: Any,
+def _second_order(sym: _Prover, op: Op, params: dict, xs: list[Any], g: Any,
                   branches: list[tuple[_Cell, list[Any]]]) -> list[Check]:
     """The vjp differentiated again, symbolically and through grad(create_graph=True), vs SymPy's second derivative."""
     sp, checks = sym.sp, []
@@ -458,7 +458,7 @@ def _second_order(sym: _Symbolic, op: Op, params: dict, xs: list[Any], g: Any,
     return checks + [_graph_check(sym, op, params, xs, i, branches) for i in range(op.arity)]
 
 
-def _graph_check(sym: _Symbolic, op: Op, params: dict, xs: list[Any], i: int,
+def _graph_check(sym: _Prover, op: Op, params: dict, xs: list[Any], i: int,
                  branches: list[tuple[_Cell, list[Any]]]) -> Check:
     """grad(grad(op, create_graph=True)) at the sampled points vs SymPy's second derivatives."""
     name, checked = op.inputs[i], 0
@@ -494,7 +494,7 @@ def _graph_second(op: Op, params: dict, point: list[float], i: int) -> list[floa
 # -- numeric checks -------------------------------------------------------------------------------
 
 
-def _backend_checks(sym: _Symbolic, op: Op, params: dict, g: Any, branches: list[tuple[_Cell, list[Any]]],
+def _backend_checks(sym: _Prover, op: Op, params: dict, g: Any, branches: list[tuple[_Cell, list[Any]]],
                     resolver: Any) -> list[Check]:
     """The scalar and array backends vs the exact forward and vjp (at g = 3/2) at every sampled point."""
     gval = sym.exact(COTANGENT)
@@ -592,7 +592,7 @@ def _central_differences(op: Op, params: dict, cells: list[_Cell], resolver: Any
     return list(checks.values())
 
 
-def _crossing(sym: _Symbolic, xs: list[Any], switches: set[Any]) -> Callable[[list[float], list[float]], bool]:
+def _crossing(sym: _Prover, xs: list[Any], switches: set[Any]) -> Callable[[list[float], list[float]], bool]:
     """Whether some branch switch vanishes or changes sign between two points (so a kink may lie between)."""
 
     def crosses(a: list[float], b: list[float]) -> bool:
@@ -645,74 +645,7 @@ def _close(expected: float, got: float, rtol: float) -> bool:
     return math.isclose(expected, got, rel_tol=rtol, abs_tol=rtol * 1e-3) if math.isfinite(got) else False
 
 
-# -- the command ----------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `microreg audit`: OP ..., --json, --strict, --order; and its help text."""
-    import argparse
-
-    parser.description = "Prove with SymPy that each op's vjp is g times the derivative of its forward, and check it numerically."
-    parser.epilog = textwrap.dedent("""\
-        verdicts: proved; refuted (a counterexample is shown); inconclusive (not proved, never a pass);
-                  error (the op cannot be audited, e.g. it calls math.tanh instead of xp.tanh)
-        exit codes: 0 nothing refuted or in error (with --strict: nothing inconclusive either),
-                    1 otherwise, 2 usage error or unknown op
-        see docs/audit.md""")
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("ops", nargs="*", metavar="OP", help="ops to audit (default: every registered op)")
-    parser.add_argument("--json", action="store_true", help="print a JSON list, one object per op")
-    parser.add_argument("--strict", action="store_true", help="also fail when a verdict is inconclusive")
-    parser.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also check second derivatives")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Audit, print a table (or JSON), and exit 0 if nothing is refuted or in error, 1 otherwise, 2 for an unknown op."""
-    try:
-        registry.load()
-    except PluginError as exc:  # strict mode refused a plugin (or one failed): nothing to audit until it is fixed
-        print(f"microreg audit: {exc}", file=sys.stderr)
-        return 1
-    names = list(dict.fromkeys(args.ops))
-    unknown = [n for n in names if n not in registry]
-    for name in unknown:
-        try:
-            registry.get(name)
-        except KeyError as exc:
-            print(f"microreg audit: {exc.args[0]}", file=sys.stderr)
-    if unknown:
-        return 2
-    start = time.perf_counter()
-    records = audit(names or None, order=args.order, progress=_progress)
-    counts = {v: sum(r.verdict == v for r in records) for v in VERDICTS}
-    summary = (f"{len(records)} op(s) audited in {time.perf_counter() - start:.2f} s: "
-               + ", ".join(f"{n} {v}" for v, n in counts.items()))
-    if args.json:
-        print(json.dumps([r.to_json() for r in records], indent=2, default=str))
-        print(summary, file=sys.stderr)
-    else:
-        print(_render(records))
-        print(summary)
-    failing = {"refuted", "error"} | ({"inconclusive"} if args.strict else set())
-    return 1 if any(r.verdict in failing for r in records) else 0
-
-
-def _progress(record: OpAudit) -> None:
-    print(f"audit: {record.op} {record.verdict} ({record.seconds:.2f} s)", file=sys.stderr, flush=True)
-
-
-def _render(records: list[OpAudit]) -> str:
-    from .cli import _table
-
-    rows = []
-    for r in records:
-        kinks = [c for c in r.checks if c.kind == "kink"]
-        origin = registry.plugins.get(r.plugin)
-        plugin = f"{r.plugin} {origin.version}" if origin and origin.version else r.plugin
-        rows.append([r.op, plugin, r.verdict, ", ".join(f"{n} {v}" for n, v in r.input_verdicts().items()),
-                     f"{sum(c.verdict == 'passed' for c in kinks)}/{len(kinks)}" if kinks else "-", f"{r.seconds:.2f}"])
-    reports = [r.report() for r in records if r.verdict != "proved"]
-    return "\n\n".join([_table(rows, ["op", "plugin", "verdict", "inputs", "kinks", "seconds"]), *reports])
+# -- formatting -----------------------------------------------------------------------------------
 
 
 def _floats(point: dict) -> dict[str, float]:

@@ -1,8 +1,9 @@
-"""The xp namespaces an op is written against: scalar (math), array (NumPy), symbolic (SymPy), graph (Value).
+"""The xp namespaces an op is written against: scalar (math), array (NumPy), symbolic (SymPy).
 
 Each offers the same elementary functions and, by name, every registered op, so an op's
-``forward`` and ``vjp`` run unchanged on Python floats, on NumPy arrays, on SymPy symbols (the
-audit, SymPy imported only then) and on ``Value``s (derivatives of derivatives).
+``forward`` and ``vjp`` run unchanged on Python floats, on NumPy arrays and on SymPy symbols (the
+audit, SymPy imported only then). The fourth namespace, on ``Value``s (derivatives of derivatives),
+is engine code and lives with the engine: ``microreg.value.ValueNamespace``.
 
 Domain policy, the same on every numeric backend: a function applied outside its domain
 (``log(-1)``, ``0 ** -1``, an overflow such as ``exp(1000)``) raises; the engine turns that into a
@@ -105,51 +106,3 @@ class Symbolic(Namespace):
         """a where c holds, else b, as a SymPy Piecewise."""
         return self.sympy.Piecewise((a, c), (b, True))
 
-
-class Graph(Namespace):
-    """``Value``s: every function builds graph nodes through registered ops, so vjps are differentiable."""
-
-    kind = "graph"
-
-    def _op(self, op: Any) -> Callable:
-        from .value import apply
-
-        def call(*args: Any, **params: Any) -> Any:
-            return apply(op, args, params)
-
-        call.__name__ = op.name
-        return call
-
-    def pow(self, x: Any, n: Any) -> Any:
-        """x ** n for a constant n, through the pow op."""
-        from .value import apply
-
-        return apply(self._registry.get("pow"), (x,), {"n": n})
-
-    def sqrt(self, x: Any) -> Any:
-        """x ** 0.5, through the pow op."""
-        return self.pow(x, 0.5)
-
-    def abs(self, x: Any) -> Any:
-        """|x| as where(x >= 0, x, -x): its derivative is the sign, and 1 at 0."""
-        return self.where(x >= 0, x, -x)
-
-    def sign(self, x: Any) -> Any:
-        """The sign of x's data, a constant: its derivative is 0 wherever it exists."""
-        from .value import Value
-
-        data = x.data if isinstance(x, Value) else x
-        return np.sign(data) if isinstance(data, np.ndarray) else _sign(data)
-
-    def where(self, c: Any, a: Any, b: Any) -> Any:
-        """a where c holds, else b; on arrays a * c + b * (1 - c), so both branches stay in the graph."""
-        if isinstance(c, np.ndarray):
-            c = c.astype(np.float64)
-            return a * c + b * (1.0 - c)
-        return a if c else b
-
-    def __getattr__(self, name: str) -> Callable:
-        if name in ("sin", "cos") and self._registry.find(name) is None:
-            raise AttributeError(f"xp.{name} is not differentiable on the graph backend: "
-                                 f"register an op {name!r} to differentiate through it")
-        return super().__getattr__(name)

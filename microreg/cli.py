@@ -1,4 +1,4 @@
-"""The ``microreg`` command: ``ops``, ``plugins``, ``audit`` and ``demo``."""
+"""The ``microreg`` command: ``ops``, ``plugins``, ``audit`` and ``demo``, each subcommand's options and output."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import argparse
 import json
 import os
 import sys
+import textwrap
+import time
 import warnings
 from collections.abc import Sequence
 
+from . import demo
+from .audit import VERDICTS, OpAudit, audit
 from .op import REQUIRED
-from .registry import PluginError, PluginWarning
-from .value import registry
+from .opregistry import PluginError, PluginWarning
+from .plugins import registry
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -66,6 +70,87 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 1 if any(r["error"] for r in records) else 0
 
 
+def audit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `microreg audit`: OP ..., --json, --strict, --order; and its help text."""
+    parser.description = "Prove with SymPy that each op's vjp is g times the derivative of its forward, and check it numerically."
+    parser.epilog = textwrap.dedent("""\
+        verdicts: proved; refuted (a counterexample is shown); inconclusive (not proved, never a pass);
+                  error (the op cannot be audited, e.g. it calls math.tanh instead of xp.tanh)
+        exit codes: 0 nothing refuted or in error (with --strict: nothing inconclusive either),
+                    1 otherwise, 2 usage error or unknown op
+        see docs/audit.md""")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("ops", nargs="*", metavar="OP", help="ops to audit (default: every registered op)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list, one object per op")
+    parser.add_argument("--strict", action="store_true", help="also fail when a verdict is inconclusive")
+    parser.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also check second derivatives")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`microreg audit`: audit, print a table (or JSON), and exit 0 if nothing is refuted or in error, 1 otherwise, 2 for an unknown op."""
+    try:
+        registry.load()
+    except PluginError as exc:  # strict mode refused a plugin (or one failed): nothing to audit until it is fixed
+        print(f"microreg audit: {exc}", file=sys.stderr)
+        return 1
+    names = list(dict.fromkeys(args.ops))
+    unknown = [n for n in names if n not in registry]
+    for name in unknown:
+        try:
+            registry.get(name)
+        except KeyError as exc:
+            print(f"microreg audit: {exc.args[0]}", file=sys.stderr)
+    if unknown:
+        return 2
+    start = time.perf_counter()
+    records = audit(names or None, order=args.order, progress=_progress)
+    counts = {v: sum(r.verdict == v for r in records) for v in VERDICTS}
+    summary = (f"{len(records)} op(s) audited in {time.perf_counter() - start:.2f} s: "
+               + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    if args.json:
+        print(json.dumps([r.to_json() for r in records], indent=2, default=str))
+        print(summary, file=sys.stderr)
+    else:
+        print(_render(records))
+        print(summary)
+    failing = {"refuted", "error"} | ({"inconclusive"} if args.strict else set())
+    return 1 if any(r.verdict in failing for r in records) else 0
+
+
+def _progress(record: OpAudit) -> None:
+    print(f"audit: {record.op} {record.verdict} ({record.seconds:.2f} s)", file=sys.stderr, flush=True)
+
+
+def _render(records: list[OpAudit]) -> str:
+    rows = []
+    for r in records:
+        kinks = [c for c in r.checks if c.kind == "kink"]
+        origin = registry.plugins.get(r.plugin)
+        plugin = f"{r.plugin} {origin.version}" if origin and origin.version else r.plugin
+        rows.append([r.op, plugin, r.verdict, ", ".join(f"{n} {v}" for n, v in r.input_verdicts().items()),
+                     f"{sum(c.verdict == 'passed' for c in kinks)}/{len(kinks)}" if kinks else "-", f"{r.seconds:.2f}"])
+    reports = [r.report() for r in records if r.verdict != "proved"]
+    return "\n\n".join([_table(rows, ["op", "plugin", "verdict", "inputs", "kinks", "seconds"]), *reports])
+
+
+def demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `microreg demo`: --out, --epochs, --seed, --activation."""
+    parser.add_argument("--out", default="out", metavar="DIR", help="where to write the plots and metrics.json (default: out)")
+    parser.add_argument("--epochs", type=_positive_int, default=100, metavar="N", help="training epochs (default: 100)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the data and the initial weights (default: 0)")
+    parser.add_argument("--activation", default="relu", metavar="NAME",
+                        help="hidden activation: any registered unary op defined on all reals, "
+                             "e.g. tanh or a plugin's gelu (default: relu)")
+
+
+def _positive_int(text: str) -> int:
+    """argparse type for --epochs: an int of at least 1."""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of epochs, got {text}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `microreg` command and its four subcommands."""
     parser = argparse.ArgumentParser(prog="microreg", description="A scalar autograd engine whose ops are audited plugins.")
@@ -76,12 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list each plugin with its distribution, version, ops and any failure")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(run=cmd_plugins)
-    from . import audit, demo
-
-    for name, module in (("audit", audit), ("demo", demo)):
-        p = sub.add_parser(name, help=module.HELP, description=module.__doc__)
-        module.add_arguments(p)
-        p.set_defaults(run=module.run)
+    p = sub.add_parser("audit", help="prove every registered derivative with SymPy")
+    audit_arguments(p)
+    p.set_defaults(run=cmd_audit)
+    p = sub.add_parser("demo", help="train an MLP on two moons and plot it", description=demo.__doc__)
+    demo_arguments(p)
+    p.set_defaults(run=demo.run)
     return parser
 
 

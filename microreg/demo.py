@@ -22,18 +22,7 @@ from .nn import MLP, check_activation
 from .optim import Adam
 from .value import DomainError
 
-HELP = "train an MLP on two moons and plot it"
 SAMPLES, NOISE, HIDDEN, LR = 200, 0.1, (16, 16), 0.05
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `microreg demo`: --out, --epochs, --seed, --activation."""
-    parser.add_argument("--out", default="out", metavar="DIR", help="where to write the plots and metrics.json (default: out)")
-    parser.add_argument("--epochs", type=positive_int, default=100, metavar="N", help="training epochs (default: 100)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the data and the initial weights (default: 0)")
-    parser.add_argument("--activation", default="relu", metavar="NAME",
-                        help="hidden activation: any registered unary op defined on all reals, "
-                             "e.g. tanh or a plugin's gelu (default: relu)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,10 +80,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'loss.png'} and {out / 'decision_boundary.png'}")
     return 0
 
-
-def positive_int(text: str) -> int:
-    """argparse type for --epochs: an int of at least 1."""
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive number of epochs, got {text}")
-    return n

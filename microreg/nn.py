@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .op import REQUIRED, Op
-from .value import Value, registry, zeros_like
+from .plugins import registry
+from .value import Value, zeros_like
 
 
 class Module:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,3 +148,12 @@ def _signature(name: str, role: str, fn: Callable, lead: tuple[str, ...]) -> tup
     if len(positional) < len(lead) + 1:
         raise OpError(f"op {name!r}: {role} must take ({', '.join(lead)}, <inputs>...), takes {tuple(positional)}")
     return tuple(positional[len(lead):]), params
+
+
+def code_names(code: types.CodeType) -> set[str]:
+    """Every global or attribute name a function's code (and the code nested in it) refers to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= code_names(const)
+    return names

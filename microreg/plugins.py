@@ -1,4 +1,7 @@
-"""Loading plugins: each ``microreg`` entry point on its own, through pluggy, surviving broken ones.
+"""Loading plugins: each ``microreg`` entry point on its own, through pluggy, surviving broken ones; THE registry.
+
+``registry`` below is the one instance the engine dispatches through (``microreg.registry``); it
+loads the plugins on first use.
 
 A plugin that fails (it does not import, its hook raises or returns something other than valid
 ``Op``s, or it claims a taken name) is skipped whole, with a ``PluginWarning`` naming it and the
@@ -11,8 +14,8 @@ Environment switches (as pytest and datasette users expect):
 - ``MICROREG_BLOCK_PLUGINS=name,other``: skip the named third-party plugins (entry-point names, as
   ``microreg plugins`` lists them).
 - ``MICROREG_STRICT=1``: a plugin failure raises ``PluginError`` instead of a warning, and each
-  plugin's ops are audited before they are registered (see ``microreg.strict``): a plugin with an op
-  that is not proved is refused.
+  plugin's ops are audited before they are registered (the registry's gate, see ``microreg.strict``):
+  a plugin with an op that is not proved is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from importlib import metadata
 import pluggy
 
 from . import hookspecs
-from .registry import Plugin, PluginError, Registry
+from .opregistry import Plugin, PluginError, Registry
 
 GROUP = "microreg"
 CORE = "microreg_ops"
@@ -90,12 +93,7 @@ def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.En
         impls = [i for i in manager.hook.microreg_ops.get_hookimpls() if i.plugin_name == ep.name]
         if not impls:
             raise PluginError(f"{ep.value!r} has no @hookimpl microreg_ops()")
-        ops = registry.check([op for impl in impls for op in _call(impl)], ep.name)
-        if strict():
-            from .strict import refuse_unproved
-
-            refuse_unproved(ops, ep.name)
-        registry.add(plugin, ops)
+        registry.add(plugin, [op for impl in impls for op in _call(impl)])
     except Exception as exc:
         if module is not None and manager.is_registered(module) and manager.get_name(module) == ep.name:
             manager.unregister(module)
@@ -122,3 +120,6 @@ def _call(impl: pluggy.HookImpl) -> list:
         return list(result)
     except TypeError:
         raise PluginError(f"microreg_ops() of {impl.plugin_name!r} returned {result!r}, not an iterable of Op") from None
+
+
+registry = Registry(loader=load)

@@ -1,7 +1,9 @@
-"""Strict loading: each op audited before it is registered, the verdict cached on disk by a hash of its code.
+"""Strict loading: the registry's gate, auditing each op before it is registered, cached on disk by a hash of its code.
 
-Kept apart from ``microreg.audit`` so that a load whose ops are all cached imports neither SymPy nor
-the audit itself: it hashes code objects and checks that a file exists.
+With ``MICROREG_STRICT=1``, ``gate`` (set on the registry by the package) refuses a plugin, or a
+``register()`` call, whose ops the audit does not prove. Kept apart from ``microreg.audit`` so that a
+load whose ops are all cached imports neither SymPy nor the audit itself: it hashes code objects and
+checks that a file exists.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .op import Op
-from .registry import PluginError
-from .value import registry
+from . import plugins
+from .op import Op, code_names
+from .opregistry import PluginError
+from .plugins import registry
 
 if TYPE_CHECKING:
     from .audit import OpAudit
@@ -82,7 +85,7 @@ def _hash_code(h: Any, fn: Any, resolver: Any, seen: set) -> None:
             referred.append(cell.cell_contents)
         except ValueError:  # a cell not filled yet
             continue
-    for name in sorted(_names(fn.__code__)):
+    for name in sorted(code_names(fn.__code__)):
         op = resolver.find(name)
         if op is not None:
             referred += [op.forward, op.vjp]
@@ -121,6 +124,12 @@ class _Batch:
         return self.ops.get(name) or registry.find(name)
 
 
+def gate(ops: list[Op], plugin: str) -> None:
+    """The registry's gate: in strict mode (``MICROREG_STRICT=1``), refuse ops the audit does not prove."""
+    if plugins.strict():
+        refuse_unproved(ops, plugin)
+
+
 def refuse_unproved(ops: Iterable[Op], plugin: str) -> None:
     """Raise PluginError naming the plugin, op and verdict for every op that the audit does not prove.
 
@@ -133,12 +142,10 @@ def refuse_unproved(ops: Iterable[Op], plugin: str) -> None:
     todo = [(op, key) for op in ops for key in [fingerprint(op, batch)] if not (folder / f"{key}.json").is_file()]
     if not todo:
         return
-    from .audit import _Symbolic, audit_op
+    from .audit import audit
 
-    sym = _Symbolic(batch)
     refused = []
-    for op, key in todo:
-        record = audit_op(op, plugin=plugin, resolver=batch, sym=sym)
+    for (_, key), record in zip(todo, audit([op for op, _ in todo], plugin=plugin, resolver=batch)):
         if record.verdict == "proved":
             _remember(folder, key, record)
         else:
@@ -159,10 +166,3 @@ def _remember(folder: Path, key: str, record: OpAudit) -> None:
         warnings.warn(f"microreg: cannot write the audit cache in {folder}: {exc}; strict mode will audit "
                       f"op {record.op!r} again on the next load", RuntimeWarning, stacklevel=3)
 
-
-def _names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _names(const)
-    return names

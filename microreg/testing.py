@@ -16,16 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .op import Op
 
+if TYPE_CHECKING:
+    from .audit import OpAudit
+
 
 @pytest.fixture
 def register_op() -> Iterator:
     """Register ops only for the calling test: ``register_op(Op("twice", ...))``; removed afterwards."""
-    from .value import registry
+    from .plugins import registry
 
     with ExitStack() as stack:
 
@@ -35,8 +39,8 @@ def register_op() -> Iterator:
         yield register
 
 
-def assert_proved(*ops: Op | str, order: int = 1) -> None:
-    """Fail with the audit's report unless every op (a registered name or an ``Op``) is proved.
+def assert_proved(*ops: Op | str, order: int = 1) -> list[OpAudit]:
+    """Fail with the audit's report unless every op (a registered name or an ``Op``) is proved; return the audits.
 
     ``order=2`` also checks second derivatives. Called with no op it raises TypeError rather than pass
     vacuously (``assert_proved(*ops_of("mine"))`` for a plugin that registered nothing).
@@ -46,15 +50,17 @@ def assert_proved(*ops: Op | str, order: int = 1) -> None:
         raise TypeError("assert_proved() needs at least one op or op name; assert_proved(*ops_of()) audits every registered op")
     from .audit import audit
 
-    failed = [r for r in audit(ops, order=order) if r.verdict != "proved"]
+    records = audit(ops, order=order)
+    failed = [r for r in records if r.verdict != "proved"]
     if failed:
         raise AssertionError("the microreg audit does not prove " + ", ".join(f"{r.op} ({r.verdict})" for r in failed)
                              + ":\n" + "\n".join(r.report() for r in failed))
+    return records
 
 
 def ops_of(plugin: str | None = None) -> list[str]:
     """The names of the registered ops, sorted; only those of plugin (its entry-point name) if given."""
-    from .value import registry
+    from .plugins import registry
 
     names = sorted(registry.ops())
     if plugin is None:

@@ -1,22 +1,24 @@
-"""Value: a number (or NumPy array) in a computation graph; every operation dispatches through the registry."""
+"""Value: a number (or NumPy array) in a computation graph; every operation dispatches through the registry.
+
+Also the fourth xp namespace, ``ValueNamespace``: ops run on Values, so a vjp builds a graph of its own
+(``grad(..., create_graph=True)``) and can be differentiated again.
+"""
 
 from __future__ import annotations
 
 import functools
 import gc
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import plugins
-from .backends import Array, Graph, Scalar
+from .backends import Array, Namespace, Scalar
 from .op import DOMAINS, Op
-from .registry import Registry
+from .plugins import registry
 
-registry = Registry(loader=plugins.load)
-SCALAR, ARRAY, GRAPH = Scalar(registry), Array(registry), Graph(registry)
+SCALAR, ARRAY = Scalar(registry), Array(registry)  # VALUES, the namespace on Values, is built after Value
 _ERRSTATE = {"all": "raise", "under": "ignore"}
 _NO_PARAMS: dict[str, Any] = {}  # shared, never written to
 # Array ops run with NumPy raising on overflow, invalid operations and division by zero:
@@ -120,12 +122,17 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
     x, y = args[0] if type(args[0]) is Value else datas[0], None if len(args) == 1 else args[1] if type(args[1]) is Value else datas[1]
     if type(x) is not Value and type(y) is not Value:
         return out
+    return _node(out, _Bound(op, params) if params else op, x, y)
+
+
+def _node(data: Any, fn: Op | _Bound, a: Any, b: Any) -> Value:
+    """A new graph node: data made by fn from a and b (b None for a unary op), grad 0."""
     node = _new(Value)
-    node.data = out
+    node.data = data
     node.grad = 0.0
-    node._op = _Bound(op, params) if params else op
-    node._a = x
-    node._b = y
+    node._fn = fn
+    node._a = a
+    node._b = b
     return node
 
 
@@ -140,8 +147,8 @@ class _Bound:
 
 
 def _record(node: Value) -> Op:
-    """The Op that made node (its _op, unwrapped)."""
-    op = node._op
+    """The Op that made node (its _fn, unwrapped)."""
+    op = node._fn
     return op.op if type(op) is _Bound else op
 
 
@@ -158,13 +165,7 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
             except (ArithmeticError, ValueError):
                 out = None  # apply() raises the DomainError naming the op
             if type(out) is float and out - out == 0.0:
-                node = _new(Value)
-                node.data = out
-                node.grad = 0.0
-                node._op = op
-                node._a = self
-                node._b = other
-                return node
+                return _node(out, op, self, other)
         if not isinstance(other, Value | int | float | np.ndarray | np.number) or isinstance(other, bool):
             return NotImplemented
         return apply(op, (self, other))
@@ -177,13 +178,7 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
             except (ArithmeticError, ValueError):
                 out = None
             if type(out) is float and out - out == 0.0:
-                node = _new(Value)
-                node.data = out
-                node.grad = 0.0
-                node._op = op
-                node._a = other
-                node._b = self
-                return node
+                return _node(out, op, other, self)
         if not isinstance(other, int | float | np.ndarray | np.number) or isinstance(other, bool):
             return NotImplemented
         return apply(op, (other, self))
@@ -209,13 +204,7 @@ def _unary(op: Op) -> tuple[Any, Any]:
             except (ArithmeticError, ValueError):
                 out = None  # apply() raises the DomainError naming the op
             if type(out) is float and out - out == 0.0:
-                node = _new(Value)
-                node.data = out
-                node.grad = 0.0
-                node._op = _Bound(op, _params) if _params else op
-                node._a = self
-                node._b = None
-                return node
+                return _node(out, _Bound(op, _params) if _params else op, self, None)
         return apply(op, (self,), _params)  # _params is None only for an op whose parameters all have defaults
 
     def with_params(self: Value, *args: Any, **kw: Any) -> Any:
@@ -248,9 +237,9 @@ class Value(metaclass=_ValueType):
     can be dict keys. One graph is not to be differentiated from two threads at once.
     """
 
-    # A node stores data, grad, _op (an Op, or a _Bound with static parameters) and its inputs _a, _b;
-    # _label and the sweep's consumer count _k stay unset until needed, so the collector skips them.
-    __slots__ = ("data", "grad", "_op", "_a", "_b", "_label", "_k")
+    # A node stores data, grad, _fn (the Op that made it, or a _Bound with static parameters) and its
+    # inputs _a, _b; _label and the sweep's consumer count _k stay unset until needed, so the collector skips them.
+    __slots__ = ("data", "grad", "_fn", "_a", "_b", "_label", "_k")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError(f"Value cannot be subclassed (by {cls.__name__}): the engine's fast paths test type(x) is Value; "
@@ -262,13 +251,13 @@ class Value(metaclass=_ValueType):
             registry.load()
         self.data = _data(data)
         self.grad = zeros_like(self.data)
-        self._op, self._a, self._b = None, None, None
+        self._fn, self._a, self._b = None, None, None
         if label:
             self._label = str(label)
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
-        op = f", op={self.op!r}" if self._op is not None else ""
+        op = f", op={self.op!r}" if self._fn is not None else ""
         return f"Value(data={_short(self.data)}, grad={_short(self.grad)}{label}{op})"
 
     def _repr_svg_(self) -> str | None:
@@ -289,12 +278,12 @@ class Value(metaclass=_ValueType):
     @property
     def op(self) -> str:
         """The name of the op that made this node ('' for a leaf)."""
-        return _record(self).name if self._op is not None else ""
+        return _record(self).name if self._fn is not None else ""
 
     @property
     def params(self) -> dict[str, Any]:
         """The static parameters the op that made this node was called with (``{}`` for none)."""
-        return dict(self._op.params) if type(self._op) is _Bound else {}
+        return dict(self._fn.params) if type(self._fn) is _Bound else {}
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -375,6 +364,52 @@ def _plain(x: Any) -> Any:
     return x.data if isinstance(x, Value) else x
 
 
+class ValueNamespace(Namespace):
+    """xp on ``Value``s: every function builds graph nodes through registered ops, so vjps are differentiable."""
+
+    kind = "graph"
+
+    def _op(self, op: Op) -> Callable:
+        def call(*args: Any, **params: Any) -> Any:
+            return apply(op, args, params)
+
+        call.__name__ = op.name
+        return call
+
+    def pow(self, x: Any, n: Any) -> Any:
+        """x ** n for a constant n, through the pow op."""
+        return apply(self._registry.get("pow"), (x,), {"n": n})
+
+    def sqrt(self, x: Any) -> Any:
+        """x ** 0.5, through the pow op."""
+        return self.pow(x, 0.5)
+
+    def abs(self, x: Any) -> Any:
+        """|x| as where(x >= 0, x, -x): its derivative is the sign, and 1 at 0."""
+        return self.where(x >= 0, x, -x)
+
+    def sign(self, x: Any) -> Any:
+        """The sign of x's data, a constant: its derivative is 0 wherever it exists."""
+        data = x.data if isinstance(x, Value) else x
+        return np.sign(data) if isinstance(data, np.ndarray) else SCALAR.sign(data)
+
+    def where(self, c: Any, a: Any, b: Any) -> Any:
+        """a where c holds, else b; on arrays a * c + b * (1 - c), so both branches stay in the graph."""
+        if isinstance(c, np.ndarray):
+            c = c.astype(np.float64)
+            return a * c + b * (1.0 - c)
+        return a if c else b
+
+    def __getattr__(self, name: str) -> Callable:
+        if name in ("sin", "cos") and self._registry.find(name) is None:
+            raise AttributeError(f"xp.{name} is not differentiable on Values: "
+                                 f"register an op {name!r} to differentiate through it")
+        return super().__getattr__(name)
+
+
+VALUES = ValueNamespace(registry)
+
+
 _new = object.__new__  # nodes skip __init__; their slots are stored one statement each (a tuple would cost more)
 RESERVED = frozenset(dir(Value))
 registry.reserved = RESERVED
@@ -388,7 +423,7 @@ _FAST: dict[str, Any] = {}  # op name -> its fast method, taking static paramete
 
 
 def _install(name: str, op: Op | None) -> None:
-    for ns in (SCALAR, ARRAY, GRAPH):
+    for ns in (SCALAR, ARRAY, VALUES):
         ns.forget_ops()
     names = (name, *OPERATORS.get(name, ()))
     if op is None:
@@ -440,11 +475,11 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
 
     Runs with NumPy raising on floating-point errors, as the sweep sets it.
     """
-    op, a, b = node._op, node._a, node._b
+    op, a, b = node._fn, node._a, node._b
     op, kw = (op.op, op.params) if type(op) is _Bound else (op, _NO_PARAMS)
     datas = (a.data if type(a) is Value else a,) if b is None else (a.data if type(a) is Value else a, b.data if type(b) is Value else b)
     if create_graph:
-        xp, out, args = GRAPH, node, (a,) if b is None else (a, b)
+        xp, out, args = VALUES, node, (a,) if b is None else (a, b)
     else:
         xp = SCALAR if type(g) is float and type(datas[0]) is float and (b is None or type(datas[1]) is float) else ARRAY
         out, args = node.data, datas
@@ -468,7 +503,7 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
             gp = _unbroadcast(gp, d)
             # a vjp may pass an array through (add gives (g, g)): a leaf, whose grad users may update in
             # place, gets an array of its own (the sweep itself never writes into a grad array)
-            if type(gp) is np.ndarray and type(p) is Value and p._op is None and (gp is g or (out and gp is out[0])):
+            if type(gp) is np.ndarray and type(p) is Value and p._fn is None and (gp is g or (out and gp is out[0])):
                 gp = gp.copy()
         out.append(gp)
     return out
@@ -528,7 +563,7 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
         fast = not create_graph
         while ready:
             node = pop()
-            op = node._op
+            op = node._fn
             if op is None:
                 g = node.grad  # a leaf's grad is a sum no vjp checked: finite cotangents can overflow in it
                 if type(g) is float and g - g:

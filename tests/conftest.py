@@ -7,11 +7,15 @@ op, so a failure says which one.
 
 from __future__ import annotations
 
+import itertools
+import sys
+import types
+from importlib import metadata
 from typing import Any
 
 import pytest
 
-from microreg import Op, registry
+from microreg import Op, PluginError, plugins, registry
 from microreg.op import REQUIRED
 
 
@@ -38,3 +42,44 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, values in cases.items():
         if name in metafunc.fixturenames:
             metafunc.parametrize(name, values)
+
+
+@pytest.fixture
+def install(monkeypatch, tmp_path):
+    """``install(ep_name, target, dist=, version=)``: a fake installed distribution with one ``microreg`` entry point.
+
+    target is a module (put in sys.modules) or an import path string. ``importlib.metadata`` then
+    lists exactly the installed fakes (the core plugin is added by the host when it is missing).
+    """
+    eps: list[metadata.EntryPoint] = []
+    monkeypatch.setattr(plugins.metadata, "entry_points", lambda group=None: [ep for ep in eps if group in (None, ep.group)])
+    counter = itertools.count()
+
+    def install(ep_name: str, target: types.ModuleType | str, dist: str = "fake-dist", version: str = "1.0") -> None:
+        if isinstance(target, types.ModuleType):
+            monkeypatch.setitem(sys.modules, target.__name__, target)
+            target = target.__name__
+        info = tmp_path / f"d{next(counter)}" / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[microreg]\n{ep_name} = {target}\n")
+        eps.extend(metadata.PathDistribution(info).entry_points)
+
+    return install
+
+
+@pytest.fixture
+def audit_stub(monkeypatch):
+    """Strict loading audits each plugin's ops; the stub refuses 'twice' and records what it saw."""
+    from microreg import strict
+
+    seen = []
+
+    def refuse_unproved(ops, plugin):
+        seen.append((plugin, [op.name for op in ops]))
+        if any(op.name == "twice" for op in ops):
+            raise PluginError("op 'twice' is refuted by the audit")
+
+    monkeypatch.setattr(strict, "refuse_unproved", refuse_unproved, raising=False)
+    monkeypatch.setenv(plugins.ENV_STRICT, "1")
+    return seen

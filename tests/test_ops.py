@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from microreg import DomainError, Kink, Op, OpError, Value, apply, grad
+from microreg import DomainError, Kink, Op, Value, apply, grad
 
 #: Sample points inside each domain: away from 0 and from round numbers, where kinks usually sit.
 POINTS = {
@@ -259,21 +259,3 @@ def test_kink_check_catches_a_wrong_declared_value(register_op):
     (step,) = register_op(Op("step_like", _step, _step_vjp))
     assert not kink_errors(step, Kink(0.0, 0.0), {})
     assert len(kink_errors(step, Kink(0.0, 1.0), {})) == 2  # scalar and array
-
-
-def _scaled(xp, x, *, k):
-    return k * x
-
-
-def _scaled_vjp(xp, g, out, x, *, k):
-    return (k * g,)
-
-
-def test_op_with_required_parameter_and_no_examples_is_refused():
-    with pytest.raises(OpError, match="'k'"):
-        Op("scaled", _scaled, _scaled_vjp)
-
-
-def test_op_example_with_unknown_parameter_is_refused():
-    with pytest.raises(OpError, match="'m'"):
-        Op("scaled", _scaled, _scaled_vjp, examples=({"k": 2.0, "m": 1.0},))

@@ -14,89 +14,21 @@ import os
 import re
 import subprocess
 import sys
-import types
 import warnings
-from importlib import metadata
 
 import numpy as np
 import pytest
+from fakes import HALVE, TWICE, fresh, halve, halve_vjp, module, raising_hook, returning, twice, twice_vjp
 
 import microreg
-from microreg import Op, PluginError, PluginWarning, Value, cli, hookimpl, plugins
-from microreg.registry import Registry
-from microreg.value import RESERVED
-
-
-def twice(xp, x):
-    return 2 * x
-
-
-def twice_vjp(xp, g, out, x):
-    return (2 * g,)
-
-
-def halve(xp, x):
-    return x / 2
-
-
-def halve_vjp(xp, g, out, x):
-    return (g / 2,)
-
-
-TWICE, HALVE = Op("twice", twice, twice_vjp), Op("halve", halve, halve_vjp)
-
-
-def module(name: str, hook=None) -> types.ModuleType:
-    """A plugin module whose ``@hookimpl microreg_ops()`` is hook (no hook at all if None)."""
-    mod = types.ModuleType(name)
-    if hook is not None:
-        mod.microreg_ops = hookimpl(hook)
-    return mod
-
-
-def returning(*items):
-    """A microreg_ops hook returning items."""
-
-    def microreg_ops():
-        return list(items)
-
-    return microreg_ops
+from microreg import Op, PluginError, PluginWarning, Value, plugins
+from microreg.opregistry import Registry
 
 
 @pytest.fixture(autouse=True)
 def no_switches(monkeypatch):
     for var in (plugins.ENV_DISABLE, plugins.ENV_BLOCK, plugins.ENV_STRICT):
         monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def install(monkeypatch, tmp_path):
-    """``install(ep_name, target, dist=, version=)``: a fake installed distribution with one ``microreg`` entry point.
-
-    target is a module (put in sys.modules) or an import path string. ``importlib.metadata`` then
-    lists exactly the installed fakes (the core plugin is added by the host when it is missing).
-    """
-    eps: list[metadata.EntryPoint] = []
-    monkeypatch.setattr(plugins.metadata, "entry_points", lambda group=None: [ep for ep in eps if group in (None, ep.group)])
-    counter = itertools.count()
-
-    def install(ep_name: str, target: types.ModuleType | str, dist: str = "fake-dist", version: str = "1.0") -> None:
-        if isinstance(target, types.ModuleType):
-            monkeypatch.setitem(sys.modules, target.__name__, target)
-            target = target.__name__
-        info = tmp_path / f"d{next(counter)}" / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(f"[microreg]\n{ep_name} = {target}\n")
-        eps.extend(metadata.PathDistribution(info).entry_points)
-
-    return install
-
-
-def fresh() -> Registry:
-    reg = Registry(loader=plugins.load)
-    reg.reserved = RESERVED
-    return reg
 
 
 def load_expecting_failure(reg: Registry, match: str) -> None:
@@ -128,10 +60,6 @@ def bad_import_module(tmp_path, monkeypatch) -> str:
     (tmp_path / "fake_raises_on_import.py").write_text("raise RuntimeError('no GPU found')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     return "fake_raises_on_import"
-
-
-def raising_hook():
-    raise ValueError("config file missing")
 
 
 def wrong_arity_hook():
@@ -261,23 +189,6 @@ def test_blocking_skips_the_named_plugins_but_never_the_core(install, monkeypatc
     assert "blocked" not in reg.plugins
 
 
-@pytest.fixture
-def audit_stub(monkeypatch):
-    """Strict loading audits each plugin's ops; the stub refuses 'twice' and records what it saw."""
-    from microreg import strict
-
-    seen = []
-
-    def refuse_unproved(ops, plugin):
-        seen.append((plugin, [op.name for op in ops]))
-        if any(op.name == "twice" for op in ops):
-            raise PluginError("op 'twice' is refuted by the audit")
-
-    monkeypatch.setattr(strict, "refuse_unproved", refuse_unproved, raising=False)
-    monkeypatch.setenv(plugins.ENV_STRICT, "1")
-    return seen
-
-
 def test_strict_mode_turns_a_plugin_failure_into_an_error_on_every_use(install, audit_stub):
     install("broken", module("fake_mod", raising_hook))
     reg = fresh()
@@ -292,39 +203,6 @@ def test_strict_mode_refuses_a_plugin_whose_op_the_audit_does_not_prove(install,
     with pytest.raises(PluginError, match="plugin 'doubling' failed to load: op 'twice' is refuted by the audit"):
         fresh().load()
     assert audit_stub == [("microreg_ops", microreg.registry.plugins["microreg_ops"].ops), ("doubling", ["halve", "twice"])]
-
-
-# -- microreg plugins ------------------------------------------------------------------------------
-def test_microreg_plugins_lists_distribution_version_ops_and_failures(install, monkeypatch, capsys):
-    install("doubling", module("fake_doubling", returning(TWICE)), dist="fake-doubling", version="2.3")
-    install("broken", module("fake_mod", raising_hook), dist="fake-broken", version="0.9")
-    reg = fresh()
-    monkeypatch.setattr(cli, "registry", reg)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the table shows the failure; a warning would repeat it
-        assert cli.main(["plugins"]) == 1
-    rows = {line.split()[0]: line.split(None, 3)[1:] for line in capsys.readouterr().out.splitlines()[2:]}
-    assert rows["doubling"] == ["fake-doubling", "2.3", "twice"]
-    assert rows["broken"] == ["fake-broken", "0.9", "FAILED: ValueError: config file missing"]
-    assert rows["microreg_ops"][2].startswith("add, sub, mul")
-    assert cli.main(["plugins", "--json"]) == 1
-    records = {r["plugin"]: r for r in json.loads(capsys.readouterr().out)}
-    assert records["broken"] == {"plugin": "broken", "distribution": "fake-broken", "version": "0.9", "ops": [],
-                                 "error": "ValueError: config file missing"}
-
-
-def test_microreg_plugins_in_strict_mode_reports_the_failure_without_a_traceback(install, monkeypatch, capsys, audit_stub):
-    install("broken", module("fake_mod", raising_hook))
-    monkeypatch.setattr(cli, "registry", fresh())
-    assert cli.main(["plugins"]) == 1
-    assert "plugin 'broken' failed to load: ValueError: config file missing" in capsys.readouterr().err
-
-
-def test_microreg_plugins_with_only_good_plugins_exits_0(install, monkeypatch, capsys):
-    install("doubling", module("fake_doubling", returning(TWICE)))
-    monkeypatch.setattr(cli, "registry", fresh())
-    assert cli.main(["plugins"]) == 0
-    assert "doubling" in capsys.readouterr().out
 
 
 # -- a vjp that breaks its promise at run time ----------------------------------------------------

@@ -7,6 +7,8 @@ must prove those (it never refutes a correct rule) and refute every entry of ``W
 
 from __future__ import annotations
 
+import math
+
 from microreg import Kink, Op
 
 # -- correct forwards ------------------------------------------------------------------------------
@@ -305,3 +307,30 @@ RIGHT: tuple[Op, ...] = (
     Op("absolute", absolute, absolute_vjp, kinks=(Kink(0.0, 0.0),)),
     Op("clamp", clamp, clamp_vjp, kinks=CLAMP_KINKS),
 )
+
+
+# -- rules the audit cannot prove, without a counterexample: an error, and a rule right only up to rounding --
+
+
+def math_tanh(xp, x):
+    return math.tanh(x)  # math, not xp: cannot run on symbols
+
+
+def tanh_vjp(xp, g, out, x):
+    return (g * (1 - out * out),)
+
+
+C_FULL = 0.7978845608028654
+C_SHORT = 0.797884560803  # the same constant, rounded to 12 digits: right to 2e-13, not exactly
+
+
+def scaled_tanh(xp, x):
+    return xp.tanh(C_FULL * x)
+
+
+def scaled_tanh_rounded_vjp(xp, g, out, x):
+    return (g * C_SHORT * (1 - out * out),)
+
+
+MATH_TANH = Op("math_tanh", math_tanh, tanh_vjp)
+ROUNDED = Op("scaled_tanh_rounded", scaled_tanh, scaled_tanh_rounded_vjp)

@@ -1,4 +1,8 @@
-"""Registry: op name -> Op, with provenance, conflict checks and temporary registration."""
+"""Registry: op name -> Op, with provenance, conflict checks, an injected load gate and temporary registration.
+
+The class only; the one instance the engine uses, with its loader, is ``microreg.plugins.registry``
+(``microreg.registry``), and the strict-mode gate is set on it by the package (see ``microreg.strict``).
+"""
 
 from __future__ import annotations
 
@@ -34,10 +38,18 @@ class Plugin:
     error: str | None = None
 
 
-class Registry:
-    """All registered ops. Plugins load on first use, once, under a lock."""
+Gate = Callable[[list[Op], str], None]
 
-    def __init__(self, loader: Callable[[Registry], None] | None = None) -> None:
+
+class Registry:
+    """All registered ops. Plugins load on first use, once, under a lock.
+
+    ``loader(registry)`` loads the plugins on first use. ``gate(ops, plugin)``, if set, sees every
+    plugin's ops and every ``register()`` call before they are registered and may refuse them by
+    raising ``PluginError`` (strict mode audits them there); ``temporary()`` is not gated.
+    """
+
+    def __init__(self, loader: Callable[[Registry], None] | None = None, gate: Gate | None = None) -> None:
         self._ops: dict[str, Op] = {}
         self._origin: dict[str, Plugin] = {}
         self.plugins: dict[str, Plugin] = {}
@@ -46,6 +58,7 @@ class Registry:
         self._loading = False
         self._lock = threading.RLock()
         self._listeners: list[Callable[[str, Op | None], None]] = []
+        self.gate = gate
         self.reserved: frozenset[str] = frozenset()
 
     # -- reading -------------------------------------------------------------------------
@@ -128,10 +141,12 @@ class Registry:
             names.add(op.name)
         return ops
 
-    def add(self, plugin: Plugin, ops: Iterable[object]) -> None:
-        """Register all of a plugin's ops, or none of them (raises PluginError)."""
+    def add(self, plugin: Plugin, ops: Iterable[object], gated: bool = True) -> None:
+        """Register all of a plugin's ops, or none of them (raises PluginError); the gate sees them first."""
         with self._lock:
             checked = self.check(ops, plugin.name)
+            if gated and self.gate is not None:
+                self.gate(checked, plugin.name)
             plugin.ops += [op.name for op in checked]
             self.plugins[plugin.name] = plugin
             for op in checked:
@@ -155,15 +170,9 @@ class Registry:
 
         An op registered again under a name this same plugin registered before replaces it, so that
         re-running a notebook cell works; a name held by any other plugin is refused. In strict mode
-        (``MICROREG_STRICT=1``) the ops are audited first, as a plugin's are when it loads.
+        (``MICROREG_STRICT=1``) the gate audits the ops first, as it does a plugin's when it loads.
         """
         self.load()
-        from . import plugins
-
-        if plugins.strict():
-            from .strict import refuse_unproved
-
-            refuse_unproved([op for op in ops if isinstance(op, Op)], plugin)
         with self._lock:
             owner = self.plugins.get(plugin) or Plugin(plugin)
             replaced = {op.name: self._ops[op.name] for op in ops if isinstance(op, Op) and self._origin.get(op.name) is owner}
@@ -172,7 +181,7 @@ class Registry:
                 self.add(owner, ops)
             except BaseException:
                 if replaced:
-                    self.add(owner, replaced.values())
+                    self.add(owner, replaced.values(), gated=False)
                 raise
 
     def unregister(self, *names: str) -> None:
@@ -197,7 +206,7 @@ class Registry:
         """Register ops for the duration of a ``with`` block; a name already registered is refused."""
         self.load()
         with self._lock:
-            self.add(self.plugins.get(plugin) or Plugin(plugin), ops)
+            self.add(self.plugins.get(plugin) or Plugin(plugin), ops, gated=False)
         try:
             yield ops
         finally:

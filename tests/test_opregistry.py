@@ -1,4 +1,4 @@
-"""Tests of microreg.registry: registering, replacing, removing and temporary ops, loading once, provenance."""
+"""Tests of microreg.opregistry and the registry instance: registering, replacing, removing, temporary ops, loading once."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import pytest
 
 import microreg
 from microreg import Kink, Op, PluginError, Value, plugins
-from microreg.registry import Plugin, Registry
+from microreg.opregistry import Plugin, Registry
 from microreg.value import RESERVED
-
-pytest_plugins = ["pytester"]
 
 
 def triple(xp, x):
@@ -119,35 +117,6 @@ def test_temporary_refuses_a_taken_name_instead_of_replacing_it():
             pass
         assert reg.get("triple") is TRIPLE
     assert "triple" not in reg
-
-
-def test_register_op_fixture_registers_for_the_calling_test(register_op):
-    (op,) = register_op(TRIPLE)
-    assert op is TRIPLE
-    assert Value(1.0).triple().data == 3.0
-
-
-def test_register_op_fixture_removes_the_op_after_the_test(pytester):
-    pytester.makepyfile(
-        """
-        from microreg import Op, Value, registry
-
-        def triple(xp, x):
-            return 3 * x
-
-        def triple_vjp(xp, g, out, x):
-            return (3 * g,)
-
-        def test_uses_it(register_op):
-            register_op(Op("triple", triple, triple_vjp))
-            assert Value(1.0).triple().data == 3.0
-
-        def test_it_is_gone():
-            assert "triple" not in registry
-            assert not hasattr(Value, "triple")
-        """
-    )
-    pytester.runpytest_inprocess("-p", "no:randomly").assert_outcomes(passed=2)
 
 
 def test_unknown_op_names_its_nearest_matches():

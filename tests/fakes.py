@@ -1,0 +1,59 @@
+"""Fake plugins for the tests: plugin modules made on the fly, and a fresh Registry to load them into.
+
+Installed as fake distributions by the ``install`` fixture (conftest.py); pluggy's own tests fake
+``importlib.metadata.entry_points`` the same way.
+"""
+
+from __future__ import annotations
+
+import types
+
+from microreg import Op, hookimpl, plugins, strict
+from microreg.opregistry import Registry
+from microreg.value import RESERVED
+
+
+def twice(xp, x):
+    return 2 * x
+
+
+def twice_vjp(xp, g, out, x):
+    return (2 * g,)
+
+
+def halve(xp, x):
+    return x / 2
+
+
+def halve_vjp(xp, g, out, x):
+    return (g / 2,)
+
+
+TWICE, HALVE = Op("twice", twice, twice_vjp), Op("halve", halve, halve_vjp)
+
+
+def module(name: str, hook=None) -> types.ModuleType:
+    """A plugin module whose ``@hookimpl microreg_ops()`` is hook (no hook at all if None)."""
+    mod = types.ModuleType(name)
+    if hook is not None:
+        mod.microreg_ops = hookimpl(hook)
+    return mod
+
+
+def returning(*items):
+    """A microreg_ops hook returning items."""
+
+    def microreg_ops():
+        return list(items)
+
+    return microreg_ops
+
+
+def raising_hook():
+    raise ValueError("config file missing")
+
+
+def fresh() -> Registry:
+    reg = Registry(loader=plugins.load, gate=strict.gate)
+    reg.reserved = RESERVED
+    return reg

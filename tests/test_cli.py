@@ -1,0 +1,196 @@
+"""Tests of microreg.cli: every subcommand's output, exit codes and usage errors (`microreg demo` in test_demo.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from fakes import TWICE, fresh, module, raising_hook, returning
+from wrong_vjps import MATH_TANH, ROUNDED, WRONG
+
+import microreg
+from microreg import Op, cli, registry
+from microreg.op import REQUIRED
+
+
+def expected_record(name: str) -> dict:
+    op, plugin = registry.get(name), registry.origin(name)
+    return {"name": name, "arity": op.arity, "plugin": plugin.name, "distribution": plugin.distribution, "version": plugin.version}
+
+
+def run_json(capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    assert cli.main(["ops", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def table_rows(text: str) -> dict[str, dict[str, str]]:
+    """The table's rows by op name, each cell cut at the columns the dashed rule under the header marks."""
+    header, rule, *rows = text.splitlines()
+    spans, start = [], 0
+    for dashes in rule.split("  "):
+        spans.append((start, start + len(dashes)))
+        start += len(dashes) + 2
+    names = [header[a:b].strip() for a, b in spans]
+    cells = [{n: row[a:b].strip() for n, (a, b) in zip(names, spans)} for row in rows]
+    return {c["op"]: c for c in cells}
+
+
+def test_ops_json_lists_every_registered_op_with_its_provenance(capsys):
+    records = run_json(capsys)
+    assert [r["name"] for r in records] == sorted(registry.ops())
+    for r in records:
+        assert {k: r[k] for k in ("name", "arity", "plugin", "distribution", "version")} == expected_record(r["name"])
+        op = registry.get(r["name"])
+        assert r["inputs"] == list(op.inputs) and r["domains"] == list(op.domains)
+        assert r["params"] == {k: None if d is REQUIRED else d for k, d in op.params.items()}
+
+
+def test_core_ops_come_from_the_microreg_distribution(capsys):
+    core = {r["name"]: r for r in run_json(capsys) if r["plugin"] == "microreg_ops"}
+    assert {"add", "mul", "pow", "relu", "tanh", "sigmoid", "exp", "log"} <= core.keys()
+    assert {(r["distribution"], r["version"]) for r in core.values()} == {("microreg", microreg.__version__)}
+
+
+def test_ops_table_has_a_row_per_op_with_arity_params_plugin_and_distribution(capsys):
+    assert cli.main(["ops"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert list(rows) == sorted(registry.ops())
+    for name, row in rows.items():
+        want = expected_record(name)
+        assert row["arity"] == str(want["arity"])
+        assert row["plugin"] == want["plugin"]
+        assert row["distribution"] == f"{want['distribution']} {want['version']}"
+        assert [p.split("=")[0] for p in row["params"].split(", ") if p] == list(registry.get(name).params)
+    assert rows["pow"]["params"] == "n"
+
+
+def _twice(xp, x, *, k=2.0):
+    return k * x
+
+
+def _twice_vjp(xp, g, out, x, *, k=2.0):
+    return (k * g,)
+
+
+def test_an_op_registered_at_run_time_is_listed_without_a_distribution(register_op, capsys):
+    register_op(Op("twice_cli", _twice, _twice_vjp))
+    assert cli.main(["ops"]) == 0
+    row = table_rows(capsys.readouterr().out)["twice_cli"]
+    assert row == {"op": "twice_cli", "arity": "1", "params": "k=2.0", "plugin": "__test__", "distribution": "-"}
+    (record,) = [r for r in run_json(capsys) if r["name"] == "twice_cli"]
+    assert (record["plugin"], record["distribution"], record["version"], record["params"]) == ("__test__", None, None, {"k": 2.0})
+
+
+@pytest.mark.parametrize("argv", [[], ["ops", "--bogus"], ["nosuchcommand"]])
+def test_bad_command_lines_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert "usage: microreg" in capsys.readouterr().err
+
+
+def test_the_installed_console_script_prints_the_same_json():
+    script = shutil.which("microreg", path=str(Path(sys.executable).parent))
+    assert script, f"no microreg console script next to {sys.executable}: is the package installed?"
+    out = subprocess.run([script, "ops", "--json"], capture_output=True, text=True, timeout=60, check=True).stdout
+    records = json.loads(out)
+    assert [r["name"] for r in records] == sorted(registry.ops())
+    assert [{k: r[k] for k in ("name", "arity", "plugin", "distribution", "version")} for r in records] == [
+        expected_record(r["name"]) for r in records]
+
+
+# -- microreg audit -----------------------------------------------------------------------------------
+
+
+def test_cli_json_lists_one_object_per_op_and_exits_0(capsys):
+    assert cli.main(["audit", "tanh", "relu", "--json"]) == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert [(d["op"], d["plugin"], d["verdict"]) for d in data] == [("tanh", "microreg_ops", "proved"),
+                                                                       ("relu", "microreg_ops", "proved")]
+    assert "audit: tanh proved" in err and "2 op(s) audited" in err
+
+
+def test_cli_table_shows_each_op_and_a_summary(capsys):
+    assert cli.main(["audit", "exp", "log"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["op", "plugin", "verdict", "inputs", "kinks", "seconds"]
+    assert "exp" in out and "x proved" in out
+    assert out.strip().splitlines()[-1].startswith("2 op(s) audited in ") and "2 proved, 0 refuted" in out
+
+
+def test_cli_exits_1_and_shows_the_counterexample_for_a_refuted_op(register_op, capsys):
+    register_op(dict((o.name, o) for _, o in WRONG)["exp_factor_1001"])
+    assert cli.main(["audit", "exp", "exp_factor_1001"]) == 1
+    out = capsys.readouterr().out
+    assert "refuted" in out and "counterexample: at x=" in out and "registered:" in out
+
+
+def test_cli_exits_1_for_an_op_in_error(register_op, capsys):
+    register_op(MATH_TANH)
+    assert cli.main(["audit", "math_tanh"]) == 1
+    assert "math.tanh" in capsys.readouterr().out
+
+
+def test_cli_strict_fails_on_inconclusive_and_plain_does_not(register_op, capsys):
+    register_op(ROUNDED)
+    assert cli.main(["audit", "scaled_tanh_rounded"]) == 0
+    assert cli.main(["audit", "scaled_tanh_rounded", "--strict"]) == 1
+    assert "inconclusive" in capsys.readouterr().out
+
+
+def test_cli_unknown_op_exits_2_with_a_suggestion(capsys):
+    assert cli.main(["audit", "tanh", "tahn"]) == 2
+    captured = capsys.readouterr()
+    assert "no op named 'tahn'" in captured.err and "did you mean tanh" in captured.err and captured.out == ""
+
+
+def test_cli_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["audit", "--order", "3"])
+    assert exc.value.code == 2
+
+
+def test_cli_order_two_adds_second_derivative_checks(capsys):
+    assert cli.main(["audit", "tanh", "--order", "2", "--json"]) == 0
+    (data,) = json.loads(capsys.readouterr().out)
+    kinds = {c["kind"] for c in data["inputs"][0]["checks"]}
+    assert {"second-derivative", "graph"} <= kinds
+
+
+# -- microreg plugins ------------------------------------------------------------------------------
+def test_microreg_plugins_lists_distribution_version_ops_and_failures(install, monkeypatch, capsys):
+    install("doubling", module("fake_doubling", returning(TWICE)), dist="fake-doubling", version="2.3")
+    install("broken", module("fake_mod", raising_hook), dist="fake-broken", version="0.9")
+    reg = fresh()
+    monkeypatch.setattr(cli, "registry", reg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the table shows the failure; a warning would repeat it
+        assert cli.main(["plugins"]) == 1
+    rows = {line.split()[0]: line.split(None, 3)[1:] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["doubling"] == ["fake-doubling", "2.3", "twice"]
+    assert rows["broken"] == ["fake-broken", "0.9", "FAILED: ValueError: config file missing"]
+    assert rows["microreg_ops"][2].startswith("add, sub, mul")
+    assert cli.main(["plugins", "--json"]) == 1
+    records = {r["plugin"]: r for r in json.loads(capsys.readouterr().out)}
+    assert records["broken"] == {"plugin": "broken", "distribution": "fake-broken", "version": "0.9", "ops": [],
+                                 "error": "ValueError: config file missing"}
+
+
+def test_microreg_plugins_in_strict_mode_reports_the_failure_without_a_traceback(install, monkeypatch, capsys, audit_stub):
+    install("broken", module("fake_mod", raising_hook))
+    monkeypatch.setattr(cli, "registry", fresh())
+    assert cli.main(["plugins"]) == 1
+    assert "plugin 'broken' failed to load: ValueError: config file missing" in capsys.readouterr().err
+
+
+def test_microreg_plugins_with_only_good_plugins_exits_0(install, monkeypatch, capsys):
+    install("doubling", module("fake_doubling", returning(TWICE)))
+    monkeypatch.setattr(cli, "registry", fresh())
+    assert cli.main(["plugins"]) == 0
+    assert "doubling" in capsys.readouterr().out

@@ -1,0 +1,141 @@
+"""Tests of microreg.op: what makes a valid Op record, and the error that names what is wrong with an invalid one."""
+
+from __future__ import annotations
+
+import pytest
+
+from microreg import Kink, Op, OpError
+from microreg.op import REQUIRED, code_names
+
+
+def double(xp, x):
+    """Twice x."""
+    return 2 * x
+
+
+def double_vjp(xp, g, out, x):
+    return (2 * g,)
+
+
+def scaled(xp, x, *, k):
+    return k * x
+
+
+def scaled_vjp(xp, g, out, x, *, k):
+    return (k * g,)
+
+
+def plus(xp, x, y):
+    return x + y
+
+
+def plus_vjp(xp, g, out, x, y):
+    return g, g
+
+
+def three(xp, x, y, z):
+    return x + y + z
+
+
+def three_vjp(xp, g, out, x, y, z):
+    return g, g, g
+
+
+def star_args(xp, *xs):
+    return xs[0]
+
+
+def positional_default(xp, x, k=2.0):
+    return k * x
+
+
+def positional_default_vjp(xp, g, out, x, k=2.0):
+    return (k * g,)
+
+
+def sloped(xp, x, *, slope=1.0):
+    return slope * x
+
+
+def slope_vjp(xp, g, out, x, *, slope=1.0):
+    return (g,)
+
+
+def no_input(xp):
+    return 1.0
+
+
+def no_input_vjp(xp, g, out):
+    return ()
+
+
+MALFORMED = {
+    "name with a dash": (lambda: Op("soft-plus", double, double_vjp), "must be a Python identifier"),
+    "name a keyword": (lambda: Op("lambda", double, double_vjp), "not a keyword"),
+    "name starting with _": (lambda: Op("_hidden", double, double_vjp), "not starting with '_'"),
+    "name not a string": (lambda: Op(3, double, double_vjp), "must be a Python identifier"),
+    "forward not callable": (lambda: Op("d", 2.0, double_vjp), "forward must be callable"),
+    "vjp not callable": (lambda: Op("d", double, None), "vjp must be callable"),
+    "forward with *args": (lambda: Op("d", star_args, double_vjp), r"may not take \*args"),
+    "positional static parameter": (lambda: Op("d", positional_default, positional_default_vjp), "must be keyword-only"),
+    "no input": (lambda: Op("d", no_input, no_input_vjp), r"must take \(xp, <inputs>"),
+    "three inputs": (lambda: Op("d", three, three_vjp), "ops take one or two inputs, forward takes 3"),
+    "vjp for another arity": (lambda: Op("d", double, plus_vjp), r"vjp must take \(xp, g, out, x\)"),
+    "parameters differ": (lambda: Op("d", double, slope_vjp), r"static parameters \[\] differ from vjp's \['slope'\]"),
+    "unknown domain": (lambda: Op("d", double, double_vjp, domains=("complex",)), "domains must be a tuple"),
+    "one domain for two inputs": (lambda: Op("d", plus, plus_vjp, domains=("real",)), "domains must be a tuple"),
+    "kink of the wrong arity": (lambda: Op("d", plus, plus_vjp, kinks=(Kink(0.0, 1.0),)), "kinks must be Kink"),
+    "kink not a Kink": (lambda: Op("d", double, double_vjp, kinks=((0.0, 1.0),)), "kinks must be Kink"),
+    "kink at a string": (lambda: Op("d", double, double_vjp, kinks=(Kink("0", 1.0),)), "kinks must be Kink"),
+    "required parameter without example": (lambda: Op("d", scaled, scaled_vjp), r"required: \['k'\]"),
+    "example with an unknown parameter": (lambda: Op("d", scaled, scaled_vjp, examples=({"k": 2.0, "m": 1.0},)), "'m'"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_record_is_an_op_error_naming_the_op_and_the_problem(case):
+    make, message = MALFORMED[case]
+    with pytest.raises(OpError, match=message):
+        make()
+
+
+def test_a_record_reads_inputs_and_static_parameters_from_the_signatures():
+    op = Op("scaled", scaled, scaled_vjp, examples=({"k": 2.0},))
+    assert (op.inputs, dict(op.params), op.arity, op.domains) == (("x",), {"k": REQUIRED}, 1, ("real",))
+    assert op.examples == ({"k": 2.0},)
+    assert repr(op) == "Op(scaled(x, k))"
+
+
+def test_examples_are_completed_with_the_defaults_and_default_to_one():
+    op = Op("d", sloped, slope_vjp)
+    assert op.examples == ({"slope": 1.0},)
+    assert repr(op) == "Op(d(x, slope=1.0))"
+
+
+def test_the_doc_defaults_to_the_forwards_docstring():
+    assert Op("double", double, double_vjp).doc == "Twice x."
+    assert Op("double", double, double_vjp, doc="Doubled.").doc == "Doubled."
+
+
+def test_a_kink_takes_a_number_or_a_tuple_per_input():
+    assert Kink(0.0, 1.0) == Kink((0.0,), (1.0,))
+    assert Kink((0.0, 1.0), (None, 2.0)).grad == (None, 2.0)
+
+
+def test_bind_takes_static_parameters_by_position_or_name_and_names_what_is_wrong():
+    op = Op("scaled", scaled, scaled_vjp, examples=({"k": 2.0},))
+    assert op.bind((3.0,), {}) == {"k": 3.0} == op.bind((), {"k": 3.0})
+    for args, kwargs, message in [((1.0, 2.0), {}, "takes 1 static parameter"), ((), {"m": 1.0}, "unexpected parameter 'm'"),
+                                  ((1.0,), {"k": 1.0}, "parameter 'k' twice"), ((), {}, r"missing static parameter\(s\) \['k'\]")]:
+        with pytest.raises(TypeError, match=message):
+            op.bind(args, kwargs)
+
+
+def test_code_names_finds_the_names_of_nested_functions_too():
+    def outer(xp, x):
+        def inner(y):
+            return xp.sigmoid(y)
+
+        return xp.tanh(inner(x))
+
+    assert {"tanh", "sigmoid"} <= code_names(outer.__code__)

@@ -1,0 +1,195 @@
+"""Tests of microreg.strict: the gate that audits ops before they register, its on-disk cache and the fingerprint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import types
+
+import pytest
+from wrong_vjps import RIGHT, ROUNDED, WRONG, tanh_vjp
+
+import microreg
+from microreg import Op, PluginError, audit, strict
+from microreg.testing import ops_of
+
+
+def tanh(xp, x):
+    return xp.tanh(x)
+
+
+# -- refuse_unproved and its cache -------------------------------------------------
+
+
+@pytest.fixture
+def cache(monkeypatch, tmp_path):
+    monkeypatch.setenv(strict.ENV_CACHE, str(tmp_path))
+    return tmp_path / "audit"
+
+
+def test_refuse_unproved_accepts_proved_ops_and_caches_them(cache):
+    strict.refuse_unproved(RIGHT[:3], "mine")
+    assert len(list(cache.glob("*.json"))) == 3
+    record = json.loads(next(cache.glob("*.json")).read_text())
+    assert record["verdict"] == "proved" and record["plugin"] == "mine"
+
+
+def test_refuse_unproved_does_not_audit_a_cached_op_again(cache, monkeypatch):
+    strict.refuse_unproved(RIGHT[:2], "mine")
+
+    def no_audit(*args, **kwargs):
+        raise AssertionError("audited again despite the cache")
+
+    monkeypatch.setattr(audit, "audit_op", no_audit)
+    strict.refuse_unproved(RIGHT[:2], "mine")
+
+
+def test_refuse_unproved_names_plugin_op_and_verdict_and_caches_nothing_for_it(cache):
+    wrong = dict((o.name, o) for _, o in WRONG)["log_sign_flipped"]
+    with pytest.raises(PluginError, match=r"plugin 'mine': op 'log_sign_flipped' is refuted by the audit"):
+        strict.refuse_unproved([RIGHT[0], wrong], "mine")
+    assert len(list(cache.glob("*.json"))) == 1
+
+
+def test_refuse_unproved_refuses_an_inconclusive_op(cache):
+    with pytest.raises(PluginError, match="op 'scaled_tanh_rounded' is inconclusive"):
+        strict.refuse_unproved([ROUNDED], "mine")
+
+
+def silu(xp, x):
+    return x * xp.halfsig(x)
+
+
+def silu_vjp(xp, g, out, x):
+    s = xp.halfsig(x)
+    return (g * (s + x * s * (1 - s)),)
+
+
+def halfsig(xp, x):
+    return 1 / (1 + xp.exp(-x))
+
+
+def halfsig_vjp(xp, g, out, x):
+    return (g * out * (1 - out),)
+
+
+def test_refuse_unproved_sees_a_sibling_op_of_the_same_plugin_before_it_is_registered(cache):
+    strict.refuse_unproved([Op("silu_", silu, silu_vjp), Op("halfsig", halfsig, halfsig_vjp)], "mine")
+    assert sorted(json.loads(p.read_text())["op"] for p in cache.glob("*.json")) == ["halfsig", "silu_"]
+
+
+def test_the_fingerprint_is_stable_and_changes_with_the_vjp():
+    base = Op("t", tanh, tanh_vjp)
+    assert strict.fingerprint(base) == strict.fingerprint(Op("t", tanh, tanh_vjp))
+    other = dict((o.name, o) for _, o in WRONG)["tanh_sign_flipped"]
+    assert strict.fingerprint(base) != strict.fingerprint(Op("t", tanh, other.vjp))
+
+
+def test_an_edited_op_is_audited_again_despite_the_cache(cache):
+    strict.refuse_unproved([Op("t", tanh, tanh_vjp)], "mine")
+    edited = dict((o.name, o) for _, o in WRONG)["tanh_sign_flipped"].vjp
+    with pytest.raises(PluginError, match="op 't' is refuted"):
+        strict.refuse_unproved([Op("t", tanh, edited)], "mine")
+
+
+def test_the_fingerprint_is_the_same_in_another_process_with_another_hash_seed():
+    code = "import microreg; from microreg import strict; print(strict.fingerprint(microreg.registry.get('sigmoid')))"
+    prints = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert prints == {strict.fingerprint(microreg.registry.get("sigmoid")) + "\n"}
+
+
+def helper_module(factor: str) -> types.SimpleNamespace:
+    """A vjp calling a module-level helper, with the helper's body varied: as if its file were edited."""
+    namespace: dict = {}
+    exec(textwrap.dedent(f"""
+        def slope(out):
+            return {factor} * (1 - out * out)
+
+        def vjp(xp, g, out, x):
+            return (g * slope(out),)
+    """), namespace)
+    return types.SimpleNamespace(**namespace)
+
+
+def test_the_fingerprint_changes_when_a_helper_the_vjp_calls_changes():
+    a, b = helper_module("1"), helper_module("2")
+    assert strict.fingerprint(Op("t", tanh, a.vjp)) != strict.fingerprint(Op("t", tanh, b.vjp))
+
+
+def test_the_fingerprint_changes_when_an_op_called_through_xp_changes():
+    op = Op("silu_", silu, silu_vjp)
+    one = types.SimpleNamespace(find={"halfsig": Op("halfsig", halfsig, halfsig_vjp)}.get)
+    two = types.SimpleNamespace(find={"halfsig": Op("halfsig", halfsig, tanh_vjp)}.get)
+    assert strict.fingerprint(op, one) != strict.fingerprint(op, two)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG cache folder is the Linux convention")
+def test_the_cache_folder_defaults_to_the_platform_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv(strict.ENV_CACHE, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert strict.cache_dir() == tmp_path / "microreg"
+
+
+# -- strict loading, end to end in fresh processes -------------------------------------------------
+
+BAD_PLUGIN = '''
+from microreg import Op, hookimpl
+
+def cube(xp, x):
+    return x * x * x
+
+def cube_vjp(xp, g, out, x):
+    return (2 * g * x * x,)
+
+@hookimpl
+def microreg_ops():
+    return [Op("cube", cube, cube_vjp)]
+'''
+
+
+@pytest.fixture(scope="module")
+def strict_cache(tmp_path_factory):
+    """One cache folder for the strict-load tests, so that the core ops are audited once for all of them."""
+    return tmp_path_factory.mktemp("strict-cache")
+
+
+def strict_run(cache: os.PathLike, code: str, pythonpath: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "MICROREG_STRICT": "1", strict.ENV_CACHE: str(cache), "MICROREG_DISABLE_PLUGIN_AUTOLOAD": ""}
+    env["MICROREG_BLOCK_PLUGINS"] = "activations"  # the core ops suffice here, and each extra plugin costs an audit
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
+USE_ENGINE = "import sys, microreg; y = microreg.Value(0.5).tanh(); y.backward(); print('sympy' in sys.modules)"
+
+
+def test_a_cached_strict_load_imports_no_sympy(strict_cache):
+    first = strict_run(strict_cache, USE_ENGINE)
+    assert first.returncode == 0, first.stderr
+    cached = len(list((strict_cache / "audit").glob("*.json")))
+    assert cached >= len(ops_of("microreg_ops"))
+    second = strict_run(strict_cache, USE_ENGINE)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == ["False"]
+    assert len(list((strict_cache / "audit").glob("*.json"))) == cached
+
+
+def test_a_strict_load_refuses_a_plugin_with_a_wrong_vjp(strict_cache, tmp_path):
+    (tmp_path / "bad_cube.py").write_text(BAD_PLUGIN)
+    info = tmp_path / "bad_cube-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-cube\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[microreg]\nbad_cube = bad_cube\n")
+    run = strict_run(strict_cache, USE_ENGINE, pythonpath=str(tmp_path))
+    assert run.returncode != 0
+    assert "PluginError" in run.stderr
+    assert "plugin 'bad_cube': op 'cube' is refuted by the audit" in run.stderr
+    command = strict_run(strict_cache, "import sys; from microreg import cli; sys.exit(cli.main(['audit', 'tanh']))",
+                         pythonpath=str(tmp_path))
+    assert command.returncode == 1
+    assert command.stderr.startswith("microreg audit: plugin 'bad_cube' failed to load") and "Traceback" not in command.stderr

@@ -1,0 +1,76 @@
+"""Tests of microreg.testing, the pytest plugin: the register_op fixture, assert_proved and ops_of."""
+
+from __future__ import annotations
+
+import pytest
+from wrong_vjps import RIGHT, WRONG
+
+import microreg
+from microreg import Op, Value
+from microreg.testing import assert_proved, ops_of
+
+
+def triple(xp, x):
+    return 3 * x
+
+
+def triple_vjp(xp, g, out, x):
+    return (3 * g,)
+
+
+TRIPLE = Op("triple", triple, triple_vjp)
+pytest_plugins = ["pytester"]
+
+
+def test_register_op_fixture_registers_for_the_calling_test(register_op):
+    (op,) = register_op(TRIPLE)
+    assert op is TRIPLE
+    assert Value(1.0).triple().data == 3.0
+
+
+def test_register_op_fixture_removes_the_op_after_the_test(pytester):
+    pytester.makepyfile(
+        """
+        from microreg import Op, Value, registry
+
+        def triple(xp, x):
+            return 3 * x
+
+        def triple_vjp(xp, g, out, x):
+            return (3 * g,)
+
+        def test_uses_it(register_op):
+            register_op(Op("triple", triple, triple_vjp))
+            assert Value(1.0).triple().data == 3.0
+
+        def test_it_is_gone():
+            assert "triple" not in registry
+            assert not hasattr(Value, "triple")
+        """
+    )
+    pytester.runpytest_inprocess("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+# -- assert_proved and ops_of -----------------------------------------------------------------------------
+
+
+def test_assert_proved_passes_for_registered_names_and_op_records_and_returns_their_audits():
+    records = assert_proved("tanh", "relu", RIGHT[0])
+    assert [(r.op, r.verdict) for r in records] == [("tanh", "proved"), ("relu", "proved"), (RIGHT[0].name, "proved")]
+
+
+def test_assert_proved_fails_with_the_report():
+    wrong = dict((o.name, o) for _, o in WRONG)["sigmoid_missing_factor"]
+    with pytest.raises(AssertionError, match=r"does not prove sigmoid_missing_factor \(refuted\)(.|\n)*counterexample"):
+        assert_proved("tanh", wrong)
+
+
+def test_assert_proved_with_nothing_to_audit_refuses_to_pass():
+    with pytest.raises(TypeError, match="at least one op"):
+        assert_proved()
+
+
+def test_ops_of_lists_a_plugins_ops_for_parametrize():
+    assert ops_of("microreg_ops") == sorted(microreg.registry.plugins["microreg_ops"].ops)
+    with pytest.raises(LookupError, match="no plugin named 'nope'"):
+        ops_of("nope")
