@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -187,7 +188,7 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
         return apply(op, (self, other), op.bind(args, kw))
 
     named = with_params if op.params else method
-    named.__name__, named.__doc__ = op.name, op.doc
+    named.__name__, named.__doc__, named.__signature__ = op.name, op.doc, _signature(op)
     reflected.__name__ = f"r{op.name}"
     return named, method, reflected
 
@@ -211,8 +212,20 @@ def _unary(op: Op) -> tuple[Any, Any]:
         return method(self, _params=op.bind(args, kw))
 
     named = with_params if op.params else method
-    named.__name__, named.__doc__ = op.name, op.doc
+    named.__name__, named.__doc__, named.__signature__ = op.name, op.doc, _signature(op)
     return named, method
+
+
+def _signature(op: Op) -> inspect.Signature:
+    """What help() and inspect show for ``v.<op>``: self, the second input of a binary op, the static parameters."""
+    P = inspect.Parameter
+    params = [P(name, P.POSITIONAL_ONLY) for name in ("self", *op.inputs[1:])]
+    kind = P.POSITIONAL_OR_KEYWORD
+    for name, default in op.params.items():
+        if default is P.empty and params[-1].default is not P.empty:
+            kind = P.KEYWORD_ONLY  # a required parameter after one with a default: by keyword
+        params.append(P(name, kind, default=default))
+    return inspect.Signature(params)
 
 
 class _ValueType(type):
@@ -289,6 +302,38 @@ class Value(metaclass=_ValueType):
     def parents(self) -> tuple[Value, ...]:
         """The Values this node was computed from, in argument order."""
         return tuple(p for p in (self._a, self._b) if isinstance(p, Value))
+
+    # The names of micrograd's lecture, for learners following it: _prev, _op, _backward().
+    @property
+    def _prev(self) -> set[Value]:
+        """The set of Values this node was computed from (micrograd's name; ``parents`` keeps their order)."""
+        return set(self.parents)
+
+    @property
+    def _op(self) -> str:
+        """The op that made this node as micrograd writes it: '+', '-', '*', '/', '**2', else its name ('' for a leaf)."""
+        if self._fn is None:
+            return ""
+        name = self.op
+        return f"**{self.params['n']:g}" if name == "pow" else _SYMBOLS.get(name, name)
+
+    def _backward(self) -> None:
+        """One node's step of backprop, by hand: add this node's ``grad`` times its local derivatives into its inputs' ``grad``.
+
+        The lecture's ``o._backward()``: set ``o.grad = 1.0``, then call ``_backward()`` on each node from
+        the output back (``reversed(microreg.viz.nodes(o))`` is that order); ``backward()`` does it all.
+        A leaf has no step. Numbers in the expression are constants and get no gradient.
+        """
+        if self._fn is None:
+            return
+        token = _raise_fp()
+        try:
+            cotangents = _vjp(self, self.grad, create_graph=False)
+        finally:
+            _restore_fp(token)
+        for p, gp in zip((self._a, self._b), cotangents):
+            if type(p) is Value and gp is not None:
+                p.grad = p.grad + gp
 
     # Comparisons compare data (for xp.where conditions and user code); they are not differentiable.
     def __lt__(self, other: Any) -> Any:
@@ -417,6 +462,7 @@ registry.reserved = RESERVED
 # Python operators and the ops they dispatch to; methods for every op are generated as ops register.
 OPERATORS = {"add": ("__add__", "__radd__"), "sub": ("__sub__", "__rsub__"), "mul": ("__mul__", "__rmul__"),
              "div": ("__truediv__", "__rtruediv__"), "neg": ("__neg__",)}
+_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "neg": "-"}  # Value._op, as micrograd's lecture writes them
 
 
 _FAST: dict[str, Any] = {}  # op name -> its fast method, taking static parameters as a dict

@@ -7,6 +7,7 @@ wrong vjp) can show that it fails.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -106,6 +107,18 @@ def test_every_op_is_a_value_method(op):
     method = getattr(Value, op.name)
     assert method.__name__ == op.name
     assert method.__doc__ == op.doc
+
+
+def test_every_op_method_shows_its_real_signature(op_case):
+    """help(v.leaky_relu) shows (negative_slope=0.01), not (*args, **kw); and the call it shows works."""
+    op, params = op_case
+    shown = inspect.signature(getattr(Value(0.5), op.name))
+    assert list(shown.parameters) == [*op.inputs[1:], *op.params]
+    assert {k: p.default for k, p in shown.parameters.items() if k in op.params} == dict(op.params)
+    args = [Value(x) for x in points(op)[0]]
+    by_signature = shown.bind(*args[1:], **params)  # the call help() describes binds ...
+    out = getattr(args[0], op.name)(*by_signature.args, **by_signature.kwargs)  # ... and runs
+    assert out.params == params
 
 
 def test_gradient_matches_central_difference(op_case):

@@ -298,6 +298,105 @@ def test_op_and_parents_describe_the_node():
 # -- grad() ---------------------------------------------------------------------------------------------
 
 
+# -- the names of micrograd's lecture: _prev, _op, _backward() -----------------------------------------
+
+
+def lecture_expression() -> dict[str, Value]:
+    """The lecture's first expression: L = (a*b + c) * f with a=2, b=-3, c=10, f=-2."""
+    a, b, c, f = Value(2.0, label="a"), Value(-3.0, label="b"), Value(10.0, label="c"), Value(-2.0, label="f")
+    e = a * b
+    d = e + c
+    return {"a": a, "b": b, "c": c, "e": e, "d": d, "f": f, "L": d * f}
+
+
+LECTURE_GRADS = {"L": 1.0, "d": -2.0, "f": 4.0, "c": -2.0, "e": -2.0, "a": 6.0, "b": -4.0}
+
+
+def test_the_lectures_expression_by_hand_node_by_node_gives_the_lectures_gradients():
+    v = lecture_expression()
+    assert v["L"].data == -8.0
+    v["L"].grad = 1.0
+    for name in ("L", "d", "e"):  # each node's own step, from the output back, as the lecture does it
+        v[name]._backward()
+    assert {k: x.grad for k, x in v.items()} == LECTURE_GRADS
+
+
+def test_backward_gives_the_same_gradients_as_the_steps_by_hand():
+    v = lecture_expression()
+    v["L"].backward()
+    assert {k: x.grad for k, x in v.items()} == LECTURE_GRADS
+
+
+def lecture_neuron(decomposed: bool) -> tuple[Value, dict[str, Value]]:
+    """The lecture's neuron o = tanh(x1*w1 + x2*w2 + b), tanh written with exp when decomposed."""
+    x = {"x1": Value(2.0), "x2": Value(0.0), "w1": Value(-3.0), "w2": Value(1.0), "b": Value(6.8813735870195432)}
+    n = x["x1"] * x["w1"] + x["x2"] * x["w2"] + x["b"]
+    if decomposed:
+        e = (2 * n).exp()
+        return (e - 1) / (e + 1), x
+    return n.tanh(), x
+
+
+@pytest.mark.parametrize("decomposed", [False, True], ids=["tanh", "tanh_as_exp"])
+@pytest.mark.parametrize("how", ["backward", "by_hand"])
+def test_the_lectures_neuron_gives_the_lectures_numbers(decomposed, how):
+    o, x = lecture_neuron(decomposed)
+    assert o.data == pytest.approx(0.7071067811865476, abs=1e-12)
+    if how == "backward":
+        o.backward()
+    else:
+        topo, visited = [], set()
+
+        def build_topo(v):  # the lecture's topological sort, through _prev
+            if v not in visited:
+                visited.add(v)
+                for child in v._prev:
+                    build_topo(child)
+                topo.append(v)
+
+        build_topo(o)
+        o.grad = 1.0
+        for node in reversed(topo):
+            node._backward()
+    grads = {k: v.grad for k, v in x.items()}
+    assert grads == pytest.approx({"x1": -1.5, "w1": 1.0, "x2": 0.5, "w2": 0.0, "b": 0.5}, abs=1e-12)
+
+
+def test_prev_is_the_set_of_parents_and_op_the_lectures_symbol():
+    v = lecture_expression()
+    a, b = v["a"], v["b"]
+    assert v["L"]._prev == {v["d"], v["f"]} and (a * a)._prev == {a} and a._prev == set()
+    symbols = {"a + b": a + b, "a - b": a - b, "a * b": a * b, "a / b": a / b, "-a": -a, "a ** 2": a**2, "a.tanh()": a.tanh()}
+    assert {k: x._op for k, x in symbols.items()} == {
+        "a + b": "+", "a - b": "-", "a * b": "*", "a / b": "/", "-a": "-", "a ** 2": "**2", "a.tanh()": "tanh"}
+    assert a._op == ""
+
+
+@pytest.mark.parametrize("name", ["_prev", "_op"])
+def test_the_lectures_names_are_read_only(name):
+    with pytest.raises(AttributeError):
+        setattr(Value(1.0) * 2, name, None)
+
+
+def test_backward_by_hand_on_a_leaf_does_nothing_and_constants_get_no_gradient():
+    a = Value(3.0)
+    a.grad = 1.0
+    a._backward()
+    out = 2 * a
+    out.grad = 1.0
+    out._backward()
+    assert a.grad == 3.0 and out.grad == 1.0
+
+
+def test_backward_by_hand_names_the_op_outside_its_domain():
+    x = Value(1.0)
+    out = x.log()
+    x.data = 0.0  # changed after the forward: the step by hand evaluates log's vjp, g / x, at 0
+    out.grad = 1.0
+    with pytest.raises(DomainError, match="log vjp"):
+        out._backward()
+
+
 def test_grad_of_several_outputs_and_inputs_with_an_unused_one():
     x, y, unused = Value(2.0), Value(3.0), Value(5.0)
     x.grad = 7.0
