@@ -5,7 +5,8 @@
     python3 tasks.py bench [ARGS...]   # the benchmarks, side by side with micrograd (--quick: a smoke run)
 
 Needs only Python 3.11+; everything else is installed into .venv (never the system Python).
-MICROREG_TEST_TORCH=2.13.0 also installs that PyTorch for the comparison tests (CI does).
+MICROREG_TEST_TORCH=2.13.0 also installs that PyTorch for the comparison and export tests (CI does);
+MICROREG_TEST_JAX=0.10.2 likewise installs that JAX (CPU) for the JAX export tests.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ def setup(task: str) -> None:
     subprocess.run([*pip, "-e", f"{ROOT}[{EXTRAS[task]}]"], check=True)
     if task in ("test", "demo") and (ROOT / "plugins_example").is_dir():
         subprocess.run([*pip, "-e", str(ROOT / "plugins_example")], check=True)
-    if task == "test" and os.environ.get("MICROREG_TEST_TORCH"):
-        # optional: the PyTorch comparison tests skip without it
-        if subprocess.run([*pip, f"torch=={os.environ['MICROREG_TEST_TORCH']}"]).returncode:
-            print("torch could not be installed: the comparison tests will be skipped", flush=True)
+    for variable, package in (("MICROREG_TEST_TORCH", "torch"), ("MICROREG_TEST_JAX", "jax[cpu]")):
+        # optional: the tests that need it skip without it
+        if task == "test" and os.environ.get(variable):
+            if subprocess.run([*pip, f"{package}=={os.environ[variable]}"]).returncode:
+                print(f"{package} could not be installed: the tests that need it will be skipped", flush=True)
     stamp.touch()
 
 

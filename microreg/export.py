@@ -1,0 +1,228 @@
+"""Export a registered op to PyTorch or JAX: its forward and its audited vjp, run on the framework's own arrays.
+
+``microreg.export.torch("gelu")`` is a function of torch tensors whose backward is gelu's registered
+vjp (a ``torch.autograd.Function``); ``microreg.export.jax("gelu")`` is a ``jax.custom_vjp``
+function of JAX arrays. Static parameters are keyword arguments: ``f(x, negative_slope=0.2)``.
+
+The op's two functions run unchanged on an xp namespace of the framework (one table per framework
+below). A registered op called by name inside another (``xp.sigmoid`` in softplus's vjp) is its own
+export there, so every derivative, of any order, comes from a registered vjp. Neither framework is
+imported until an op is exported to it.
+
+Where an op is undefined (``log`` of a negative number) the export does what the framework does
+(NaN or infinity, no error: checking would stop the device); ``torch.autograd.detect_anomaly()`` and
+``jax.config.update("jax_debug_nans", True)`` are the frameworks' own ways to catch it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from .backends import Namespace
+from .op import REQUIRED, Op
+from .value import registry
+
+#: xp name -> "module:attribute", per framework; the names are the Array API standard's where it has them.
+TORCH = {
+    "exp": "torch:exp", "expm1": "torch:expm1", "log": "torch:log", "log1p": "torch:log1p", "sqrt": "torch:sqrt",
+    "sin": "torch:sin", "cos": "torch:cos", "tan": "torch:tan", "sinh": "torch:sinh", "cosh": "torch:cosh",
+    "tanh": "torch:tanh", "atan": "torch:atan", "asinh": "torch:asinh", "erf": "torch.special:erf",
+    "erfc": "torch.special:erfc", "abs": "torch:abs", "sign": "torch:sign", "where": "torch:where",
+    "maximum": "torch:maximum", "minimum": "torch:minimum", "pow": "torch:pow", "pi": "math:pi", "e": "math:e",
+}
+JAX = {
+    "exp": "jax.numpy:exp", "expm1": "jax.numpy:expm1", "log": "jax.numpy:log", "log1p": "jax.numpy:log1p",
+    "sqrt": "jax.numpy:sqrt", "sin": "jax.numpy:sin", "cos": "jax.numpy:cos", "tan": "jax.numpy:tan",
+    "sinh": "jax.numpy:sinh", "cosh": "jax.numpy:cosh", "tanh": "jax.numpy:tanh", "atan": "jax.numpy:arctan",
+    "asinh": "jax.numpy:arcsinh", "erf": "jax.scipy.special:erf", "erfc": "jax.scipy.special:erfc",
+    "abs": "jax.numpy:abs", "sign": "jax.numpy:sign", "where": "jax.numpy:where", "maximum": "jax.numpy:maximum",
+    "minimum": "jax.numpy:minimum", "pow": "jax.numpy:power", "pi": "math:pi", "e": "math:e",
+}
+
+
+def _load(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Framework(Namespace):
+    """The xp namespace of a framework: its functions from a table, and each registered op as its export."""
+
+    def __init__(self, kind: str, functions: dict[str, Any], export: Callable[[Op], Callable]) -> None:
+        super().__init__(registry, functions)
+        self.kind = kind
+        self._export = export
+        registry.subscribe(self._update)
+        for name in registry.ops():  # resolved now rather than while torch.compile traces a call
+            getattr(self, name)
+
+    def _update(self, name: str, op: Op | None) -> None:
+        self.forget_ops()
+        if op is not None:
+            getattr(self, name)
+
+    def _op(self, op: Op) -> Callable:
+        return self._export(op)
+
+
+#: Each framework's namespace, built when its first op is exported. The exported functions find it
+#: here, not in a closure, because torch.compile can trace a global but not a closed-over object.
+XP: dict[str, Framework] = {}
+
+
+def _op(op: Op | str) -> Op:
+    if isinstance(op, Op):
+        return op
+    if isinstance(op, str):
+        return registry.get(op)
+    raise TypeError(f"export takes an op name or a microreg.Op, got {op!r} ({type(op).__name__})")
+
+
+def _static(op: Op, inputs: tuple, params: dict[str, Any]) -> tuple:
+    """The static parameters of a call, in op.params order with defaults filled in; TypeError naming the op otherwise."""
+    if len(inputs) != op.arity:
+        raise TypeError(f"{op.name}() takes {op.arity} input(s) ({', '.join(op.inputs)}), got {len(inputs)}")
+    bound = op.bind((), params)
+    return tuple(bound.get(k, d) for k, d in op.params.items())
+
+
+# -- PyTorch ---------------------------------------------------------------------------------------
+
+
+def _torch_functions() -> dict[str, Any]:
+    """TORCH loaded; torch's functions take tensors only, but an op may call xp.sqrt(2), so numbers become tensors."""
+    import torch
+
+    def numbers_as_tensors(fn: Callable) -> Callable:
+        def call(*args: Any) -> Any:
+            ref = next((a for a in args if isinstance(a, torch.Tensor)), None)
+            like = {"dtype": torch.float64} if ref is None else {"dtype": ref.dtype, "device": ref.device}
+            return fn(*(a if isinstance(a, torch.Tensor) else torch.as_tensor(a, **like) for a in args))
+
+        call.__name__ = fn.__name__
+        return call
+
+    functions = {name: _load(path) for name, path in TORCH.items()}
+    return {name: numbers_as_tensors(fn) if callable(fn) and name not in ("where", "pow") else fn for name, fn in functions.items()}
+
+
+def _sum_to(grad: Any, x: Any) -> Any:
+    """A cotangent summed back to the shape of its input (the op may have broadcast it)."""
+    import torch
+
+    if not isinstance(grad, torch.Tensor):
+        return x.new_full(x.shape, grad)
+    if grad.shape == x.shape:
+        return grad
+    return grad.expand(torch.broadcast_shapes(grad.shape, x.shape)).sum_to_size(x.shape)
+
+
+@functools.cache
+def _torch(op: Op) -> Callable:
+    import torch
+
+    forward_fn, vjp_fn, n, names = op.forward, op.vjp, op.arity, tuple(op.params)
+
+    def forward(*args: Any) -> Any:
+        return forward_fn(XP["torch"], *args[:n], **dict(zip(names, args[n:])))
+
+    def setup_context(ctx: Any, args: tuple, out: Any) -> None:
+        ctx.save_for_backward(*args[:n], out)
+        ctx.params = dict(zip(names, args[n:]))
+
+    def backward(ctx: Any, g: Any) -> tuple:
+        *xs, out = ctx.saved_tensors
+        cotangents = vjp_fn(XP["torch"], g, out, *xs, **ctx.params)
+        return (*(None if c is None or not need else _sum_to(c, x) for c, x, need in zip(cotangents, xs, ctx.needs_input_grad)),
+                *(None for _ in names))
+
+    # a class named after the op, so that a tensor's grad_fn reads <geluBackward>; torch.func.vmap's rule generated
+    Function = type(op.name, (torch.autograd.Function,), {
+        "forward": staticmethod(forward), "setup_context": staticmethod(setup_context),
+        "backward": staticmethod(backward), "generate_vmap_rule": True})
+
+    def exported(*inputs: Any, **params: Any) -> Any:
+        static = _static(op, inputs, params)
+        ref = next((x for x in inputs if isinstance(x, torch.Tensor)), None)
+        if ref is None:
+            raise TypeError(f"{op.name}() exported to torch takes tensors, got {inputs!r}")
+        tensors = (x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=ref.dtype, device=ref.device) for x in inputs)
+        return Function.apply(*tensors, *static)
+
+    return _named(exported, op, "torch")
+
+
+def torch(op: Op | str) -> Callable:
+    """op (a registered name or an Op) as a function of torch tensors, differentiable to any order through its vjp.
+
+    Inputs are tensors of any floating dtype on any device (plain numbers are taken as tensors beside
+    them); they broadcast, and each gradient is summed back to its input's shape. Static parameters
+    are keyword arguments with the op's defaults: ``torch("leaky_relu")(x, negative_slope=0.2)``.
+    """
+    if "torch" not in XP:
+        XP["torch"] = Framework("torch", _torch_functions(), _torch)
+    return _torch(_op(op))
+
+
+# -- JAX -------------------------------------------------------------------------------------------
+
+
+def _unbroadcast(grad: Any, x: Any) -> Any:
+    """A cotangent summed back to the shape and dtype of its input."""
+    import jax.numpy as jnp
+
+    shape = jnp.shape(x)
+    grad = jnp.broadcast_to(grad, jnp.broadcast_shapes(jnp.shape(grad), shape))
+    lead = grad.ndim - len(shape)
+    axes = (*range(lead), *(lead + i for i, d in enumerate(shape) if d == 1 and grad.shape[lead + i] != 1))
+    return grad.sum(axis=axes).reshape(shape).astype(jnp.result_type(x))
+
+
+@functools.cache
+def _jax(op: Op) -> Callable:
+    import jax
+    import jax.numpy as jnp
+
+    forward_fn, vjp_fn, n, names = op.forward, op.vjp, op.arity, tuple(op.params)
+
+    def forward(*args: Any) -> Any:
+        return forward_fn(XP["jax"], *args[:n], **dict(zip(names, args[n:])))
+
+    def fwd(*args: Any) -> tuple:
+        out = forward(*args)
+        return out, (args[:n], out)
+
+    def bwd(*args: Any) -> tuple:
+        *static, (xs, out), g = args
+        cotangents = vjp_fn(XP["jax"], g, out, *xs, **dict(zip(names, static)))
+        return tuple(jnp.zeros_like(x) if c is None else _unbroadcast(c, x) for c, x in zip(cotangents, xs))
+
+    function = jax.custom_vjp(forward, nondiff_argnums=tuple(range(n, n + len(names))))
+    function.defvjp(fwd, bwd)
+
+    def exported(*inputs: Any, **params: Any) -> Any:
+        return function(*inputs, *_static(op, inputs, params))
+
+    return _named(exported, op, "jax")
+
+
+def jax(op: Op | str) -> Callable:
+    """op (a registered name or an Op) as a ``jax.custom_vjp`` function of JAX arrays, whose vjp is the op's.
+
+    Works under ``jax.jit``, ``jax.grad`` (to any order) and ``jax.vmap``; inputs broadcast, and each
+    cotangent is summed back to its input's shape. Static parameters are keyword arguments, not
+    differentiated (``nondiff_argnums``): ``jax("leaky_relu")(x, negative_slope=0.2)``.
+    """
+    if "jax" not in XP:
+        XP["jax"] = Framework("jax", {name: _load(path) for name, path in JAX.items()}, _jax)
+    return _jax(_op(op))
+
+
+def _named(fn: Callable, op: Op, framework: str) -> Callable:
+    fn.__name__ = fn.__qualname__ = op.name
+    params = "".join(f", {k}" if d is REQUIRED else f", {k}={d!r}" for k, d in op.params.items())
+    fn.__doc__ = f"{op.name}({', '.join(op.inputs)}{params}) on {framework} arrays, exported from microreg.\n\n{op.doc}"
+    return fn

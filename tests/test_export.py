@@ -1,0 +1,357 @@
+"""Every registered op exported to PyTorch and JAX, checked against the framework's native op and gradient checker.
+
+Also against microreg's own engine and the op's declared kinks. Each framework's tests skip where it
+is not installed (CI installs both).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+from microreg import DomainError, Op, Value, backends, export, registry
+
+# Float64 agreement: relative 1e-12, with a floor of 1e-14 so that values far below any activation's
+# scale (softplus(-40) = 4e-18, where a log(1 + exp(x)) and torch's log1p differ) are not judged relatively.
+RTOL, ATOL = 1e-12, 1e-14
+# Both signs of each magnitude, from 1e-8 to 1e6, and never a kink (0, +-1, +-2, 0.5).
+MAGNITUDES = (1e-8, 1e-3, 0.13, 0.37, 0.71, 1.3, 2.2, 3.7, 6.1, 9.9, 21.0, 40.0, 100.0, 700.0, 1e3, 1e6)
+GRID = sorted(s * m for m in MAGNITUDES for s in (-1.0, 1.0))
+SMOOTH = (-2.45, -1.3, -0.35, 0.65, 1.55, 2.7)  # where the gradient checkers' finite differences are sound
+
+
+def points(op: Op, values: tuple[float, ...]) -> list[np.ndarray]:
+    """values inside each input's domain; every pair of them for a binary op."""
+    per_input = [np.array([abs(v) for v in values] if d in ("positive", "nonnegative") else values) for d in op.domains]
+    return [np.array(c) for c in zip(*itertools.product(*per_input))]
+
+
+# -- each framework: how to run a function, and its native ops -------------------------------------
+
+
+def run_torch(fn: Any, xs: list[np.ndarray], params: dict) -> tuple[np.ndarray, list[np.ndarray]]:
+    import torch
+
+    ts = [torch.tensor(x, requires_grad=True) for x in xs]
+    out = fn(*ts, **params)
+    grads = torch.autograd.grad(out, ts, torch.ones_like(out))
+    return out.detach().numpy(), [g.numpy() for g in grads]
+
+
+def run_jax(fn: Any, xs: list[np.ndarray], params: dict) -> tuple[np.ndarray, list[np.ndarray]]:
+    import jax
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True):
+        out, vjp = jax.vjp(lambda *a: fn(*a, **params), *(jnp.asarray(x) for x in xs))
+        return np.asarray(out), [np.asarray(g) for g in vjp(jnp.ones_like(out))]
+
+
+def torch_natives() -> dict[str, Any]:
+    import torch
+    from test_torch import TORCH  # one table of torch equivalents, kept beside the engine's own torch tests
+
+    # torch's softplus returns x itself above its threshold (20 by default), 7.6e-10 short at x = 21;
+    # from 40 up that is exact in float64, so 40 makes torch's own op the float64 reference it is below 20.
+    return {**TORCH, "softplus": functools.partial(torch.nn.functional.softplus, threshold=40.0)}
+
+
+def _jax_pow(x: Any, *, n: float) -> Any:
+    import jax.numpy as jnp
+
+    return jnp.power(x, n)
+
+
+def _jax_clip(x: Any, *, min_val: float, max_val: float) -> Any:
+    import jax.numpy as jnp
+
+    return jnp.clip(x, min_val, max_val)
+
+
+def jax_natives() -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+
+    nn = jax.nn
+    return {
+        "add": jnp.add, "sub": jnp.subtract, "mul": jnp.multiply, "div": jnp.divide, "neg": jnp.negative, "pow": _jax_pow,
+        "relu": nn.relu, "tanh": jnp.tanh, "sigmoid": nn.sigmoid, "exp": jnp.exp, "log": jnp.log,
+        "softplus": nn.softplus, "silu": nn.silu, "gelu": nn.gelu, "elu": nn.elu, "leaky_relu": nn.leaky_relu,
+        "softsign": nn.soft_sign, "mish": nn.mish, "hardtanh": _jax_clip,
+    }
+
+
+FRAMEWORKS = {"torch": (export.torch, run_torch, torch_natives), "jax": (export.jax, run_jax, jax_natives)}
+
+
+@pytest.fixture(params=list(FRAMEWORKS))
+def framework(request: pytest.FixtureRequest) -> str:
+    pytest.importorskip(request.param)
+    return request.param
+
+
+def assert_same(got: tuple, want: tuple, op: Op, xs: list[np.ndarray]) -> None:
+    (out, grads), (want_out, want_grads) = got, want
+    where = f"{op.name} at {list(zip(*xs))[:3]}..."
+    np.testing.assert_allclose(out, want_out, rtol=RTOL, atol=ATOL, err_msg=f"value of {where}")
+    for name, g, w in zip(op.inputs, grads, want_grads):
+        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL, err_msg=f"d{op.name}/d{name} of {where}")
+
+
+# -- the tables ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["TORCH", "JAX"])
+def test_each_framework_table_offers_every_elementary_function(table):
+    missing = set(backends.ELEMENTARY) - getattr(export, table).keys()
+    assert not missing, f"add {sorted(missing)} to microreg.export.{table}"
+
+
+def test_every_table_entry_exists_in_its_framework(framework):
+    table = getattr(export, framework.upper())
+    for name, path in table.items():
+        assert callable(export._load(path)) or name in ("pi", "e"), path
+
+
+def test_importing_microreg_imports_no_framework():
+    code = ("import sys, microreg, microreg.export, microreg.cli; microreg.Value(0.5).tanh().backward(); "
+            "print([m for m in ('torch', 'jax') if m in sys.modules])")
+    env = {k: v for k, v in os.environ.items() if k != "MICROREG_STRICT"}
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.split() == ["[]"]
+
+
+# -- every registered op, in each framework --------------------------------------------------------
+
+
+@functools.cache
+def exported_on_grid(framework: str, op: Op, params: tuple) -> tuple[list[np.ndarray], tuple]:
+    """The points of GRID in op's domain, and the export's values and gradients there (shared by two tests)."""
+    to, run, _ = FRAMEWORKS[framework]
+    xs = points(op, GRID)
+    return xs, run(to(op), xs, dict(params))
+
+
+def test_export_matches_the_frameworks_native_op(framework, op_case):
+    op, params = op_case
+    native = FRAMEWORKS[framework][2]().get(op.name)
+    if native is None:
+        pytest.skip(f"{framework} has no native {op.name!r} listed here (compared with microreg's engine instead)")
+    xs, got = exported_on_grid(framework, op, tuple(params.items()))
+    assert_same(got, FRAMEWORKS[framework][1](native, xs, params), op, xs)
+
+
+def microreg_engine(op: Op, xs: list[np.ndarray], params: dict) -> tuple[np.ndarray, list[np.ndarray]]:
+    """op's values and gradients on microreg's scalar engine at each point where it is defined (NaN elsewhere)."""
+    outs, grads = np.full(len(xs[0]), np.nan), np.full((len(xs), len(xs[0])), np.nan)
+    for i, point in enumerate(zip(*xs)):
+        vs = [Value(float(x)) for x in point]
+        try:
+            out = getattr(vs[0], op.name)(*vs[1:], **params)
+            out.backward()
+        except DomainError:  # exp(1000) overflows, where torch and JAX give inf
+            continue
+        outs[i], grads[:, i] = out.data, [v.grad for v in vs]
+    return outs, list(grads)
+
+
+def test_export_matches_microregs_own_engine(framework, op_case):
+    op, params = op_case
+    xs, (out, grads) = exported_on_grid(framework, op, tuple(params.items()))
+    want_out, want_grads = microreg_engine(op, xs, params)
+    defined = ~np.isnan(want_out)
+    assert defined.sum() >= len(defined) // 2
+    assert_same((out[defined], [g[defined] for g in grads]), (want_out[defined], [g[defined] for g in want_grads]), op, xs)
+
+
+def test_export_takes_the_declared_value_at_each_kink(framework, kink_case):
+    op, kink, params = kink_case
+    to, run, _ = FRAMEWORKS[framework]
+    _, grads = run(to(op), [np.array([a]) for a in kink.at], params)
+    assert [g.item() for g in grads] == [0.0 if g is None else g for g in kink.grad]
+
+
+def test_torch_gradcheck_and_gradgradcheck_pass(op_case):
+    torch = pytest.importorskip("torch")
+    op, params = op_case
+    f = export.torch(op)
+    ts = [torch.tensor(x, requires_grad=True) for x in points(op, SMOOTH)]
+    assert torch.autograd.gradcheck(lambda *a: f(*a, **params), ts)
+    assert torch.autograd.gradgradcheck(lambda *a: f(*a, **params), ts)
+
+
+def test_jax_check_grads_passes_at_order_2(op):
+    jax = pytest.importorskip("jax")
+    from jax.test_util import check_grads
+
+    f, params = export.jax(op), op.examples[0]  # one example each: every JAX compile costs ~0.2 s
+    with jax.enable_x64(True):
+        check_grads(lambda *a: f(*a, **params), [jax.numpy.asarray(x) for x in points(op, SMOOTH)], order=2, modes=["rev"])
+
+
+def test_float32_in_float32_out(op_case):
+    torch = pytest.importorskip("torch")
+    op, params = op_case
+    xs = points(op, SMOOTH)
+    out64, grads64 = run_torch(export.torch(op), xs, params)
+    ts = [torch.tensor(x, dtype=torch.float32, requires_grad=True) for x in xs]
+    out = export.torch(op)(*ts, **params)
+    grads = torch.autograd.grad(out, ts, torch.ones_like(out))
+    assert out.dtype == torch.float32 and all(g.dtype == torch.float32 for g in grads)
+    np.testing.assert_allclose(out.detach().numpy(), out64, rtol=1e-5, atol=1e-6)
+    for g, g64 in zip(grads, grads64):
+        np.testing.assert_allclose(g.numpy(), g64, rtol=1e-4, atol=1e-6)
+
+
+# -- calling an export -----------------------------------------------------------------------------
+
+
+def cube(xp, x):
+    return x * x * x
+
+
+def cube_vjp(xp, g, out, x):
+    return (3 * g * x * x,)
+
+
+def softplus_twice(xp, x):
+    """Calls another op by name, as plugins do."""
+    return 2 * xp.softplus(x)
+
+
+def softplus_twice_vjp(xp, g, out, x):
+    return (2 * g * xp.sigmoid(x),)
+
+
+def test_an_op_record_that_is_not_registered_exports_too(framework):
+    to, run, _ = FRAMEWORKS[framework]
+    xs = [np.array(SMOOTH)]
+    out, (grad,) = run(to(Op("cube", cube, cube_vjp)), xs, {})
+    np.testing.assert_allclose(out, xs[0] ** 3, rtol=1e-15)
+    np.testing.assert_allclose(grad, 3 * xs[0] ** 2, rtol=1e-15)
+
+
+def test_an_op_calling_another_by_name_differentiates_twice_through_both_vjps(framework):
+    # d2/dx2 2 softplus(x) = 2 sigmoid'(x): through softplus_twice's vjp, then sigmoid's
+    to, run, _ = FRAMEWORKS[framework]
+    f = to(Op("softplus_twice", softplus_twice, softplus_twice_vjp))
+    x = np.array(SMOOTH)
+    s = 1 / (1 + np.exp(-x))
+    if framework == "torch":
+        import torch
+
+        t = torch.tensor(x, requires_grad=True)
+        (g,) = torch.autograd.grad(f(t).sum(), t, create_graph=True)
+        (h,) = torch.autograd.grad(g.sum(), t)
+        h = h.numpy()
+    else:
+        import jax
+
+        with jax.enable_x64(True):
+            h = np.asarray(jax.vmap(jax.grad(jax.grad(f)))(jax.numpy.asarray(x)))
+    np.testing.assert_allclose(h, 2 * s * (1 - s), rtol=1e-13)
+
+
+def test_binary_inputs_broadcast_and_each_gradient_has_its_inputs_shape(framework):
+    to, run, _ = FRAMEWORKS[framework]
+    x, y = np.array([0.5, -1.5, 2.0]), np.array([[3.0], [-0.25]])
+    out, (gx, gy) = run(to("mul"), [x, y], {})
+    assert out.shape == (2, 3) and gx.shape == x.shape and gy.shape == y.shape
+    np.testing.assert_array_equal(gx, np.full(3, 2.75))
+    np.testing.assert_array_equal(gy, np.full((2, 1), 1.0))
+
+
+def test_bad_calls_name_the_op(framework):
+    f = FRAMEWORKS[framework][0]("leaky_relu")
+    with pytest.raises(TypeError, match=r"leaky_relu\(\) got an unexpected parameter 'slope'"):
+        f(np.ones(2), slope=0.2)
+    with pytest.raises(TypeError, match=r"leaky_relu\(\) takes 1 input\(s\) \(x\), got 2"):
+        f(np.ones(2), np.ones(2))
+    with pytest.raises(KeyError, match="no op named 'gleu'.*did you mean"):
+        FRAMEWORKS[framework][0]("gleu")
+    with pytest.raises(TypeError, match="export takes an op name or a microreg.Op"):
+        FRAMEWORKS[framework][0](3)
+
+
+# -- PyTorch only ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_torch_export_runs_where_its_input_lives(device):
+    torch = pytest.importorskip("torch")
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device here")
+    for name, op in sorted(registry.ops().items()):
+        xs = [torch.tensor(x, device=device, requires_grad=True) for x in points(op, SMOOTH)]
+        out = export.torch(op)(*xs, **op.examples[0])
+        grads = torch.autograd.grad(out.sum(), xs)
+        assert out.device.type == device and all(g.device.type == device for g in grads), name
+        cpu = run_torch(export.torch(op), points(op, SMOOTH), op.examples[0])
+        np.testing.assert_allclose(out.detach().cpu().numpy(), cpu[0], rtol=1e-12, err_msg=name)
+
+
+def test_torch_export_in_a_module_under_torch_compile_fullgraph():
+    torch = pytest.importorskip("torch")
+    mish = export.torch("mish")  # calls softplus and sigmoid by name: nested exports inside the traced graph
+    torch.manual_seed(0)
+    layer, x = torch.nn.Linear(3, 4).double(), torch.randn(5, 3, dtype=torch.float64)
+
+    def loss(x: Any) -> Any:
+        return mish(layer(x)).sum()
+
+    compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")  # dynamo and AOT autograd, without a C++ compiler
+    got = torch.autograd.grad(compiled(x), layer.weight)[0]
+    want = torch.autograd.grad(loss(x), layer.weight)[0]
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_torch_export_names_its_backward_after_the_op():
+    torch = pytest.importorskip("torch")
+    y = export.torch("gelu")(torch.ones(2, requires_grad=True))
+    assert type(y.grad_fn).__name__ == "geluBackward"
+
+
+def test_torch_export_refuses_inputs_with_no_tensor():
+    pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"add\(\) exported to torch takes tensors"):
+        export.torch("add")(1.0, 2.0)
+
+
+# -- JAX only --------------------------------------------------------------------------------------
+
+
+def test_jax_export_under_jit_vmap_and_grad_agrees_with_plain_calls(op):
+    jax = pytest.importorskip("jax")
+    f, params = export.jax(op), op.examples[0]
+    with jax.enable_x64(True):
+        xs = [jax.numpy.asarray(x) for x in points(op, SMOOTH)]
+        argnums = tuple(range(op.arity))
+        per_point = jax.jit(jax.vmap(jax.grad(lambda *a: f(*a, **params), argnums=argnums)))(*xs)
+        whole = jax.grad(lambda *a: f(*a, **params).sum(), argnums=argnums)(*xs)
+        jitted, plain = jax.jit(lambda *a: f(*a, **params))(*xs), f(*xs, **params)
+    for a, b in zip(per_point, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+    np.testing.assert_allclose(jitted, plain, rtol=1e-14)
+
+
+def test_jax_export_keeps_float32_with_64_bit_enabled():
+    jax = pytest.importorskip("jax")
+    with jax.enable_x64(True):
+        x = jax.numpy.asarray(SMOOTH, dtype=jax.numpy.float32)
+        out, grad = jax.value_and_grad(lambda x: export.jax("mish")(x).sum())(x)
+    assert out.dtype == grad.dtype == jax.numpy.float32
+
+
+def test_jax_static_parameters_are_not_differentiated():
+    jax = pytest.importorskip("jax")
+    f = export.jax("leaky_relu")
+    grad = jax.grad(lambda x, s: f(x, negative_slope=s))
+    assert grad(-2.0, 0.2) == pytest.approx(0.2)
+    with pytest.raises(Exception, match="nondiff_argnums"):  # JAX names the rule broken
+        jax.grad(lambda s: f(-2.0, negative_slope=s))(0.2)
