@@ -23,7 +23,7 @@ from typing import Any
 
 from .backends import Namespace
 from .op import REQUIRED, Op
-from .value import registry
+from .plugins import registry
 
 #: xp name -> "module:attribute", per framework; the names are the Array API standard's where it has them.
 TORCH = {
