@@ -5,21 +5,14 @@ Everything a plugin author needs is here: ``Op``, ``Kink`` and ``hookimpl``.
 
 from __future__ import annotations
 
-from importlib import metadata
-
 from .hookspecs import hookimpl
 from .op import Kink, Op, OpError
 from .opregistry import PluginError, PluginWarning
-from .plugins import registry
+from .plugins import __version__, registry
 from .strict import gate
 from .value import DomainError, Value, apply, grad
 
 registry.gate = gate  # strict mode (MICROREG_STRICT=1) audits ops before they register; see microreg.strict
-
-try:
-    __version__ = metadata.version("microreg")
-except metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
 
 
 def register(*ops: Op) -> None:

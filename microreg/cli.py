@@ -15,7 +15,7 @@ from . import demo
 from .audit import VERDICTS, OpAudit, audit
 from .op import REQUIRED
 from .opregistry import PluginError, PluginWarning
-from .plugins import registry
+from .plugins import __version__, registry
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -78,7 +78,7 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
                   error (the op cannot be audited, e.g. it calls math.tanh instead of xp.tanh)
         exit codes: 0 nothing refuted or in error (with --strict: nothing inconclusive either),
                     1 otherwise, 2 usage error or unknown op
-        see docs/audit.md""")
+        what each check does: pydoc microreg.audit""")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("ops", nargs="*", metavar="OP", help="ops to audit (default: every registered op)")
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per op")
@@ -151,10 +151,22 @@ def _positive_int(text: str) -> int:
     return n
 
 
+class _Subcommand(argparse.ArgumentParser):
+    """A subcommand's parser: an option it does not know is its own usage error (`microreg audit --oder 2`
+    shows audit's usage, not the top-level one)."""
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None) -> tuple:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `microreg` command and its four subcommands."""
     parser = argparse.ArgumentParser(prog="microreg", description="A scalar autograd engine whose ops are audited plugins.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"microreg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Subcommand)
     p = sub.add_parser("ops", help="list every registered op with its arity and plugin")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(run=cmd_ops)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from .data import make_moons
 from .losses import binary_cross_entropy
 from .nn import MLP, check_activation
 from .optim import Adam
-from .value import DomainError
+from .value import DomainError, Value
 
 SAMPLES, NOISE, HIDDEN, LR = 200, 0.1, (16, 16), 0.05
 
@@ -39,44 +40,59 @@ def run(args: argparse.Namespace) -> int:
     optimizer = Adam(model.parameters(), lr=LR)
     columns = list(X.T)
     arch = f"MLP 2-{'-'.join(map(str, HIDDEN))}-1 ({args.activation})"
-    print(f"training {arch[:-1]}, {len(model.parameters())} parameters) "
-          f"on {SAMPLES} two-moons points for {args.epochs} epochs", flush=True)
+    _say(f"training {arch[:-1]}, {len(model.parameters())} parameters) "
+         f"on {SAMPLES} two-moons points for {args.epochs} epochs")
+
+    def evaluate() -> tuple[Value, float]:
+        """The loss of the current weights (a graph to step from) and their training accuracy."""
+        logits = model(columns)
+        return binary_cross_entropy(logits, y), float(np.mean((logits.data > 0) == y))
 
     losses: list[float] = []
     accuracies: list[float] = []
     start = time.perf_counter()
     every = max(1, args.epochs // 10)
-    for epoch in range(1, args.epochs + 1):
-        try:
-            logits = model(columns)
-            loss = binary_cross_entropy(logits, y)
+    epoch = 1
+    try:
+        loss, _ = evaluate()
+        for epoch in range(1, args.epochs + 1):
             optimizer.zero_grad()
             loss.backward()
-        except DomainError as exc:  # an activation that overflows, say: say which op, without a traceback
-            print(f"microreg demo: training stopped at epoch {epoch}: {exc}", file=sys.stderr)
-            return 1
-        optimizer.step()
-        losses.append(loss.data)
-        accuracies.append(float(np.mean((logits.data > 0) == y)))  # of the weights this epoch's loss was computed with
-        if epoch % every == 0 or epoch in (1, args.epochs):
-            print(f"epoch {epoch:4d}  loss {loss.data:.4f}  accuracy {accuracies[-1]:6.1%}", flush=True)
+            optimizer.step()
+            # each epoch reports the weights it ends with, so the last line is the final model's accuracy
+            loss, accuracy = evaluate()
+            losses.append(loss.data)
+            accuracies.append(accuracy)
+            if epoch % every == 0 or epoch in (1, args.epochs):
+                _say(f"epoch {epoch:4d}  loss {loss.data:.4f}  accuracy {accuracy:6.1%}")
+    except DomainError as exc:  # an activation that overflows, say: say which op, without a traceback
+        print(f"microreg demo: training stopped at epoch {epoch}: {exc}", file=sys.stderr)
+        return 1
     seconds = time.perf_counter() - start
 
-    accuracy = float(np.mean((model(columns).data > 0) == y))
     metrics = {"accuracy": accuracy, "loss": losses, "accuracy_per_epoch": accuracies, "epochs": args.epochs,
                "seed": args.seed, "activation": args.activation, "samples": SAMPLES, "noise": NOISE,
                "hidden": list(HIDDEN), "parameters": len(model.parameters()), "train_seconds": round(seconds, 3)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"final training accuracy {accuracy:.1%} after {seconds:.1f} s; wrote {out / 'metrics.json'}")
+    _say(f"final training accuracy {accuracy:.1%} after {seconds:.1f} s; wrote {out / 'metrics.json'}")
 
     try:
         viz.plot_loss(losses, out / "loss.png", accuracies, ylabel="binary cross-entropy",
                       title=f"Training an {arch} on two moons")
         viz.plot_decision_boundary(lambda pts: model(list(pts.T)).data, X, y, out / "decision_boundary.png",
                                    title=f"{arch}: decision regions, training accuracy {accuracy:.1%}")
-    except viz.PlotsUnavailableError:
-        print(f"no plots written: {viz.PLOT_HINT}")
+    except viz.PlotsUnavailableError as exc:
+        _say(f"no plots written: {exc}")
         return 0
-    print(f"wrote {out / 'loss.png'} and {out / 'decision_boundary.png'}")
+    _say(f"wrote {out / 'loss.png'} and {out / 'decision_boundary.png'}")
     return 0
+
+
+def _say(line: str) -> None:
+    """Print a line of progress; once the reader has gone (`microreg demo | head -2`), print nothing more but
+    go on training and writing the files: the outputs, not the progress, are the demo's work."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 

@@ -7,6 +7,8 @@ The class only; the one instance the engine uses, with its loader, is ``microreg
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -39,6 +41,16 @@ class Plugin:
 
 
 Gate = Callable[[list[Op], str], None]
+_PACKAGE = os.path.dirname(__file__) + os.sep
+
+
+def _caller_outside() -> int:
+    """The stacklevel of the nearest caller outside microreg, so that a warning names the user's line that
+    loaded the plugins (``Value(1.0)``, ``registry.ops()``), not a line of ours."""
+    frame, level = sys._getframe(1), 1  # the function that warns
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class Registry:
@@ -163,7 +175,7 @@ class Registry:
         self.plugins[plugin.name] = plugin
         if strict:
             raise PluginError(f"plugin {plugin.name!r} failed to load: {reason}")
-        warnings.warn(f"microreg: plugin {plugin.name!r} skipped: {reason}", PluginWarning, stacklevel=2)
+        warnings.warn(f"microreg: plugin {plugin.name!r} skipped: {reason}", PluginWarning, stacklevel=_caller_outside())
 
     def register(self, *ops: Op, plugin: str = "__main__") -> None:
         """Register ops without packaging them (a notebook, a script), all or none (raises PluginError).

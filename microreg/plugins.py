@@ -34,6 +34,11 @@ ENV_DISABLE = "MICROREG_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "MICROREG_BLOCK_PLUGINS"
 ENV_STRICT = "MICROREG_STRICT"
 
+try:
+    __version__ = metadata.version("microreg")
+except metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")

@@ -60,13 +60,11 @@ def _versions() -> tuple[str, ...]:
     """What else a verdict depends on: this audit, microreg, SymPy (looked up without importing it) and Python."""
     from importlib import metadata
 
-    from . import __version__
-
     try:
         sympy_version = metadata.version("sympy")
     except metadata.PackageNotFoundError:
         sympy_version = "absent"
-    return CACHE_FORMAT, __version__, sympy_version, sys.version.split()[0]
+    return CACHE_FORMAT, plugins.__version__, sympy_version, sys.version.split()[0]
 
 
 def _hash_code(h: Any, fn: Any, resolver: Any, seen: set) -> None:

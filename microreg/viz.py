@@ -1,24 +1,29 @@
 """Pictures: a Value's computation graph as DOT, SVG or PNG, and the demo's training plots.
 
 ``to_dot`` needs nothing; ``render`` and ``svg`` run Graphviz's ``dot`` program where it is
-installed; the plots need matplotlib (``pip install 'microreg[plot]'``), imported only when used.
+installed; the plots need matplotlib (the ``plot`` extra), imported only when used.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import shutil
 import subprocess
 import warnings
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 
 from .value import Value, _record
 
-PLOT_HINT = "the plots need matplotlib: pip install 'microreg[plot]'"
+SOURCE = Path(__file__).resolve().parents[1]  # a clone's root when microreg runs from one
 GRAPHVIZ_HINT = (
     "rendering a graph needs Graphviz's `dot` program, which is not on PATH: install Graphviz "
     "(apt-get install graphviz, brew install graphviz, conda install graphviz, or https://graphviz.org/download/); "
@@ -33,6 +38,20 @@ class GraphvizNotFoundError(RuntimeError):
 
 class PlotsUnavailableError(ImportError):
     """matplotlib, the optional ``plot`` extra, is not installed."""
+
+
+def install_hint(extra: str) -> str:
+    """The command that adds microreg's optional ``extra`` the way this microreg was installed: from its clone,
+    from the local directory or wheel it was installed from, or from the package index."""
+    if (SOURCE / "pyproject.toml").is_file():  # a clone: the source tree itself, or an editable install of it
+        return f"pip install -e {shlex.quote(f'{SOURCE}[{extra}]')}"
+    try:
+        url = json.loads(metadata.distribution("microreg").read_text("direct_url.json") or "{}").get("url", "")
+    except metadata.PackageNotFoundError:
+        url = ""
+    if url.startswith("file:"):
+        return f"pip install {shlex.quote(f'{url2pathname(urlparse(url).path)}[{extra}]')}"
+    return f"pip install 'microreg[{extra}]'"
 
 
 def nodes(value: Value) -> list[Value]:
@@ -145,7 +164,7 @@ def _figure(figsize: tuple[float, float]) -> Any:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise PlotsUnavailableError(PLOT_HINT) from None
+        raise PlotsUnavailableError(f"the plots need matplotlib: {install_hint('plot')}") from None
     fig = Figure(figsize=figsize, dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +93,48 @@ def test_bad_command_lines_are_usage_errors(argv, capsys):
         cli.main(argv)
     assert info.value.code == 2
     assert "usage: microreg" in capsys.readouterr().err
+
+
+def subcommands() -> list[str]:
+    """The subcommands, as `microreg --help` lists them."""
+    return re.search(r"\{([\w,]+)\}", cli.build_parser().format_usage()).group(1).split(",")
+
+
+def test_version_prints_microregs_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out == f"microreg {microreg.__version__}\n"
+
+
+def test_python_dash_m_microreg_runs_the_command():
+    done = subprocess.run([sys.executable, "-m", "microreg", "--version"], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, f"microreg {microreg.__version__}\n")
+
+
+@pytest.mark.parametrize("command", subcommands())
+def test_a_bad_flag_shows_the_subcommands_own_usage(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([command, "--oder", "2"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert err.startswith(f"usage: microreg {command} ") and f"microreg {command}: error: unrecognized arguments: --oder" in err
+
+
+@pytest.mark.parametrize("command", subcommands())
+def test_help_sends_nobody_to_a_file_of_the_repository(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert not re.search(r"\b(docs|examples|notebooks|benchmarks)/", out), out
+
+
+def test_the_audit_help_points_to_documentation_that_comes_with_the_package(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["audit", "--help"])
+    assert "pydoc microreg.audit" in capsys.readouterr().out
+    from microreg import audit
+
+    assert all(word in audit.__doc__ for word in ("symbolic", "central differences", "Kink", "order 2"))
 
 
 def test_the_installed_console_script_prints_the_same_json():

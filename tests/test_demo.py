@@ -5,6 +5,8 @@ from __future__ import annotations
 import doctest
 import json
 import math
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 from microreg import Op
 from microreg.cli import main
+from microreg.viz import install_hint
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -42,7 +45,28 @@ def test_defaults_reach_95_percent_without_matplotlib(tmp_path, capsys, no_matpl
     assert metrics["accuracy"] >= 0.95
     assert len(metrics["loss"]) == 100 and metrics["loss"][-1] < metrics["loss"][0]
     assert not (tmp_path / "new" / "dir" / "loss.png").exists()
-    assert "pip install 'microreg[plot]'" in capsys.readouterr().out
+    assert f"no plots written: the plots need matplotlib: {install_hint('plot')}" in capsys.readouterr().out
+
+
+def test_the_last_epoch_line_and_the_final_accuracy_agree(tmp_path, capsys, no_matplotlib):
+    assert main(["demo", "--out", str(tmp_path), "--epochs", "7"]) == 0
+    out = capsys.readouterr().out
+    last = re.findall(r"^epoch +7  loss [\d.]+  accuracy +([\d.]+%)$", out, flags=re.M)
+    final = re.findall(r"^final training accuracy ([\d.]+%)", out, flags=re.M)
+    assert last and last == final, out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["accuracy"] == metrics["accuracy_per_epoch"][-1] and len(metrics["loss"]) == 7
+
+
+def test_a_closed_pipe_stops_the_printing_not_the_training(tmp_path):
+    """`microreg demo | head -2`: the reader leaves; the demo still trains, writes its files and exits 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "microreg", "demo", "--out", str(tmp_path), "--epochs", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the demo prints its first line, so that every line meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Error" not in err, err
+    assert len(json.loads((tmp_path / "metrics.json").read_text())["loss"]) == 3
 
 
 def squash(xp, x):

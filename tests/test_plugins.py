@@ -55,6 +55,14 @@ def test_a_good_plugin_loads_with_its_distribution_and_version(install):
     assert reg.origin("relu").name == "microreg_ops"
 
 
+def test_a_skipped_plugins_warning_points_at_the_users_line(install):
+    install("broken", module("fake_mod", raising_hook))
+    reg = fresh()
+    with pytest.warns(PluginWarning) as caught:
+        reg.ops(); line = sys._getframe().f_lineno  # noqa: E702 - the line the warning must name
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+
+
 # -- each failure: reported with the plugin's name and the reason, the others load ---------------
 def bad_import_module(tmp_path, monkeypatch) -> str:
     (tmp_path / "fake_raises_on_import.py").write_text("raise RuntimeError('no GPU found')\n")
