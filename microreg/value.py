@@ -497,18 +497,13 @@ def _unbroadcast(g: Any, data: Any) -> Any:
     if type(g) is np.ndarray:
         if type(data) is float:
             return float(_sum_all(g, axis=None))
-        if g.shape == data.shape:
-            return g
-        while g.ndim > data.ndim:
-            g = g.sum(axis=0)
-        for axis, n in enumerate(data.shape):
-            if n == 1 and g.shape[axis] != 1:
-                g = g.sum(axis=axis, keepdims=True)
-        return g
+        return g if g.shape == data.shape else _sum_to(g, data.shape)
     if isinstance(g, Value):
-        if type(g.data) is np.ndarray and type(data) is float:
-            return g.sum()
-        if type(g.data) is float and type(data) is np.ndarray:
+        if type(g.data) is np.ndarray:
+            if type(data) is float:
+                return g.sum()
+            return g if g.data.shape == data.shape else apply(_SUM, (g,), {"shape": data.shape})
+        if type(data) is np.ndarray:
             return g + np.zeros_like(data)
         return g
     if type(data) is np.ndarray:  # a number cotangent for an array input: the same for every element
@@ -696,12 +691,25 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], crea
     return result
 
 
-def _sum(xp: Any, x: Any) -> Any:
+def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """g summed over the axes it was broadcast along from shape."""
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    for axis, n in enumerate(shape):
+        if n == 1 and g.shape[axis] != 1:
+            g = g.sum(axis=axis, keepdims=True)
+    return g
+
+
+def _sum(xp: Any, x: Any, *, shape: tuple[int, ...] = ()) -> Any:
+    if shape:
+        return _sum_to(x, shape)
     return x.sum() if isinstance(x, np.ndarray | Value) else x
 
 
-def _sum_vjp(xp: Any, g: Any, out: Any, x: Any) -> tuple:
+def _sum_vjp(xp: Any, g: Any, out: Any, x: Any, *, shape: tuple[int, ...] = ()) -> tuple:
     return (g + 0.0 * x,)
 
 
-_SUM = Op("sum", forward=_sum, vjp=_sum_vjp, doc="The sum of an array's elements (engine-internal reduction).")
+_SUM = Op("sum", forward=_sum, vjp=_sum_vjp,
+          doc="The sum of an array's elements, or down to a shape it was broadcast from (engine-internal reduction).")

@@ -56,6 +56,8 @@ def pow(xp, x, *, n):
 
 
 def pow_vjp(xp, g, out, x, *, n):
+    if n == 0:  # x ** 0 is constant, even at x = 0 where x ** (n - 1) is undefined (as PyTorch gives it)
+        return (None,)
     return (g * n * xp.pow(x, n - 1),)
 
 
@@ -107,7 +109,7 @@ OPS = (
     Op("mul", mul, mul_vjp),
     Op("div", div, div_vjp, domains=("real", "nonzero")),
     Op("neg", neg, neg_vjp),
-    Op("pow", pow, pow_vjp, domains=("positive",), examples=({"n": 2}, {"n": 3}, {"n": -1}, {"n": 0.5}, {"n": 2.5})),
+    Op("pow", pow, pow_vjp, domains=("positive",), examples=({"n": 2}, {"n": 3}, {"n": -1}, {"n": 0.5}, {"n": 2.5}, {"n": 0})),
     Op("relu", relu, relu_vjp, kinks=(Kink(0.0, 0.0),)),
     Op("tanh", tanh, tanh_vjp),
     Op("sigmoid", sigmoid, sigmoid_vjp),

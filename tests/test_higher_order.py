@@ -86,3 +86,22 @@ def test_second_derivatives_work_over_a_batch():
     (d1,) = grad(x.exp().sum(), x, create_graph=True)
     (d2,) = grad(d1.sum(), x)
     np.testing.assert_allclose(d2, np.exp([-1.0, 0.5, 2.0]), rtol=1e-12)
+
+
+def test_create_graph_sums_each_gradient_back_to_its_inputs_shape_under_broadcasting():
+    x, y = Value(np.array([[1.0], [2.0], [3.0], [4.0]])), Value(np.array([[0.5, -1.0, 2.0]]))
+    gx, gy = grad((x * y).sum(), [x, y], create_graph=True)
+    assert (gx.data.shape, gy.data.shape) == ((4, 1), (1, 3))
+    np.testing.assert_array_equal(gx.data, np.full((4, 1), 1.5))
+    np.testing.assert_array_equal(gy.data, np.full((1, 3), 10.0))
+    (hxy,) = grad((gx * gx).sum(), [y])  # d/dy of sum_i (sum_j y_j)^2 = 2 * 4 * 1.5 for each j
+    np.testing.assert_array_equal(hxy, np.full((1, 3), 12.0))
+
+
+@pytest.mark.parametrize("n, order", [(0, 1), (1, 2), (2, 3), (3, 4)])
+def test_the_derivative_past_a_powers_degree_is_zero_at_zero(n, order):
+    x = Value(0.0)
+    out = x**n
+    for _ in range(order - 1):
+        (out,) = grad(out, x, create_graph=True)
+    assert grad(out, x) == [0.0]  # as PyTorch and HIPS autograd give it
