@@ -136,7 +136,7 @@ def _torch(op: Op) -> Callable:
     def backward(ctx: Any, g: Any) -> tuple:
         *xs, out = ctx.saved_tensors
         cotangents = vjp_fn(XP["torch"], g, out, *xs, **ctx.params)
-        return (*(None if c is None or not need else _sum_to(c, x) for c, x, need in zip(cotangents, xs, ctx.needs_input_grad)),
+        return (*(None if not need else _sum_to(0.0 if c is None else c, x) for c, x, need in zip(cotangents, xs, ctx.needs_input_grad)),
                 *(None for _ in names))
 
     # a class named after the op, so that a tensor's grad_fn reads <geluBackward>; torch.func.vmap's rule generated
