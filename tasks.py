@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-EXTRAS = {"demo": "plot", "test": "test,plot", "bench": "bench"}  # the optional dependencies each task needs
+EXTRAS = {"demo": "plot", "test": "test,plot,notebook", "bench": "bench"}  # the optional dependencies each task needs
 
 
 def setup(task: str) -> None:

@@ -274,10 +274,11 @@ class Value(metaclass=_ValueType):
         return f"Value(data={_short(self.data)}, grad={_short(self.grad)}{label}{op})"
 
     def _repr_svg_(self) -> str | None:
-        """This Value's graph as SVG for notebooks (None without Graphviz, so the text repr shows)."""
-        from .viz import svg
+        """This Value's graph as SVG for notebooks, bounded (None, so the text repr shows, where drawing is
+        off or impossible: see ``microreg.viz.set_display``)."""
+        from .viz import notebook_svg
 
-        return svg(self)
+        return notebook_svg(self)
 
     @property
     def label(self) -> str:

@@ -1,17 +1,22 @@
-"""Pictures: a Value's computation graph as DOT, SVG or PNG, and the demo's training plots.
+"""Pictures: a Value's computation graph (DOT text, ``draw_dot``, SVG, PNG) and the demo's training plots.
 
-``to_dot`` needs nothing; ``render`` and ``svg`` run Graphviz's ``dot`` program where it is
-installed; the plots need matplotlib (the ``plot`` extra), imported only when used.
+``to_dot`` needs nothing. Drawing a graph needs a program that lays it out: Graphviz's ``dot`` where
+it is installed, else ``graphviz-pure`` (a self-contained port of it on PyPI, the ``graph`` extra).
+In a notebook a Value shows its graph, collapsed past ``max_nodes`` Values; ``set_display`` bounds
+it or turns it off. The plots need matplotlib (the ``plot`` extra), imported only when used.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
+import sysconfig
 import warnings
+from collections import deque
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -24,16 +29,14 @@ import numpy as np
 from .value import Value, _record
 
 SOURCE = Path(__file__).resolve().parents[1]  # a clone's root when microreg runs from one
-GRAPHVIZ_HINT = (
-    "rendering a graph needs Graphviz's `dot` program, which is not on PATH: install Graphviz "
-    "(apt-get install graphviz, brew install graphviz, conda install graphviz, or https://graphviz.org/download/); "
-    "microreg.viz.to_dot(value) gives the DOT text without it"
-)
 FORMATS = ("svg", "png", "pdf")
+# The programs that lay a graph out, in order of preference. graphviz-pure writes svg and png, not pdf.
+ENGINES = {"dot": FORMATS, "graphviz-pure": ("svg", "png")}
+DISPLAY = {"graphs": True, "max_nodes": 50}  # how a Value shows itself in a notebook; see set_display()
 
 
 class GraphvizNotFoundError(RuntimeError):
-    """Graphviz's ``dot`` executable is not installed (or not on PATH)."""
+    """No program that lays graphs out is installed: neither Graphviz's ``dot`` nor ``graphviz-pure``."""
 
 
 class PlotsUnavailableError(ImportError):
@@ -54,10 +57,12 @@ def install_hint(extra: str) -> str:
     return f"pip install 'microreg[{extra}]'"
 
 
-def nodes(value: Value) -> list[Value]:
-    """Every Value in the graph that produced ``value``, inputs before the nodes computed from them."""
+def nodes(value: Value, limit: int | None = None) -> list[Value]:
+    """Every Value in the graph that produced ``value``, inputs before the nodes computed from them; with
+    ``limit``, only the ``limit`` Values nearest to ``value`` (breadth first from it)."""
     if not isinstance(value, Value):
         raise TypeError(f"expected a Value whose graph to draw, got {value!r} ({type(value).__name__})")
+    kept = None if limit is None else _nearest(value, limit)
     order: list[Value] = []
     visited: set[int] = set()
     stack: list[tuple[Value, bool]] = [(value, False)]
@@ -68,25 +73,41 @@ def nodes(value: Value) -> list[Value]:
         elif id(node) not in visited:
             visited.add(id(node))
             stack.append((node, True))
-            stack.extend((p, False) for p in reversed(node.parents) if id(p) not in visited)
+            stack.extend((p, False) for p in reversed(node.parents) if id(p) not in visited and (kept is None or id(p) in kept))
     return order
 
 
-def to_dot(value: Value, rankdir: str = "LR") -> str:
+def _nearest(value: Value, limit: int) -> set[int]:
+    """The ids of the ``limit`` Values of value's graph nearest to it, breadth first (all of them if fewer)."""
+    kept = {id(value)}
+    queue = deque([value])
+    while queue and len(kept) < limit:
+        for p in queue.popleft().parents:
+            if id(p) not in kept and len(kept) < limit:
+                kept.add(id(p))
+                queue.append(p)
+    return kept
+
+
+def to_dot(value: Value, rankdir: str = "LR", max_nodes: int | None = None) -> str:
     """The graph that produced ``value`` in Graphviz's DOT language.
 
     Each Value is a box with its label (if any), data and grad; each op is an oval named after it
     (with its static parameters, e.g. ``pow n=2``) feeding the Value it made; an edge into a
     two-input op is marked with the input's name (``x``, ``y``), since ``a - b`` is not ``b - a``.
-    Constants in an expression (the 2 in ``2 * a``) appear as plain text.
+    Constants in an expression (the 2 in ``2 * a``) appear as plain text. With ``max_nodes``, only
+    that many Values nearest to ``value`` are drawn, and a ``⋯`` stands for the graph behind each
+    input left out.
     """
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"rankdir must be one of LR, TB, RL, BT, got {rankdir!r}")
-    graph = nodes(value)
+    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
+        raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
+    graph = nodes(value, max_nodes)
     ids = {id(v): f"v{i}" for i, v in enumerate(graph)}
     lines = ["digraph microreg {", f"  rankdir={rankdir};", '  node [fontname="Helvetica", fontsize=11];',
              '  edge [fontname="Helvetica", fontsize=9];']
-    constants = 0
+    others, cut = 0, False  # nodes that are not Values: constants, and the ⋯ of a collapsed graph
     for v in graph:
         vid = ids[id(v)]
         fields = [_esc(v.label)] if v.label else []
@@ -101,19 +122,73 @@ def to_dot(value: Value, rankdir: str = "LR") -> str:
         names = _record(v).inputs
         for name, x in zip(names, inputs):
             edge = f' [label="{_esc(name)}"]' if len(inputs) == 2 else ""
-            if isinstance(x, Value):
+            if id(x) in ids:
                 lines.append(f"  {ids[id(x)]} -> {vid}_op{edge};")
             else:
-                lines.append(f'  c{constants} [shape=plaintext, label="{_esc(_fmt(x))}"];')
-                lines.append(f"  c{constants} -> {vid}_op{edge};")
-                constants += 1
+                cut |= isinstance(x, Value)
+                text = "⋯" if isinstance(x, Value) else _esc(_fmt(x))
+                lines.append(f'  c{others} [shape=plaintext, label="{text}"];')
+                lines.append(f"  c{others} -> {vid}_op{edge};")
+                others += 1
+    if cut:
+        lines.append(f'  label="the {max_nodes} Values nearest to the output; ⋯ stands for the rest '
+                     '(microreg.viz.draw_dot(value) draws them all)"; fontname="Helvetica"; fontsize=10;')
     lines.append("}")
     return "\n".join(lines)
 
 
+def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR", max_nodes: int | None = None) -> Any:
+    """The graph of ``root``, as micrograd's ``draw_dot`` gives it.
+
+    A ``graphviz.Digraph`` where the ``graphviz`` package and Graphviz's ``dot`` are installed (a
+    notebook shows it; ``.render()``, ``.view()``, ``.source`` work as in micrograd); otherwise a
+    ``Drawing`` of the same graph: its DOT text, shown as SVG in a notebook where ``graphviz-pure`` (the
+    ``graph`` extra) can lay it out. ``max_nodes`` draws only the Values nearest to root.
+    """
+    source = to_dot(root, rankdir, max_nodes)
+    try:
+        import graphviz
+    except ImportError:
+        graphviz = None
+    if graphviz is not None and shutil.which("dot"):
+        drawing = graphviz.Digraph("microreg", format=format)
+        drawing.body += [line + "\n" for line in source.splitlines()[1:-1]]
+        return drawing
+    return Drawing(source, format)
+
+
+class Drawing:
+    """A graph as DOT text (``source``, also its repr), drawn by whichever layout program is installed.
+
+    ``pipe()`` gives the picture's bytes, ``render()`` writes it, and a notebook shows it as SVG (as
+    the text, with a warning saying what to install, where no layout program is installed).
+    """
+
+    def __init__(self, source: str, format: str = "svg") -> None:
+        if format not in FORMATS:
+            raise ValueError(f"a Drawing is drawn as {', '.join(FORMATS)}, got format={format!r}")
+        self.source, self.format = source, format
+
+    def __repr__(self) -> str:
+        return self.source
+
+    def pipe(self, format: str | None = None) -> bytes:
+        """The picture, as the bytes of an svg, png or pdf file."""
+        return _dot(self.source, format or self.format)
+
+    def render(self, filename: str | Path = "graph", format: str | None = None) -> str:
+        """Write the picture to ``filename.<format>`` and return that path (as graphviz's render does)."""
+        path = f"{filename}.{format or self.format}"
+        Path(path).write_bytes(self.pipe(format))
+        return path
+
+    def _repr_svg_(self) -> str | None:
+        return _svg_or_warn(self.source)
+
+
 def render(value: Value, path: str | Path, format: str | None = None) -> Path:
-    """Draw the graph of ``value`` to ``path`` through Graphviz; the format (svg, png, pdf) is the
-    path's suffix unless given. Raises GraphvizNotFoundError where Graphviz is not installed."""
+    """Draw the graph of ``value`` to ``path``; the format (svg, png, pdf) is the path's suffix unless given.
+    Raises GraphvizNotFoundError where no layout program is installed (or, for pdf, no Graphviz)."""
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
@@ -122,28 +197,55 @@ def render(value: Value, path: str | Path, format: str | None = None) -> Path:
     return path
 
 
-def svg(value: Value, max_nodes: int = 500) -> str | None:
-    """The graph of ``value`` as SVG text, for notebooks (``Value._repr_svg_``).
+def svg(value: Value, max_nodes: int | None = None) -> str | None:
+    """The graph of ``value`` as SVG text (the ``max_nodes`` Values nearest to it, if given), or None, with a
+    warning saying what to install, where no layout program is installed."""
+    return _svg_or_warn(to_dot(value, max_nodes=max_nodes))
 
-    None (with a warning) where Graphviz is missing, and None for a graph of more than
-    ``max_nodes`` Values, which would be unreadable; a notebook then shows the text repr.
-    """
-    if len(nodes(value)) > max_nodes:
-        return None
+
+def set_display(graphs: bool = True, max_nodes: int = 50) -> None:
+    """How a Value shows itself in a notebook: its graph, collapsed to the ``max_nodes`` Values nearest to it
+    (a loss over a model is thousands of nodes), or, with ``graphs=False``, its text repr only."""
+    if not isinstance(max_nodes, int) or max_nodes < 1:
+        raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
+    DISPLAY.update(graphs=bool(graphs), max_nodes=max_nodes)
+
+
+def notebook_svg(value: Value) -> str | None:
+    """What a notebook shows for a Value (``Value._repr_svg_``): its bounded graph, or None (the text repr)."""
+    return svg(value, DISPLAY["max_nodes"]) if DISPLAY["graphs"] else None
+
+
+def _svg_or_warn(source: str) -> str | None:
     try:
-        return _dot(to_dot(value), "svg").decode()
+        return _dot(source, "svg").decode()
     except GraphvizNotFoundError as exc:
-        warnings.warn(str(exc), stacklevel=2)
+        warnings.warn(str(exc), stacklevel=3)
         return None
+
+
+def engine(fmt: str = "svg") -> str | None:
+    """The path of the program that lays graphs out in format ``fmt``: Graphviz's ``dot`` on PATH, else
+    ``graphviz-pure`` on PATH or beside this Python (a notebook kernel may not have its scripts on PATH)."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), sysconfig.get_path("scripts")])
+    for name, formats in ENGINES.items():
+        exe = shutil.which(name, path=path)
+        if exe and fmt in formats:
+            return exe
+    return None
 
 
 def _dot(source: str, fmt: str) -> bytes:
-    exe = shutil.which("dot")
+    exe = engine(fmt)
     if exe is None:
-        raise GraphvizNotFoundError(GRAPHVIZ_HINT)
+        needs = "Graphviz's `dot` program" if fmt not in ENGINES["graphviz-pure"] else "a program that lays graphs out"
+        raise GraphvizNotFoundError(
+            f"drawing a graph as {fmt} needs {needs}, and none is installed: {install_hint('graph')} "
+            "(graphviz-pure, a self-contained port of Graphviz), or install Graphviz itself (apt-get install graphviz, "
+            "brew install graphviz, conda install graphviz); microreg.viz.to_dot(value) gives the DOT text without either")
     done = subprocess.run([exe, f"-T{fmt}"], input=source.encode(), capture_output=True)
     if done.returncode != 0:
-        raise RuntimeError(f"Graphviz's dot failed (exit {done.returncode}): {done.stderr.decode().strip()}")
+        raise RuntimeError(f"{Path(exe).name} failed (exit {done.returncode}): {done.stderr.decode().strip()}")
     return done.stdout
 
 

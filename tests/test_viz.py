@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import sys
+import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from microreg import Value, apply, viz
-from microreg.viz import GraphvizNotFoundError, PlotsUnavailableError, nodes, render, svg, to_dot
+from microreg.nn import MLP
+from microreg.viz import GraphvizNotFoundError, PlotsUnavailableError, draw_dot, nodes, render, svg, to_dot
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+needs_layout = pytest.mark.skipif(viz.engine() is None, reason="neither Graphviz's dot nor graphviz-pure is installed")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -113,28 +118,164 @@ def test_render_rejects_unknown_formats(tmp_path):
         render(Value(1.0), tmp_path / "graph.gif")
 
 
-def test_render_without_graphviz_says_how_to_install_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
-    with pytest.raises(GraphvizNotFoundError, match="install Graphviz.*to_dot"):
+@pytest.fixture
+def programs(monkeypatch):
+    """programs(name, ...): only these layout programs are installed (names from viz.ENGINES), at fake paths."""
+    def install(*names: str) -> None:
+        monkeypatch.setattr(viz.shutil, "which", lambda name, path=None: f"/opt/{name}" if name in names else None)
+
+    return install
+
+
+def test_without_a_layout_program_render_says_what_to_install(tmp_path, programs):
+    programs()
+    with pytest.raises(GraphvizNotFoundError) as info:
         render(Value(1.0), tmp_path / "graph.svg")
+    assert viz.install_hint("graph") in str(info.value) and "graphviz-pure" in str(info.value)
+    assert "install Graphviz itself" in str(info.value) and "to_dot(value)" in str(info.value)
     assert not (tmp_path / "graph.svg").exists()
 
 
-def test_svg_without_graphviz_warns_and_returns_none(monkeypatch):
-    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
-    with pytest.warns(UserWarning, match="Graphviz"):
+def test_without_a_layout_program_svg_warns_and_returns_none(programs):
+    programs()
+    with pytest.warns(UserWarning, match="graphviz-pure"):
         assert svg(Value(1.0)) is None
 
 
-def test_svg_of_a_huge_graph_is_none():
-    v = Value(1.0)
-    for _ in range(20):
+def test_graphviz_dot_is_preferred_and_graphviz_pure_draws_without_it(programs):
+    programs("dot", "graphviz-pure")
+    assert viz.engine("svg") == viz.engine("pdf") == "/opt/dot"
+    programs("graphviz-pure")
+    assert (viz.engine("svg"), viz.engine("png"), viz.engine("pdf")) == ("/opt/graphviz-pure", "/opt/graphviz-pure", None)
+
+
+def test_a_pdf_without_graphviz_says_it_needs_graphviz(tmp_path, programs):
+    programs("graphviz-pure")
+    with pytest.raises(GraphvizNotFoundError, match="as pdf needs Graphviz's `dot` program"):
+        render(Value(1.0), tmp_path / "graph.pdf")
+
+
+@pytest.mark.skipif(shutil.which("graphviz-pure", path=sysconfig.get_path("scripts")) is None, reason="graphviz-pure is not installed")
+@pytest.mark.parametrize("fmt, magic", [("svg", b"<?xml"), ("png", PNG)])
+def test_graphviz_pure_draws_the_graph_without_graphviz(monkeypatch, fmt, magic):
+    monkeypatch.setattr(viz, "ENGINES", {"graphviz-pure": viz.ENGINES["graphviz-pure"]})
+    assert viz.engine(fmt).endswith("graphviz-pure")
+    _, _, e = example()
+    picture = viz._dot(to_dot(e), fmt)
+    assert picture.startswith(magic)
+    if fmt == "svg":
+        assert ">tanh<" in picture.decode() and ">grad 0.1491<" in picture.decode()
+
+
+def chain(n: int) -> Value:
+    v = Value(0.0, label="x")
+    for _ in range(n - 1):
         v = v + 1.0
-    assert svg(v, max_nodes=10) is None
+    v.label = "out"
+    return v
 
 
-@needs_dot
-@pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".png", PNG), (".pdf", b"%PDF")])
+def test_a_large_graph_is_collapsed_to_the_values_nearest_the_output():
+    dot = to_dot(chain(20), max_nodes=10)
+    assert dot.count("shape=record") == 10 and "label=\"{ out | data 19 " in dot and "{ x |" not in dot
+    assert dot.count('label="⋯"') == 1
+    assert 'label="the 10 Values nearest to the output; ⋯ stands for the rest' in dot
+
+
+def test_a_graph_within_the_bound_is_drawn_whole():
+    _, _, e = example()
+    assert to_dot(e, max_nodes=7) == to_dot(e) and "⋯" not in to_dot(e)
+
+
+def test_the_bound_keeps_every_value_nearer_than_the_ones_left_out():
+    a = Value(1.0, label="a")
+    deep = chain(30)
+    out = a * deep  # a is one step from out, the chain's start thirty
+    kept = nodes(out, limit=5)
+    assert a in kept and out in kept and len(kept) == 5
+    assert sorted(v.data for v in kept if v is not a and v is not out) == [27.0, 28.0, 29.0]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "10"])
+def test_a_bad_bound_is_refused(bad):
+    with pytest.raises(ValueError, match="max_nodes must be a positive int"):
+        to_dot(Value(1.0), max_nodes=bad)
+    with pytest.raises(ValueError, match="max_nodes must be a positive int"):
+        viz.set_display(max_nodes=bad)
+
+
+def four_point_loss() -> Value:
+    """The loss of micrograd's four-point example, MLP 3-4-4-1 with tanh: 345 Values."""
+    model = MLP(3, [4, 4, 1], activation="tanh", output_activation="tanh", seed=0)
+    xs = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+    loss = sum((model(x) - y) ** 2 for x, y in zip(xs, [1.0, -1.0, -1.0, 1.0]))
+    loss.backward()
+    return loss
+
+
+@needs_layout
+def test_a_value_shows_its_graph_in_a_notebook_bounded():
+    _, _, e = example()
+    assert e._repr_svg_() == svg(e)
+    loss = four_point_loss()
+    assert len(nodes(loss)) == 345
+    shown = loss._repr_svg_()
+    assert shown.count(">grad ") == viz.DISPLAY["max_nodes"] == 50 and "⋯" in shown
+    assert len(shown) < len(svg(loss)) / 4
+
+
+def test_drawing_in_a_notebook_can_be_turned_off_and_bounded(monkeypatch):
+    monkeypatch.setattr(viz, "DISPLAY", dict(viz.DISPLAY))
+    viz.set_display(graphs=False)
+    assert chain(3)._repr_svg_() is None
+    viz.set_display(max_nodes=2)
+    monkeypatch.setattr(viz, "_dot", lambda source, fmt: source.encode())  # the DOT the notebook would draw
+    assert viz.notebook_svg(chain(3)) == to_dot(chain(3), max_nodes=2)
+
+
+needs_graphviz_package = pytest.mark.skipif(importlib.util.find_spec("graphviz") is None or shutil.which("dot") is None,
+                                            reason="the graphviz package or Graphviz's dot is not installed")
+
+
+@needs_graphviz_package
+def test_draw_dot_gives_a_graphviz_digraph_as_micrograd_does():
+    import graphviz
+
+    _, _, e = example()
+    drawing = draw_dot(e)
+    assert isinstance(drawing, graphviz.Digraph) and drawing.format == "svg"
+    assert drawing.source.splitlines()[1:-1] == to_dot(e).splitlines()[1:-1]
+    picture = drawing.pipe(format="svg").decode()
+    assert ">tanh<" in picture and ">grad 0.1491<" in picture
+
+
+@pytest.mark.parametrize("missing", ["graphviz package", "dot program"])
+def test_draw_dot_without_graphviz_gives_the_dot_text_as_a_drawing(monkeypatch, missing):
+    if missing == "graphviz package":
+        monkeypatch.setitem(sys.modules, "graphviz", None)
+    else:
+        monkeypatch.setattr(viz.shutil, "which", lambda name, path=None: None)
+    _, _, e = example()
+    drawing = draw_dot(e, max_nodes=3)
+    assert type(drawing) is viz.Drawing and repr(drawing) == drawing.source == to_dot(e, max_nodes=3)
+
+
+@needs_layout
+def test_a_drawing_shows_itself_and_renders_like_a_graphviz_digraph(tmp_path):
+    _, _, e = example()
+    drawing = viz.Drawing(to_dot(e))
+    assert ">tanh<" in drawing._repr_svg_()
+    assert Path(drawing.render(tmp_path / "graph", format="png")).read_bytes().startswith(PNG)
+    assert drawing.render(tmp_path / "graph") == f"{tmp_path / 'graph'}.svg"
+
+
+def test_a_drawing_in_an_unknown_format_is_refused():
+    with pytest.raises(ValueError, match="a Drawing is drawn as svg, png, pdf"):
+        viz.Drawing("digraph {}", format="gif")
+
+
+@needs_layout
+@pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".png", PNG)])
 def test_render_writes_the_format_of_the_suffix(tmp_path, suffix, magic):
     _, _, e = example()
     path = render(e, tmp_path / f"graph{suffix}")
@@ -142,17 +283,16 @@ def test_render_writes_the_format_of_the_suffix(tmp_path, suffix, magic):
 
 
 @needs_dot
+def test_render_writes_a_pdf_with_graphviz(tmp_path):
+    _, _, e = example()
+    assert render(e, tmp_path / "graph.pdf").read_bytes().startswith(b"%PDF")
+
+
+@needs_layout
 def test_svg_contains_the_nodes():
     _, _, e = example()
     text = svg(e)
     assert "<svg" in text and ">tanh<" in text and ">grad 0.1491<" in text
-
-
-@pytest.mark.skipif(not hasattr(Value, "_repr_svg_"), reason="Value._repr_svg_ is not added yet (issue 5 asks the lead for it)")
-@needs_dot
-def test_value_shows_its_graph_in_a_notebook():
-    _, _, e = example()
-    assert e._repr_svg_() == svg(e)
 
 
 def test_plot_loss_writes_a_png(tmp_path):
