@@ -360,7 +360,7 @@ class Value(metaclass=_ValueType):
                 f"pow(x={_short(self.data)}, y={_short(other.data)}) with a Value exponent needs x > 0, "
                 "since d(x**y)/dy = x**y * log(x); use a number exponent for x <= 0"
             )
-        return _exact((other * self.log()).exp(), self.data, other.data)
+        return _power(self, other)
 
     def __rpow__(self, base: Any) -> Value:
         if not isinstance(base, int | float | np.number | np.ndarray) or isinstance(base, bool):
@@ -369,7 +369,7 @@ class Value(metaclass=_ValueType):
         if np.any(np.asarray(base) <= 0):
             raise DomainError(f"pow(x={_short(base)}, y={_short(self.data)}) with a Value exponent needs x > 0, "
                               "since d(x**y)/dy = x**y * log(x)")
-        return _exact((self * np.log(base)).exp(), base, self.data)
+        return _power(base, self)
 
     def sum(self) -> Value:
         """The sum of an array Value's elements, as a scalar Value (a scalar Value is returned as is)."""
@@ -390,14 +390,48 @@ class Value(metaclass=_ValueType):
         if type(self.data) is not float:
             raise ValueError(f"backward() needs a scalar Value, this one holds an array of shape {self.data.shape}; "
                              "call .sum() or .mean() first")
-        for node, old in _sweep((self,), (1.0,), create_graph=False)[1]:
-            node.grad = old + node.grad
+        visited, saved = _sweep((self,), (1.0,), create_graph=False)
+        if saved:
+            _accumulate(visited, saved)
 
 
-def _exact(node: Value, base: Any, exponent: Any) -> Value:
+def _accumulate(visited: list[Value], saved: list[tuple[Value, Any]]) -> None:
+    """Add to each saved grad what the sweep left; if a sum overflows, a DomainError, and every grad as it was before."""
+    sums = []
+    token = _raise_fp()
+    try:
+        for node, old in saved:
+            total = old + node.grad
+            if type(total) is float and total - total:
+                raise FloatingPointError(f"{old!r} + {node.grad!r} is {total}")
+            sums.append(total)
+    except FloatingPointError as exc:
+        for v in visited:
+            v.grad = 0.0
+        for v, old in saved:
+            v.grad = old
+        raise DomainError(f"the gradient of {node!r} overflowed when added to the one a previous backward() left "
+                          f"(zero the grads between steps): {exc}") from None
+    finally:
+        _restore_fp(token)
+    for (node, _), total in zip(saved, sums):
+        node.grad = total
+
+
+def _power(x: Any, y: Value) -> Value:
+    """x ** y for x > 0 and a Value y: the node exp(y * log(x)), holding the correctly rounded power; DomainError if it overflows."""
+    base, exponent = _plain(x), y.data
+    token = _raise_fp()
+    try:
+        power = np.power(base, exponent)
+        node = (y * (x.log() if type(x) is Value else np.log(base))).exp()
+    except (ArithmeticError, ValueError) as exc:
+        raise DomainError(f"pow(x={_short(base)}, y={_short(exponent)}) is undefined: {exc}") from None
+    finally:
+        _restore_fp(token)
     # exp(y * log(x)) carries the gradient for both sides but rounds (2 ** 3 would be 7.999999999999998);
     # the node keeps the correctly rounded power, which its exp vjp (g * out) then uses too.
-    node.data = _data(np.power(base, exponent), "pow")
+    node.data = _data(power, "pow()", copy=False)
     return node
 
 
@@ -530,19 +564,36 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
     except (ArithmeticError, ValueError) as exc:
         if isinstance(exc, DomainError):
             raise
-        raise DomainError(_describe(op, "vjp", datas, kw, exc)) from None
+        gs = None
+        if not create_graph and b is not None and (type(a) is not Value or type(b) is not Value):
+            # a constant input's cotangent is thrown away, so an error in computing it must not count:
+            # again on NumPy with its errors ignored, and the Value input's cotangent checked below
+            xp = None
+            with np.errstate(all="ignore"):
+                try:
+                    gs = op.vjp(ARRAY, *(np.float64(v) if type(v) is float else v for v in (g, out, *args)), **kw)
+                except (ArithmeticError, ValueError):
+                    pass
+        if gs is None:
+            raise DomainError(_describe(op, "vjp", datas, kw, exc)) from None
     if not isinstance(gs, tuple | list) or len(gs) != op.arity:
         raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r}: "
                         f"expected a tuple of {op.arity} cotangent(s), one per input {op.inputs}")
     if xp is SCALAR:
-        for gp in gs:
-            if gp is not None and not math.isfinite(gp):
+        for p, gp in zip((a, b), gs):
+            if gp is not None and type(p) is Value and not math.isfinite(gp):
                 raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
         return gs
     out = []
     for p, gp, d in zip((a, b), gs, datas):
-        if gp is not None:
+        if type(p) is not Value:
+            gp = None
+        elif gp is not None:
             gp = _unbroadcast(gp, d)
+            if xp is None:  # computed with NumPy's errors ignored
+                if not np.isfinite(gp).all():
+                    raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {_short(gp)}, not finite")))
+                gp = float(gp) if type(d) is float else gp
             # a vjp may pass an array through (add gives (g, g)): a leaf, whose grad users may update in
             # place, gets an array of its own (the sweep itself never writes into a grad array)
             if type(gp) is np.ndarray and type(p) is Value and p._fn is None and (gp is g or (out and gp is out[0])):

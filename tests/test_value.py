@@ -6,6 +6,7 @@ import gc
 import math
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -221,6 +222,43 @@ def test_cotangents_that_overflow_when_summed_are_a_domain_error(kind):
     with pytest.raises(DomainError):
         loss.sum().backward()
     assert np.all(x.grad == 0.0)
+
+
+@pytest.mark.parametrize("kind", ["scalar", "array"])
+def test_a_gradient_computed_for_a_constant_and_thrown_away_cannot_raise(kind):
+    big = 1e308 if kind == "scalar" else np.full(3, 1e308)
+    x = Value(big)
+    (x * 1e-300).sum().backward()  # mul's vjp sends the constant 1e-300 a cotangent of 1e308 (3e308 summed)
+    np.testing.assert_array_equal(x.grad, np.full(np.shape(big), 1e-300))
+    y = Value(big)
+    (1.0 ** y).sum().backward()  # exp(y * log(1.0)): the constant log(1.0) is sent y's data
+    np.testing.assert_array_equal(y.grad, np.zeros(np.shape(big)))
+    z = Value(np.full(3, 1e300) if kind == "array" else 1e300)
+    (z / 1e-5).sum().backward()  # the divisor's cotangent, -g * out / y, overflows inside the vjp
+    np.testing.assert_array_equal(z.grad, np.full(np.shape(z.data), 1 / 1e-5))
+
+
+@pytest.mark.parametrize("kind", ["scalar", "array"])
+def test_a_value_power_that_overflows_is_a_domain_error_naming_pow(kind):
+    base = Value(2.0 if kind == "scalar" else [2.0, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DomainError, match=r"pow\(x=.*y=.*1024"):
+            base ** Value(1024.0)
+        with pytest.raises(DomainError, match=r"pow\(x=2.0, y=.*1024"):
+            2.0 ** Value(1024.0 if kind == "scalar" else [1024.0, 1.0])
+
+
+@pytest.mark.parametrize("kind", ["scalar", "array"])
+def test_a_gradient_that_overflows_when_accumulated_by_a_second_backward_is_a_domain_error(kind):
+    x = Value(1.0 if kind == "scalar" else [1.0, -1.0])
+    y = (x * 1e308).sum()
+    y.backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DomainError, match="overflow"):
+            y.backward()
+    np.testing.assert_array_equal(x.grad, np.full(np.shape(x.data), 1e308))  # as the first backward() left it
 
 
 def test_array_leaves_do_not_share_one_gradient_array():
