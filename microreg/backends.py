@@ -1,9 +1,10 @@
 """The xp namespaces an op is written against: scalar (math), array (NumPy), symbolic (SymPy).
 
-Each offers the same elementary functions and, by name, every registered op, so an op's
-``forward`` and ``vjp`` run unchanged on Python floats, on NumPy arrays and on SymPy symbols (the
-audit, SymPy imported only then). The fourth namespace, on ``Value``s (derivatives of derivatives),
-is engine code and lives with the engine: ``microreg.value.ValueNamespace``.
+Each offers the same elementary functions (``ELEMENTARY``), the constants pi and e (``CONSTANTS``)
+and, by name, every registered op, so an op's ``forward`` and ``vjp`` run unchanged on Python
+floats, on NumPy arrays and on SymPy symbols (the audit, SymPy imported only then). The fourth
+namespace, on ``Value``s (derivatives of derivatives), is engine code and lives with the engine:
+``microreg.value.ValueNamespace``.
 
 Domain policy, the same on every numeric backend: a function applied outside its domain
 (``log(-1)``, ``0 ** -1``, an overflow such as ``exp(1000)``) raises; the engine turns that into a
@@ -18,15 +19,19 @@ from typing import Any
 
 import numpy as np
 
-ELEMENTARY = ("exp", "log", "tanh", "sqrt", "sin", "cos", "abs", "sign", "where", "pow")
+#: The functions every xp namespace offers, in the order docs/plugins.md lists them (a test compares the two).
+ELEMENTARY = ("exp", "expm1", "log", "log1p", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "atan", "asinh",
+              "erf", "erfc", "abs", "sign", "where", "maximum", "minimum", "pow")
+#: The constants every xp namespace offers: floats, except on symbols, where they are exact.
+CONSTANTS = ("pi", "e")
 
 
 class Namespace:
-    """An xp namespace: elementary functions as attributes, registered ops looked up by name."""
+    """An xp namespace: elementary functions and constants as attributes, registered ops looked up by name."""
 
     kind = ""
 
-    def __init__(self, registry: Any, functions: dict[str, Callable] | None = None) -> None:
+    def __init__(self, registry: Any, functions: dict[str, Any] | None = None) -> None:
         self._registry = registry
         self._cached: set[str] = set()
         self.__dict__.update(functions or {})
@@ -61,8 +66,7 @@ class Namespace:
         self._cached.clear()
 
 
-def _module_functions(module: Any) -> dict[str, Callable]:
-    return {name: getattr(module, name) for name in ("exp", "log", "tanh", "sqrt", "sin", "cos")}
+_COMMON = ("exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh")  # spelt alike in math, NumPy and SymPy
 
 
 def _scalar_where(c: Any, a: Any, b: Any) -> float:
@@ -73,13 +77,42 @@ def _sign(x: float) -> float:
     return float((x > 0) - (x < 0))
 
 
+def _maximum(x: float, y: float) -> float:
+    return float(x if x >= y else y)
+
+
+def _minimum(x: float, y: float) -> float:
+    return float(x if x <= y else y)
+
+
 class Scalar(Namespace):
     """Python floats and the math module; domain errors are math's ValueError/OverflowError."""
 
     kind = "scalar"
 
     def __init__(self, registry: Any) -> None:
-        super().__init__(registry, {**_module_functions(math), "abs": math.fabs, "sign": _sign, "where": _scalar_where, "pow": math.pow})
+        super().__init__(registry, {
+            **{name: getattr(math, name) for name in _COMMON}, "expm1": math.expm1, "log1p": math.log1p,
+            "atan": math.atan, "asinh": math.asinh, "erf": math.erf, "erfc": math.erfc,
+            "abs": math.fabs, "sign": _sign, "where": _scalar_where, "maximum": _maximum, "minimum": _minimum,
+            "pow": math.pow, "pi": math.pi, "e": math.e})
+
+
+def _elementwise(fn: Callable[[float], float]) -> Callable[[Any], np.ndarray]:
+    """fn of math applied to each element of an array, as float64.
+
+    Used for erf and erfc, which NumPy lacks: math's are within 1 and 2 ulps (measured against mpmath
+    at 200 bits, down to the subnormal range), where scipy.special.erfc returns 0 beyond x = 26.6 (true
+    values down to 5e-324) and would be a dependency of 40 MB; a loop over math costs about 75 ns an
+    element, negligible beside a node's own cost.
+    """
+    ufunc = np.frompyfunc(fn, 1, 1)
+
+    def elementwise(x: Any) -> np.ndarray:
+        return np.asarray(ufunc(x), dtype=np.float64)
+
+    elementwise.__name__ = fn.__name__
+    return elementwise
 
 
 class Array(Namespace):
@@ -88,21 +121,49 @@ class Array(Namespace):
     kind = "array"
 
     def __init__(self, registry: Any) -> None:
-        super().__init__(registry, {**_module_functions(np), "abs": np.abs, "sign": np.sign, "where": np.where, "pow": np.power})
+        super().__init__(registry, {
+            **{name: getattr(np, name) for name in _COMMON}, "expm1": np.expm1, "log1p": np.log1p,
+            "atan": np.arctan, "asinh": np.arcsinh, "erf": _elementwise(math.erf), "erfc": _elementwise(math.erfc),
+            "abs": np.abs, "sign": np.sign, "where": np.where,
+            "maximum": np.maximum, "minimum": np.minimum, "pow": np.power, "pi": math.pi, "e": math.e})
 
 
 class Symbolic(Namespace):
-    """SymPy expressions, for the audit. SymPy is imported when this backend is first built."""
+    """SymPy expressions, for the audit. SymPy is imported when this backend is first built.
+
+    Every function is exact: expm1(x) is exp(x) - 1, log1p(x) is log(1 + x), maximum(x, y) is
+    (x + y + |x - y|) / 2 (whose derivative SymPy gives as (1 + sign(x - y)) / 2, PyTorch's even split
+    at a tie), pi and e are SymPy's own.
+    """
 
     kind = "symbolic"
 
     def __init__(self, registry: Any) -> None:
         import sympy
 
-        super().__init__(registry, {**_module_functions(sympy), "abs": sympy.Abs, "sign": sympy.sign, "pow": sympy.Pow})
+        super().__init__(registry, {
+            **{name: getattr(sympy, name) for name in _COMMON}, "erf": sympy.erf, "erfc": sympy.erfc,
+            "atan": sympy.atan, "asinh": sympy.asinh, "abs": sympy.Abs, "sign": sympy.sign, "pow": sympy.Pow,
+            "pi": sympy.pi, "e": sympy.E})
         self.sympy = sympy
+
+    def expm1(self, x: Any) -> Any:
+        """exp(x) - 1."""
+        return self.sympy.exp(x) - 1
+
+    def log1p(self, x: Any) -> Any:
+        """log(1 + x)."""
+        return self.sympy.log(1 + x)
 
     def where(self, c: Any, a: Any, b: Any) -> Any:
         """a where c holds, else b, as a SymPy Piecewise."""
         return self.sympy.Piecewise((a, c), (b, True))
+
+    def maximum(self, x: Any, y: Any) -> Any:
+        """The larger of x and y: (x + y + |x - y|) / 2."""
+        return (x + y + self.sympy.Abs(x - y)) / 2
+
+    def minimum(self, x: Any, y: Any) -> Any:
+        """The smaller of x and y: (x + y - |x - y|) / 2."""
+        return (x + y - self.sympy.Abs(x - y)) / 2
 

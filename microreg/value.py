@@ -456,13 +456,23 @@ class ValueNamespace(Namespace):
         call.__name__ = op.name
         return call
 
+    pi, e = math.pi, math.e
+
     def pow(self, x: Any, n: Any) -> Any:
         """x ** n for a constant n, through the pow op."""
         return apply(self._registry.get("pow"), (x,), {"n": n})
 
-    def sqrt(self, x: Any) -> Any:
-        """x ** 0.5, through the pow op."""
-        return self.pow(x, 0.5)
+    def log1p(self, x: Any) -> Any:
+        """log(1 + x) through the log op (whose vjp, g / (1 + x), is as accurate), holding log1p(x) as its value.
+
+        Not an op of its own: its domain, x > -1, is none an op can declare. The node keeps the
+        correctly rounded log1p(x), as pow keeps the correctly rounded power (see ``_exact``).
+        """
+        if not isinstance(x, Value):
+            return SCALAR.log1p(x) if type(x) is float else np.log1p(x)
+        node = self.log(1 + x)  # raises the DomainError for x <= -1; where it succeeds, log1p cannot fail
+        node.data = SCALAR.log1p(x.data) if type(x.data) is float else np.log1p(x.data)
+        return node
 
     def abs(self, x: Any) -> Any:
         """|x| as where(x >= 0, x, -x): its derivative is the sign, and 1 at 0."""
@@ -479,12 +489,6 @@ class ValueNamespace(Namespace):
             c = c.astype(np.float64)
             return a * c + b * (1.0 - c)
         return a if c else b
-
-    def __getattr__(self, name: str) -> Callable:
-        if name in ("sin", "cos") and self._registry.find(name) is None:
-            raise AttributeError(f"xp.{name} is not differentiable on Values: "
-                                 f"register an op {name!r} to differentiate through it")
-        return super().__getattr__(name)
 
 
 VALUES = ValueNamespace(registry)

@@ -2,7 +2,13 @@
 
 Each op is a forward and a vjp written against ``xp``; the vjp receives the output too, so exp,
 tanh and sigmoid reuse it. Convention at non-differentiable points: the vjp takes the value PyTorch
-uses (relu'(0) = 0), declared as a ``Kink`` and checked by the audit.
+uses (relu'(0) = 0, maximum's gradient split evenly at a tie), declared as a ``Kink`` and checked by
+the audit.
+
+Every function of xp that is differentiable has an op here (log1p, whose domain x > -1 no op can
+declare, is the log op on 1 + x, see ``ValueNamespace.log1p``), so that a vjp calling it can be
+differentiated again on Values. Each is written to keep float64's precision over its whole domain:
+a vjp that would overflow or cancel in its naive form says why it is written otherwise.
 """
 
 from __future__ import annotations
@@ -103,6 +109,163 @@ def log_vjp(xp, g, out, x):
     return (g / x,)
 
 
+def expm1(xp, x):
+    """exp(x) - 1, without cancellation near 0."""
+    return xp.expm1(x)
+
+
+def expm1_vjp(xp, g, out, x):
+    return (g * xp.exp(x),)  # not out + 1, which is 0 where exp(x) < 1.1e-16
+
+
+def sqrt(xp, x):
+    return xp.sqrt(x)
+
+
+def sqrt_vjp(xp, g, out, x):
+    return (g * 0.5 / out,)
+
+
+def sin(xp, x):
+    return xp.sin(x)
+
+
+def sin_vjp(xp, g, out, x):
+    return (g * xp.cos(x),)
+
+
+def cos(xp, x):
+    return xp.cos(x)
+
+
+def cos_vjp(xp, g, out, x):
+    return (-g * xp.sin(x),)
+
+
+def tan(xp, x):
+    return xp.tan(x)
+
+
+def tan_vjp(xp, g, out, x):
+    return (g * (1 + out * out),)
+
+
+def sinh(xp, x):
+    return xp.sinh(x)
+
+
+def sinh_vjp(xp, g, out, x):
+    return (g * xp.cosh(x),)
+
+
+def cosh(xp, x):
+    return xp.cosh(x)
+
+
+def cosh_vjp(xp, g, out, x):
+    return (g * xp.sinh(x),)
+
+
+def _split_at_one(xp, x):
+    """|x|, 1/|x| where |x| > 1 (else 1) and |x| where |x| <= 1 (else 1): the pieces of 1 + x^2 that cannot overflow.
+
+    (x * x overflows from |x| = 1.4e154 on; 1 + x^2 = x^2 (1 + r^2) with r = 1/|x|. Both branches of a
+    where are evaluated, so each is computed on an input clamped to its own side.)
+    """
+    a = xp.abs(x)
+    return a, 1 / xp.maximum(a, 1.0), xp.minimum(a, 1.0)
+
+
+def atan(xp, x):
+    return xp.atan(x)
+
+
+def atan_vjp(xp, g, out, x):
+    a, r, m = _split_at_one(xp, x)  # 1 / (1 + x^2) is r^2 / (1 + r^2) for |x| > 1
+    return (g * xp.where(a > 1, r * r / (1 + r * r), 1 / (1 + m * m)),)
+
+
+def asinh(xp, x):
+    return xp.asinh(x)
+
+
+def asinh_vjp(xp, g, out, x):
+    # 1 / sqrt(1 + x^2); beyond |x| = 2**500, where x * x would overflow, s / sqrt(s^2 + (s x)^2) with s = 2**-600
+    # (s^2 underflows to 0 in float64, harmlessly; xp.pow keeps it exact on symbols, where 2.0**-1200 would be 0)
+    a = xp.abs(x)
+    m = xp.minimum(a, 2.0**500)
+    s = xp.pow(2.0, -600)
+    sb = xp.maximum(a, 2.0**500) * s
+    return (g * xp.where(a > 2.0**500, s / xp.sqrt(s * s + sb * sb), 1 / xp.sqrt(1 + m * m)),)
+
+
+# Dekker's split: a float times SPLIT, minus itself minus the float, is its top 26 bits, so the products
+# of the halves are exact. On symbols the split is the identity and every error term below is 0.
+SPLIT = 134217729.0  # 2**27 + 1
+GAUSSIAN_TAIL = 38.5  # exp(-x^2/2) is subnormal beyond
+
+
+def gaussian(xp, x):
+    """exp(-x^2 / 2), to within a few ulps for every finite x.
+
+    x * x rounds by up to half an ulp, which exp turns into a relative error of x^2/2 ulps (some 350
+    near x = 37): the rounding error q of x * x is recovered exactly (Dekker) and the result is
+    exp(-p/2) * (1 - q/2). Beyond |x| = 38.5 the result is subnormal and x * x may overflow, so it is
+    exp(-|x|/2) ** |x| there. On symbols q is 0 and both branches are exp(-x^2/2).
+    """
+    a = xp.abs(x)
+    b = xp.minimum(a, GAUSSIAN_TAIL)
+    hi = SPLIT * b - (SPLIT * b - b)
+    lo = b - hi
+    p = b * b
+    q = ((hi * hi - p) + 2 * hi * lo) + lo * lo
+    return xp.where(a > GAUSSIAN_TAIL, xp.pow(xp.exp(-0.5 * a), a), xp.exp(-0.5 * p) * (1 - 0.5 * q))
+
+
+def gaussian_vjp(xp, g, out, x):
+    return (-g * x * out,)
+
+
+def erf(xp, x):
+    return xp.erf(x)
+
+
+def erf_vjp(xp, g, out, x):
+    # 2/sqrt(pi) exp(-x^2), the square of an accurate exp(-x^2/2) (not exp(-x * x): see gaussian)
+    e = xp.gaussian(x)
+    return (g * (2 / xp.sqrt(xp.pi)) * e * e,)
+
+
+def erfc(xp, x):
+    """1 - erf(x), without cancellation for large x."""
+    return xp.erfc(x)
+
+
+def erfc_vjp(xp, g, out, x):
+    e = xp.gaussian(x)
+    return (-g * (2 / xp.sqrt(xp.pi)) * e * e,)
+
+
+def maximum(xp, x, y):
+    """The larger of x and y. At a tie the gradient is split evenly between them, as PyTorch does."""
+    return xp.maximum(x, y)
+
+
+def maximum_vjp(xp, g, out, x, y):
+    s = xp.sign(x - y)  # 1, -1, or 0 at a tie; on symbols the derivative of (x + y + |x - y|) / 2 is (1 + s) / 2
+    return g * (1 + s) * 0.5, g * (1 - s) * 0.5
+
+
+def minimum(xp, x, y):
+    """The smaller of x and y. At a tie the gradient is split evenly between them, as PyTorch does."""
+    return xp.minimum(x, y)
+
+
+def minimum_vjp(xp, g, out, x, y):
+    s = xp.sign(x - y)
+    return g * (1 - s) * 0.5, g * (1 + s) * 0.5
+
+
 OPS = (
     Op("add", add, add_vjp),
     Op("sub", sub, sub_vjp),
@@ -115,6 +278,20 @@ OPS = (
     Op("sigmoid", sigmoid, sigmoid_vjp),
     Op("exp", exp, exp_vjp),
     Op("log", log, log_vjp, domains=("positive",)),
+    Op("expm1", expm1, expm1_vjp),
+    Op("sqrt", sqrt, sqrt_vjp, domains=("positive",)),
+    Op("sin", sin, sin_vjp),
+    Op("cos", cos, cos_vjp),
+    Op("tan", tan, tan_vjp),
+    Op("sinh", sinh, sinh_vjp),
+    Op("cosh", cosh, cosh_vjp),
+    Op("atan", atan, atan_vjp),
+    Op("asinh", asinh, asinh_vjp),
+    Op("gaussian", gaussian, gaussian_vjp),
+    Op("erf", erf, erf_vjp),
+    Op("erfc", erfc, erfc_vjp),
+    Op("maximum", maximum, maximum_vjp, kinks=(Kink((0.0, 0.0), (0.5, 0.5)),)),
+    Op("minimum", minimum, minimum_vjp, kinks=(Kink((0.0, 0.0), (0.5, 0.5)),)),
 )
 
 

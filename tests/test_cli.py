@@ -190,7 +190,7 @@ def test_cli_strict_fails_on_inconclusive_and_plain_does_not(register_op, capsys
 def test_cli_unknown_op_exits_2_with_a_suggestion(capsys):
     assert cli.main(["audit", "tanh", "tahn"]) == 2
     captured = capsys.readouterr()
-    assert "no op named 'tahn'" in captured.err and "did you mean tanh" in captured.err and captured.out == ""
+    assert "no op named 'tahn'" in captured.err and "did you mean tan, tanh" in captured.err and captured.out == ""
 
 
 def test_cli_usage_error_exits_2(capsys):

@@ -120,7 +120,7 @@ def test_temporary_refuses_a_taken_name_instead_of_replacing_it():
 
 
 def test_unknown_op_names_its_nearest_matches():
-    with pytest.raises(KeyError, match="no op named 'tahn' is registered; did you mean tanh"):
+    with pytest.raises(KeyError, match="no op named 'tahn' is registered; did you mean tan, tanh"):
         microreg.registry.get("tahn")
     with pytest.raises(KeyError, match="no op named 'tahn'"):
         microreg.registry.origin("tahn")

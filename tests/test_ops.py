@@ -36,8 +36,11 @@ H = 1e-5  # central-difference step: truncation ~H**2, rounding ~1e-16/H, both f
 
 
 def points(op: Op) -> list[tuple[float, ...]]:
-    """Sample points inside every input's domain, none within 1e-3 of a declared kink."""
-    grid = itertools.product(*(POINTS[d] for d in op.domains))
+    """Sample points inside every input's domain, none within 1e-3 of a declared kink, none with two equal inputs.
+
+    (A binary op may branch where its inputs are equal, as maximum does along the whole line x = y.)
+    """
+    grid = (p for p in itertools.product(*(POINTS[d] for d in op.domains)) if len(set(p)) == len(p))
     return [p for p in grid if not any(all(abs(x - a) < 1e-3 for x, a in zip(p, k.at)) for k in op.kinks)]
 
 

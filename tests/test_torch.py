@@ -28,10 +28,25 @@ def _gelu_tanh(x: Any) -> Any:
     return F.gelu(x, approximate="tanh")
 
 
+def _gaussian(x: Any) -> Any:
+    return torch.exp(-x * x / 2)
+
+
+def _maximum(x: Any, y: Any) -> Any:
+    return torch.maximum(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64))
+
+
+def _minimum(x: Any, y: Any) -> Any:
+    return torch.minimum(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64))
+
+
 #: op name -> the torch function; static parameters are passed through by name, so the names must match.
 TORCH = {
     "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "neg": torch.neg, "pow": _pow,
     "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log,
+    "expm1": torch.expm1, "sqrt": torch.sqrt, "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "sinh": torch.sinh,
+    "cosh": torch.cosh, "atan": torch.atan, "asinh": torch.asinh, "gaussian": _gaussian, "erf": torch.erf,
+    "erfc": torch.erfc, "maximum": _maximum, "minimum": _minimum,
     "softplus": F.softplus, "silu": F.silu, "gelu": _gelu_tanh, "elu": F.elu, "leaky_relu": F.leaky_relu,
     "softsign": F.softsign, "mish": F.mish, "hardtanh": F.hardtanh,
 }
