@@ -189,14 +189,19 @@ def asinh(xp, x):
     return xp.asinh(x)
 
 
+ASINH_FAR = 2.0**60  # beyond, x * x would overflow in float32, and soon in float64
+ASINH_SCALE = 2.0**-520  # (|x| * ASINH_SCALE)^2 neither overflows nor underflows for ASINH_FAR <= |x| < 2**1024
+
+
 def asinh_vjp(xp, g, out, x):
-    # 1 / sqrt(1 + x^2); beyond |x| = 2**500, where x * x would overflow, s / sqrt(s^2 + (s x)^2) with s = 2**-600
-    # (s^2 underflows to 0 in float64, harmlessly; xp.pow keeps it exact on symbols, where 2.0**-1200 would be 0)
+    # 1 / sqrt(1 + x^2), beyond ASINH_FAR as s / sqrt(s^2 + (s x)^2) with s = ASINH_SCALE (SymPy proves that
+    # form, where r / sqrt(1 + r^2) with r = 1/|x| would need the sign of x). s^2 is written (s * sb) * (s / sb):
+    # the float s * s would enter SymPy rounded, as the subnormal 2**-1040 prints inexactly.
     a = xp.abs(x)
-    m = xp.minimum(a, 2.0**500)
-    s = xp.pow(2.0, -600)
-    sb = xp.maximum(a, 2.0**500) * s
-    return (g * xp.where(a > 2.0**500, s / xp.sqrt(s * s + sb * sb), 1 / xp.sqrt(1 + m * m)),)
+    m = xp.minimum(a, ASINH_FAR)
+    sb = xp.maximum(a, ASINH_FAR) * ASINH_SCALE
+    s2 = (ASINH_SCALE * sb) * (ASINH_SCALE / sb)
+    return (g * xp.where(a > ASINH_FAR, ASINH_SCALE / xp.sqrt(s2 + sb * sb), 1 / xp.sqrt(1 + m * m)),)
 
 
 # Dekker's split: a float times SPLIT, minus itself minus the float, is its top 26 bits, so the products
