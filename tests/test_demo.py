@@ -39,10 +39,14 @@ def test_short_run_writes_plots_and_metrics(tmp_path, capsys):
     assert "epoch    1  loss" in out and "accuracy" in out and "epoch    3  loss" in out
 
 
-def test_defaults_reach_95_percent_without_matplotlib(tmp_path, capsys, no_matplotlib):
+def test_defaults_reach_the_readmes_figures_without_matplotlib(tmp_path, capsys, no_matplotlib):
     assert main(["demo", "--out", str(tmp_path / "new" / "dir")]) == 0
     metrics = json.loads((tmp_path / "new" / "dir" / "metrics.json").read_text())
-    assert metrics["accuracy"] >= 0.95
+    readme = (ROOT / "README.md").read_text()
+    stated = re.search(r"\(relu, (\d+) parameters\).*?\(final training accuracy ([\d.]+) with the defaults\)", readme, flags=re.S)
+    assert (metrics["parameters"], metrics["accuracy"]) == (int(stated.group(1)), float(stated.group(2)))
+    restated = re.findall(r"MLP 2-16-16-1 \(relu, (\d+) parameters\)", readme + (ROOT / "docs" / "tour.md").read_text())
+    assert len(restated) == 2 and set(restated) == {str(metrics["parameters"])}
     assert len(metrics["loss"]) == 100 and metrics["loss"][-1] < metrics["loss"][0]
     assert not (tmp_path / "new" / "dir" / "loss.png").exists()
     assert f"no plots written: the plots need matplotlib: {install_hint('plot')}" in capsys.readouterr().out
