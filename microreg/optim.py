@@ -6,10 +6,13 @@ so the same parameters, gradients and hyperparameters give the same new paramete
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
-from .value import Value, zeros_like
+import numpy as np
+
+from .value import DomainError, Value, zeros_like
 
 
 class Optimizer:
@@ -33,6 +36,21 @@ class Optimizer:
         """Update every parameter's data from its grad (each optimizer defines how)."""
         raise NotImplementedError
 
+    def _update(self, data: list[Any], **state: list[Any]) -> None:
+        """Set each parameter's data, and the optimizer's state, once all of it is known to be finite.
+
+        Otherwise a DomainError names the parameter and nothing changes: a step never writes NaN or infinity.
+        """
+        for name, values in {"data": data, **state}.items():
+            for i, x in enumerate(values):
+                if not (math.isfinite(x) if type(x) is float else np.isfinite(x).all()):
+                    raise DomainError(f"{type(self).__name__}.step(): the new {name} of parameter {i}, {self.params[i]!r}, "
+                                      f"is not finite (lr={self.lr}): the gradient or the learning rate is too large")
+        for p, x in zip(self.params, data):
+            p.data = x
+        for name, values in state.items():
+            setattr(self, name, values)
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent: ``g = grad + weight_decay * p``; with momentum,
@@ -45,12 +63,12 @@ class SGD(Optimizer):
         self.buffers: list[Any] = [None] * len(self.params)
 
     def step(self) -> None:
-        for i, p in enumerate(self.params):
-            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+        with np.errstate(all="ignore"):  # _update checks every result, scalar or array
+            gs = [p.grad + self.weight_decay * p.data if self.weight_decay else p.grad for p in self.params]
             if self.momentum:
-                buf = self.buffers[i]
-                g = self.buffers[i] = g if buf is None else self.momentum * buf + g
-            p.data = p.data - self.lr * g
+                gs = [g if buf is None else self.momentum * buf + g for buf, g in zip(self.buffers, gs)]
+            data = [p.data - self.lr * g for p, g in zip(self.params, gs)]
+        self._update(data, **({"buffers": gs} if self.momentum else {}))
 
 
 class Adam(Optimizer):
@@ -71,15 +89,22 @@ class Adam(Optimizer):
         self.v: list[Any] = [zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
-        self.t += 1
-        b1, b2 = self.beta1, self.beta2
-        step_size = self.lr / (1 - b1**self.t)
-        root_correction = (1 - b2**self.t) ** 0.5
-        for i, p in enumerate(self.params):
-            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
-            m = self.m[i] = b1 * self.m[i] + (1 - b1) * g
-            v = self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
-            p.data = p.data - step_size * m / (v**0.5 / root_correction + self.eps)
+        t, b1, b2 = self.t + 1, self.beta1, self.beta2
+        step_size = self.lr / (1 - b1**t)
+        root_correction = (1 - b2**t) ** 0.5
+        ms, vs, data = [], [], []
+        with np.errstate(all="ignore"):  # _update checks every result, scalar or array
+            for p, m, v in zip(self.params, self.m, self.v):
+                g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+                m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+                try:
+                    data.append(p.data - step_size * m / (v**0.5 / root_correction + self.eps))
+                except ZeroDivisionError:  # 0 / 0 on floats (eps = 0, no gradient yet): NaN as on arrays, refused below
+                    data.append(math.nan)
+                ms.append(m)
+                vs.append(v)
+        self._update(data, m=ms, v=vs)
+        self.t = t
 
 
 def _check(owner: str, name: str, value: Any, low: float, high: float | None) -> float:
@@ -88,7 +113,7 @@ def _check(owner: str, name: str, value: Any, low: float, high: float | None) ->
         x = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{owner}: {name} must be a number, got {value!r}") from None
-    if not (low <= x and (high is None or x < high)):
+    if not (low <= x and (high is None or x < high)) or not math.isfinite(x):
         bound = f"in [{low}, {high})" if high is not None else f">= {low}"
         raise ValueError(f"{owner}: {name} must be {bound}, got {value!r}")
     return x

@@ -62,7 +62,8 @@ def _data(x: Any, what: str = "Value()", copy: bool = True) -> float | np.ndarra
     elif isinstance(x, np.ndarray | list | tuple):
         arr = np.asarray(x)
         if arr.dtype.kind not in "iuf":
-            raise TypeError(f"{what} takes a real number or an array of them, got an array of {arr.dtype}")
+            raise TypeError(f"{what} takes a real number or an array of them, got {x!r:.80} ({type(x).__name__}), "
+                            f"an array of {arr.dtype}")
         data = float(arr) if arr.ndim == 0 else arr.astype(np.float64)
     else:
         raise TypeError(f"{what} takes a real number or an array of them, got {x!r} ({type(x).__name__})")
@@ -72,11 +73,17 @@ def _data(x: Any, what: str = "Value()", copy: bool = True) -> float | np.ndarra
 
 
 def _describe(op: Op, role: str, datas: Sequence[Any], params: dict, exc: BaseException) -> str:
-    args = ", ".join(f"{n}={_short(d)}" for n, d in zip(op.inputs, datas))
-    args += "".join(f", {k}={v!r}" for k, v in params.items())
     domain = ", ".join(f"{n} {DOMAINS[d]}" for n, d in zip(op.inputs, op.domains) if d != "real")
     where = f"; its domain: {domain}" if domain else ""
-    return f"{op.name}{' vjp' if role == 'vjp' else ''}({args}) is undefined: {exc}{where}"
+    return f"{op.name}{' vjp' if role == 'vjp' else ''}({_arguments(op, datas, params)}) is undefined: {exc}{where}"
+
+
+def _arguments(op: Op, datas: Sequence[Any], params: dict) -> str:
+    return ", ".join(f"{n}={_short(d)}" for n, d in zip(op.inputs, datas)) + "".join(f", {k}={v!r}" for k, v in params.items())
+
+
+def _refused(name: str, operand: Any) -> TypeError:
+    return TypeError(f"{name}() takes real numbers, NumPy arrays of them and Values, got {operand!r:.80} ({type(operand).__name__})")
 
 
 def _short(d: Any) -> str:
@@ -120,6 +127,8 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
                 out = float(out)
     except (ArithmeticError, ValueError) as exc:
         raise DomainError(_describe(op, "forward", datas, kw, exc)) from None
+    except TypeError as exc:  # a static parameter of the wrong type, say: name the op and what it was given
+        raise TypeError(f"{op.name}({_arguments(op, datas, kw)}) failed: {exc}") from exc
     x, y = args[0] if type(args[0]) is Value else datas[0], None if len(args) == 1 else args[1] if type(args[1]) is Value else datas[1]
     if type(x) is not Value and type(y) is not Value:
         return out
@@ -163,12 +172,12 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
         if type(a) is float and type(b) is float:
             try:
                 out = forward(SCALAR, a, b)
-            except (ArithmeticError, ValueError):
-                out = None  # apply() raises the DomainError naming the op
+            except (ArithmeticError, ValueError, TypeError):
+                out = None  # apply() raises the error naming the op
             if type(out) is float and out - out == 0.0:
                 return _node(out, op, self, other)
-        if not isinstance(other, Value | int | float | np.ndarray | np.number) or isinstance(other, bool):
-            return NotImplemented
+        if not isinstance(other, Value | int | float | np.ndarray | np.integer | np.floating) or isinstance(other, bool):
+            raise _refused(op.name, other)
         return apply(op, (self, other))
 
     def reflected(self: Value, other: Any) -> Any:
@@ -176,12 +185,12 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
         if type(a) is float and type(other) is float:
             try:
                 out = forward(SCALAR, other, a)
-            except (ArithmeticError, ValueError):
+            except (ArithmeticError, ValueError, TypeError):
                 out = None
             if type(out) is float and out - out == 0.0:
                 return _node(out, op, other, self)
-        if not isinstance(other, int | float | np.ndarray | np.number) or isinstance(other, bool):
-            return NotImplemented
+        if not isinstance(other, int | float | np.ndarray | np.integer | np.floating) or isinstance(other, bool):
+            raise _refused(op.name, other)
         return apply(op, (other, self))
 
     def with_params(self: Value, other: Any, *args: Any, **kw: Any) -> Any:
@@ -202,8 +211,8 @@ def _unary(op: Op) -> tuple[Any, Any]:
         if type(a) is float:
             try:
                 out = forward(SCALAR, a, **_params) if _params else forward(SCALAR, a)
-            except (ArithmeticError, ValueError):
-                out = None  # apply() raises the DomainError naming the op
+            except (ArithmeticError, ValueError, TypeError):
+                out = None  # apply() raises the error naming the op
             if type(out) is float and out - out == 0.0:
                 return _node(out, _Bound(op, _params) if _params else op, self, None)
         return apply(op, (self,), _params)  # _params is None only for an op whose parameters all have defaults
@@ -232,10 +241,11 @@ class _ValueType(type):
     def __getattr__(cls, name: str) -> Any:
         # Op methods are installed as the plugins load, on first use; asking the class for one
         # (help(Value.tanh)) is a first use. Only a missing class attribute gets here: no cost elsewhere.
-        if name.startswith("_") or registry._loaded or registry._loading:
-            raise AttributeError(f"type object 'Value' has no attribute {name!r}")
-        registry.load()
-        return getattr(cls, name)
+        if not name.startswith("_") and not registry._loaded:
+            registry.load()  # waits while another thread loads; returns at once in the loading thread itself
+            if registry._loaded:
+                return getattr(cls, name)
+        raise AttributeError(f"type object 'Value' has no attribute {name!r}")
 
 
 class Value(metaclass=_ValueType):
@@ -247,7 +257,8 @@ class Value(metaclass=_ValueType):
     then every op runs elementwise over it.
 
     ``<``, ``<=``, ``>``, ``>=`` compare ``data`` (not differentiable); ``==`` is identity, so Values
-    can be dict keys. One graph is not to be differentiated from two threads at once.
+    can be dict keys. ``bool(v)`` (nonzero data), ``float(v)`` and ``round(v, n)`` read ``data`` as
+    NumPy and torch scalars do. One graph is not to be differentiated from two threads at once.
     """
 
     # A node stores data, grad, _fn (the Op that made it, or a _Bound with static parameters) and its
@@ -336,6 +347,25 @@ class Value(metaclass=_ValueType):
             if type(p) is Value and gp is not None:
                 p.grad = p.grad + gp
 
+    # A Value as a number, as a NumPy or torch scalar is one: these read data and are not differentiable.
+    def __bool__(self) -> bool:
+        """True when data is nonzero; an array of one element is its element, of more (or none) ambiguous."""
+        data = self.data
+        if type(data) is float:
+            return data != 0.0
+        if data.size != 1:
+            raise ValueError(f"the truth value of a Value holding {_short(data)} is ambiguous: "
+                             "test v.data.any() or v.data.all()")
+        return bool(data.flat[0])
+
+    def __float__(self) -> float:
+        if type(self.data) is not float:
+            raise TypeError(f"float() takes a scalar Value, this one holds {_short(self.data)}")
+        return self.data
+
+    def __round__(self, ndigits: int | None = None) -> float | int:
+        return round(float(self), ndigits)
+
     # Comparisons compare data (for xp.where conditions and user code); they are not differentiable.
     def __lt__(self, other: Any) -> Any:
         return self.data < _plain(other)
@@ -352,8 +382,11 @@ class Value(metaclass=_ValueType):
     def __pow__(self, other: Any) -> Value:
         """``v ** n`` is the ``pow`` op with exponent n; ``v ** w`` for a Value w is ``exp(w * log(v))``."""
         if not isinstance(other, Value):
-            if not isinstance(other, int | float | np.number) or isinstance(other, bool):
-                return NotImplemented
+            if isinstance(other, np.ndarray):
+                raise TypeError(f"pow(): the exponent of v ** n is a number (the pow op) or a Value (exp(n * log(v))), "
+                                f"got {_short(other)}; for exponents that vary by element, write v ** Value(n)")
+            if not isinstance(other, int | float | np.integer | np.floating) or isinstance(other, bool):
+                raise _refused("pow", other)
             return _FAST["pow"](self, _params={"n": float(other)})
         if np.any(np.asarray(self.data) <= 0):
             raise DomainError(
@@ -363,8 +396,8 @@ class Value(metaclass=_ValueType):
         return _power(self, other)
 
     def __rpow__(self, base: Any) -> Value:
-        if not isinstance(base, int | float | np.number | np.ndarray) or isinstance(base, bool):
-            return NotImplemented
+        if not isinstance(base, int | float | np.integer | np.floating | np.ndarray) or isinstance(base, bool):
+            raise _refused("pow", base)
         base = _data(base, "pow()", copy=False)
         if np.any(np.asarray(base) <= 0):
             raise DomainError(f"pow(x={_short(base)}, y={_short(self.data)}) with a Value exponent needs x > 0, "
@@ -377,7 +410,11 @@ class Value(metaclass=_ValueType):
 
     def mean(self) -> Value:
         """The mean of an array Value's elements, as a scalar Value."""
-        return self if type(self.data) is float else self.sum() * (1.0 / self.data.size)
+        if type(self.data) is float:
+            return self
+        if not self.data.size:
+            raise DomainError("the mean of an empty array is undefined (0 / 0)")
+        return self.sum() * (1.0 / self.data.size)
 
     def backward(self) -> None:
         """Add d(self)/d(node) into ``node.grad`` for every node of the graph that produced self.

@@ -103,6 +103,11 @@ def test_neuron_rejects_wrong_number_of_inputs():
         Neuron(3)([1.0, 2.0])
 
 
+def test_an_input_that_is_not_a_number_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match=r"mul\(\) takes real numbers.* got 'a' \(str\)"):
+        MLP(3, [4, 1], seed=0)(["a", "b", "c"])
+
+
 def test_layer_outputs_one_value_per_neuron():
     assert len(Layer(2, 5)([1.0, 2.0])) == 5
 

@@ -7,16 +7,19 @@ wrong vjp) can show that it fails.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import math
+import operator
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pytest
 
-from microreg import DomainError, Kink, Op, Value, apply, grad
+from microreg import DomainError, Kink, Op, Value, apply, grad, value
 
 #: Sample points inside each domain: away from 0 and from round numbers, where kinks usually sit.
 POINTS = {
@@ -275,3 +278,61 @@ def test_kink_check_catches_a_wrong_declared_value(register_op):
     (step,) = register_op(Op("step_like", _step, _step_vjp))
     assert not kink_errors(step, Kink(0.0, 0.0), {})
     assert len(kink_errors(step, Kink(0.0, 1.0), {})) == 2  # scalar and array
+
+
+# -- every operand type: a TypeError naming the op and the operand -------------------------------------
+
+
+def _bad_operands() -> list[Any]:
+    """Things that are not real numbers, arrays of them or Values, including another engine's tensor."""
+    bad = [None, "a", ["a", "b"], 1j, True, Decimal("1.5")]
+    try:
+        import torch
+    except ImportError:
+        return bad
+    return [*bad, torch.tensor(1.5, dtype=torch.float64)]
+
+
+BAD_OPERANDS = [pytest.param(b, id=type(b).__name__ + ("_of_str" if isinstance(b, list) else "")) for b in _bad_operands()]
+#: Every binary operator, from the engine's own table, with pow (``v ** n``), as the operator module applies them.
+BINARY_OPERATORS = {name: getattr(operator, dunders[0]) for name, dunders in value.OPERATORS.items() if len(dunders) == 2}
+BINARY_OPERATORS["pow"] = operator.pow
+
+
+def assert_refused(call: Callable[[], Any], op_name: str, operand: Any) -> None:
+    with pytest.raises(TypeError) as info:
+        call()
+    message = str(info.value)
+    assert f"{op_name}(" in message and type(operand).__name__ in message, f"{op_name} with {operand!r}: {message}"
+
+
+@pytest.mark.parametrize("bad", BAD_OPERANDS)
+@pytest.mark.parametrize("name", BINARY_OPERATORS)
+def test_an_operator_refuses_an_operand_that_is_not_a_number_naming_the_op_and_the_operand(name, bad):
+    fn = BINARY_OPERATORS[name]
+    assert_refused(lambda: fn(Value(1.5), bad), name, bad)
+    assert_refused(lambda: fn(Value(np.array([1.5, 2.5])), bad), name, bad)
+    if type(bad).__module__ != "torch":  # a tensor on the left is torch's to refuse, in its own words
+        assert_refused(lambda: fn(bad, Value(1.5)), name, bad)
+
+
+@pytest.mark.parametrize("bad", BAD_OPERANDS)
+def test_an_op_refuses_an_input_that_is_not_a_number_naming_the_op_and_the_operand(op_case, bad):
+    """At every input, through apply() and through the named method (a binary op's second input)."""
+    op, params = op_case
+    for i in range(op.arity):
+        args = [Value(1.5) for _ in op.inputs]
+        args[i] = bad
+        assert_refused(functools.partial(apply, op, tuple(args), params), op.name, bad)
+    if op.arity == 2:
+        assert_refused(lambda: getattr(Value(1.5), op.name)(bad, **params), op.name, bad)
+
+
+@pytest.mark.parametrize("bad", [None, "a", ["a", "b"]], ids=["None", "str", "list_of_str"])
+def test_a_static_parameter_that_cannot_be_a_number_is_an_error_naming_the_op(op, bad):
+    """Static parameters are passed to the op as given (a plugin's may be a string); one that fails is named with the op."""
+    for name in op.params:
+        params = {**op.examples[0], name: bad}
+        with pytest.raises((TypeError, DomainError)) as info:
+            call(op, [Value(1.5) for _ in op.inputs], params)
+        assert f"{op.name}(" in str(info.value) and repr(bad) in str(info.value), str(info.value)

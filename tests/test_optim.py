@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
-from microreg import Value
+from microreg import DomainError, Value
 from microreg.optim import SGD, Adam
 
 X = [0.5, -1.0, 2.0, 1.5]
@@ -127,3 +129,31 @@ def test_array_parameter_updates_like_scalar_parameters(cls):
 def test_bad_hyperparameters_are_named(make, message):
     with pytest.raises((ValueError, TypeError), match=message):
         make()
+
+
+STEPS_THAT_OVERFLOW = {
+    "SGD, huge lr": (lambda ps: SGD(ps, lr=1e308), 10.0),
+    "SGD momentum, huge grad": (lambda ps: SGD(ps, lr=1.0, momentum=0.9), 1.7e308),
+    "Adam, squared grad overflows": (lambda ps: Adam(ps, lr=0.1), 1e200),  # v = inf, so the step itself is 0
+}
+
+
+@pytest.mark.parametrize("kind", ["scalar", "array"])
+@pytest.mark.parametrize("case", STEPS_THAT_OVERFLOW)
+def test_a_step_that_would_write_a_non_finite_number_is_a_domain_error_and_changes_nothing(case, kind):
+    make, grad = STEPS_THAT_OVERFLOW[case]
+    p = Value(-1.7e308 if kind == "scalar" else [-1.7e308, 1.0])
+    p.grad = grad if kind == "scalar" else np.array([grad, 0.0])
+    opt = make([p])
+    state = {k: v for k, v in vars(opt).items() if k != "params"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DomainError, match=rf"{type(opt).__name__}.step\(\).*parameter 0.*not finite"):
+            opt.step()
+    np.testing.assert_array_equal(p.data, -1.7e308 if kind == "scalar" else [-1.7e308, 1.0])
+    assert repr({k: v for k, v in vars(opt).items() if k != "params"}) == repr(state)
+
+
+def test_an_infinite_hyperparameter_is_refused():
+    with pytest.raises(ValueError, match="SGD: lr must be >= 0.0, got inf"):
+        SGD([Value(1.0)], lr=float("inf"))

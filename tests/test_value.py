@@ -608,3 +608,56 @@ def test_importing_microreg_and_using_it_does_not_import_sympy():
             "print(sorted(m for m in ('sympy', 'mpmath') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_asking_the_class_for_an_op_method_while_another_thread_loads_the_plugins_waits_for_them():
+    code = """
+import threading
+from microreg import Value
+barrier, missing = threading.Barrier(8), []
+def use():
+    barrier.wait()
+    try:
+        Value.relu
+    except AttributeError as exc:
+        missing.append(exc)
+threads = [threading.Thread(target=use) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(len(missing))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["0"], out.stderr
+
+
+# -- a Value as a number: bool, float, round (they read data and are not differentiable) ----------
+
+
+@pytest.mark.parametrize("data, truth", [(0.0, False), (-0.0, False), (5e-324, True), (-2.0, True), ([0.0], False), ([3.0], True)])
+def test_a_value_is_true_when_its_data_is_nonzero_as_in_numpy_and_torch(data, truth):
+    assert bool(Value(data)) is truth
+    assert bool(Value(data)) is bool(np.array(data))
+
+
+@pytest.mark.parametrize("data", [[1.0, 0.0], np.zeros((2, 2)), []])
+def test_an_array_value_of_other_than_one_element_has_no_truth_value(data):
+    with pytest.raises(ValueError, match=r"truth value of a Value holding array\("):
+        bool(Value(data))
+
+
+def test_float_and_round_read_a_scalar_values_data():
+    v = Value(2.675)
+    assert float(v) == 2.675 and type(float(v)) is float
+    assert round(v, 2) == round(2.675, 2) and round(v) == 3 and type(round(v)) is int
+    with pytest.raises(TypeError, match=r"float\(\) takes a scalar Value, this one holds array\(2,\)"):
+        float(Value([1.0, 2.0]))
+
+
+def test_the_mean_of_an_empty_array_is_a_domain_error():
+    with pytest.raises(DomainError, match="mean of an empty array"):
+        Value(np.array([])).mean()
+
+
+def test_an_array_exponent_is_a_type_error_saying_how_to_write_it():
+    with pytest.raises(TypeError, match=r"pow\(\).*v \*\* Value\(n\)"):
+        Value([1.0, 2.0]) ** np.array([2.0, 3.0])
