@@ -28,13 +28,15 @@ def setup(task: str) -> None:
         print(f"creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
     stamp = VENV / f".installed-{task}"
-    sources = [ROOT / "pyproject.toml", ROOT / "plugins_example" / "pyproject.toml"]
+    plugins = [ROOT / "plugins_example", ROOT / "plugins_torch"]  # the example first: the second's tests use both
+    sources = [ROOT / "pyproject.toml", *(p / "pyproject.toml" for p in plugins)]
     if stamp.exists() and all(stamp.stat().st_mtime >= p.stat().st_mtime for p in sources if p.exists()):
         return
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-e", f"{ROOT}[{EXTRAS[task]}]"], check=True)
-    if task in ("test", "demo") and (ROOT / "plugins_example").is_dir():
-        subprocess.run([*pip, "-e", str(ROOT / "plugins_example")], check=True)
+    for plugin in plugins:
+        if task in ("test", "demo") and plugin.is_dir():
+            subprocess.run([*pip, "-e", str(plugin)], check=True)
     for variable, package in (("MICROREG_TEST_TORCH", "torch"), ("MICROREG_TEST_JAX", "jax[cpu]")):
         # optional: the tests that need it skip without it
         if task == "test" and os.environ.get(variable):
