@@ -151,7 +151,7 @@ def tanhshrink_vjp(xp, g, out, x):
 
 def threshold(xp, x, *, threshold, value):
     """x where x > threshold, value elsewhere (a jump at threshold, where the vjp gives 0, as PyTorch does)."""
-    return xp.where(x > threshold, x, value)
+    return xp.where(x > threshold, x, 1.0 * value)  # 1.0 *: a value that is no number fails, whichever branch is taken
 
 
 def threshold_vjp(xp, g, out, x, *, threshold, value):
