@@ -56,9 +56,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():  # the table below shows each failure; no need to warn about it too
             warnings.simplefilter("ignore", PluginWarning)
             registry.load()
-    except PluginError as exc:  # strict mode: the first failure stops loading
+    except PluginError as exc:  # strict mode: raised once every plugin was tried; the table shows each failure too
         print(f"microreg: {exc}", file=sys.stderr)
-        return 1
     records = [{"plugin": p.name, "distribution": p.distribution, "version": p.version, "ops": p.ops, "error": p.error}
                for p in sorted(registry.plugins.values(), key=lambda p: p.name)]
     if args.json:
@@ -187,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except PluginError as exc:  # strict mode refused a plugin: one line, as `plugins` and `audit` say it
+        print(f"microreg: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `microreg ops | head`: the reader has gone, which is no error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -78,8 +78,10 @@ class Registry:
         """Load the plugins if that has not happened yet (called on first use).
 
         Other threads wait until loading is complete; the loader's own calls back into the registry
-        (same thread) see it as loaded. If the loader raises (strict mode), everything it registered
-        is removed again and the next use retries, so every use raises the same error.
+        (same thread) see it as loaded. A ``PluginError`` from the loader (strict mode: it has tried
+        every plugin) is raised once, by this call: what loaded stays, and later uses work without the
+        plugins that failed. Any other exception (an interrupt) removes everything it registered, and
+        the next use retries.
         """
         if self._loaded:
             return
@@ -90,6 +92,9 @@ class Registry:
             try:
                 self._loader(self)
                 self._loaded = True
+            except PluginError:
+                self._loaded = True
+                raise
             except BaseException:
                 self._remove(*self._ops)
                 self.plugins.clear()
@@ -115,8 +120,13 @@ class Registry:
         if op is None:
             near = difflib.get_close_matches(name, self._ops, n=3)
             hint = f"; did you mean {', '.join(near)}?" if near else ""
-            raise KeyError(f"no op named {name!r} is registered{hint} (see `microreg ops`)")
+            raise KeyError(f"no op named {name!r} is registered{hint} (see `microreg ops`){self.failed()}")
         return op
+
+    def failed(self) -> str:
+        """A note for an error about a missing op: which plugins failed to load ('' if none did)."""
+        names = [repr(p.name) for p in self.plugins.values() if p.error]
+        return f"; plugin(s) {', '.join(names)} failed to load (`microreg plugins` shows why)" if names else ""
 
     def origin(self, name: str) -> Plugin:
         """The plugin that registered the op called name."""
@@ -167,15 +177,15 @@ class Registry:
                 for listener in self._listeners:
                     listener(op.name, op)
 
-    def fail(self, plugin: Plugin, reason: str, strict: bool) -> None:
-        """Record that a plugin failed; raise in strict mode, warn otherwise."""
+    def fail(self, plugin: Plugin, reason: str, strict: bool) -> str:
+        """Record that a plugin failed and return the one-line message; warn, outside strict mode (where the loader raises)."""
         reason = " ".join(reason.split())  # one line, for the table of `microreg plugins`
         plugin.error = reason
         plugin.ops = []
         self.plugins[plugin.name] = plugin
-        if strict:
-            raise PluginError(f"plugin {plugin.name!r} failed to load: {reason}")
-        warnings.warn(f"microreg: plugin {plugin.name!r} skipped: {reason}", PluginWarning, stacklevel=_caller_outside())
+        if not strict:
+            warnings.warn(f"microreg: plugin {plugin.name!r} skipped: {reason}", PluginWarning, stacklevel=_caller_outside())
+        return f"plugin {plugin.name!r} failed to load: {reason}"
 
     def register(self, *ops: Op, plugin: str = "__main__") -> None:
         """Register ops without packaging them (a notebook, a script), all or none (raises PluginError).

@@ -15,7 +15,9 @@ Environment switches (as pytest and datasette users expect):
   ``microreg plugins`` lists them).
 - ``MICROREG_STRICT=1``: a plugin failure raises ``PluginError`` instead of a warning, and each
   plugin's ops are audited before they are registered (the registry's gate, see ``microreg.strict``):
-  a plugin with an op that is not proved is refused.
+  a plugin with an op that is not proved is refused. Every plugin is tried first, then one error
+  names each that failed, raised once, by the first use; the core and the plugins that loaded stay
+  usable, and an error about a missing op names the plugins that failed.
 """
 
 from __future__ import annotations
@@ -76,16 +78,19 @@ def load(registry: Registry) -> None:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     eps, clashes = entry_points()
+    failures = []
     for ep, kept in clashes:
         plugin = Plugin(f"{ep.name} ({_dist_name(ep) or ep.value})", _dist_name(ep), _dist_version(ep))
-        registry.fail(plugin, f"entry point name {ep.name!r} ({ep.value!r}) is already used by {kept.value!r} "
-                              f"of distribution {_dist_name(kept)!r}, which is loaded instead", strict())
+        failures.append(registry.fail(plugin, f"entry point name {ep.name!r} ({ep.value!r}) is already used by {kept.value!r} "
+                                              f"of distribution {_dist_name(kept)!r}, which is loaded instead", strict()))
     for ep in eps:
-        _load_one(registry, manager, ep)
+        failures += _load_one(registry, manager, ep)
+    if failures and strict():
+        raise PluginError("; ".join(failures))
 
 
-def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.EntryPoint) -> None:
-    """Load one entry point: all of its ops, or none of them and a failure recorded under its name."""
+def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.EntryPoint) -> list[str]:
+    """Load one entry point: all of its ops, or none of them and a failure recorded under its name (returned)."""
     plugin = Plugin(ep.name, _dist_name(ep), _dist_version(ep))
     before = set(registry.ops())
     module = None
@@ -99,13 +104,14 @@ def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.En
         if not impls:
             raise PluginError(f"{ep.value!r} has no @hookimpl microreg_ops()")
         registry.add(plugin, [op for impl in impls for op in _call(impl)])
+        return []
     except Exception as exc:
         if module is not None and manager.is_registered(module) and manager.get_name(module) == ep.name:
             manager.unregister(module)
         # ops the module registered by itself while importing go too: nothing of a failed plugin stays
         registry.unregister(*(set(registry.ops()) - before))
         reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
-        registry.fail(plugin, reason, strict())
+        return [registry.fail(plugin, reason, strict())]
 
 
 def _dist_name(ep: metadata.EntryPoint) -> str | None:

@@ -245,7 +245,7 @@ class _ValueType(type):
             registry.load()  # waits while another thread loads; returns at once in the loading thread itself
             if registry._loaded:
                 return getattr(cls, name)
-        raise AttributeError(f"type object 'Value' has no attribute {name!r}")
+        raise AttributeError(f"type object 'Value' has no attribute {name!r}{registry.failed()}")
 
 
 class Value(metaclass=_ValueType):
@@ -264,6 +264,10 @@ class Value(metaclass=_ValueType):
     # A node stores data, grad, _fn (the Op that made it, or a _Bound with static parameters) and its
     # inputs _a, _b; _label and the sweep's consumer count _k stay unset until needed, so the collector skips them.
     __slots__ = ("data", "grad", "_fn", "_a", "_b", "_label", "_k")
+
+    def __getattr__(self, name: str) -> Any:
+        # only a missing attribute gets here: an op method whose plugin failed to load is the likely one
+        raise AttributeError(f"'Value' object has no attribute {name!r}{'' if name.startswith('_') else registry.failed()}")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError(f"Value cannot be subclassed (by {cls.__name__}): the engine's fast paths test type(x) is Value; "

@@ -232,6 +232,15 @@ def test_microreg_plugins_in_strict_mode_reports_the_failure_without_a_traceback
     assert "plugin 'broken' failed to load: ValueError: config file missing" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["ops"], ["ops", "--json"]])
+def test_microreg_ops_in_strict_mode_reports_a_broken_plugin_in_one_line(command, install, monkeypatch, capsys, audit_stub):
+    install("broken", module("fake_mod", raising_hook))
+    monkeypatch.setattr(cli, "registry", fresh())
+    assert cli.main(command) == 1
+    err = capsys.readouterr().err
+    assert err == "microreg: plugin 'broken' failed to load: ValueError: config file missing\n"
+
+
 def test_microreg_plugins_with_only_good_plugins_exits_0(install, monkeypatch, capsys):
     install("doubling", module("fake_doubling", returning(TWICE)))
     monkeypatch.setattr(cli, "registry", fresh())

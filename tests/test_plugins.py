@@ -197,13 +197,20 @@ def test_blocking_skips_the_named_plugins_but_never_the_core(install, monkeypatc
     assert "blocked" not in reg.plugins
 
 
-def test_strict_mode_turns_a_plugin_failure_into_an_error_on_every_use(install, audit_stub):
+def test_strict_mode_raises_every_failure_once_and_keeps_the_core_and_the_good_plugins(install, audit_stub):
     install("broken", module("fake_mod", raising_hook))
+    install("doubling", module("fake_doubling", returning(TWICE)))  # refused by the audit stub
+    install("halving", module("fake_halving", returning(HALVE)))
     reg = fresh()
-    for _ in range(2):
-        with pytest.raises(PluginError, match="plugin 'broken' failed to load: ValueError: config file missing"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an error, not a warning too
+        with pytest.raises(PluginError, match="plugin 'broken' failed to load: ValueError: config file missing; "
+                                              "plugin 'doubling' failed to load: op 'twice' is refuted"):
             reg.find("relu")
-    assert reg._ops == {}
+    assert set(reg.ops()) == core_ops() | {"halve"}  # no error on the next use: the engine works without them
+    assert [p for p in sorted(reg.plugins) if reg.plugins[p].error] == ["broken", "doubling"]
+    with pytest.raises(KeyError, match=r"no op named 'twice'.*plugin\(s\) 'broken', 'doubling' failed to load"):
+        reg.get("twice")
 
 
 def test_strict_mode_refuses_a_plugin_whose_op_the_audit_does_not_prove(install, audit_stub):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import types
+from pathlib import Path
 
 import pytest
 from wrong_vjps import RIGHT, ROUNDED, WRONG, tanh_vjp
@@ -179,12 +180,17 @@ def test_a_cached_strict_load_imports_no_sympy(strict_cache):
     assert len(list((strict_cache / "audit").glob("*.json"))) == cached
 
 
-def test_a_strict_load_refuses_a_plugin_with_a_wrong_vjp(strict_cache, tmp_path):
-    (tmp_path / "bad_cube.py").write_text(BAD_PLUGIN)
-    info = tmp_path / "bad_cube-1.0.dist-info"
+def install_bad_cube(folder: Path) -> None:
+    """BAD_PLUGIN as an installed distribution in folder (to be put on PYTHONPATH)."""
+    (folder / "bad_cube.py").write_text(BAD_PLUGIN)
+    info = folder / "bad_cube-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-cube\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[microreg]\nbad_cube = bad_cube\n")
+
+
+def test_a_strict_load_refuses_a_plugin_with_a_wrong_vjp(strict_cache, tmp_path):
+    install_bad_cube(tmp_path)
     run = strict_run(strict_cache, USE_ENGINE, pythonpath=str(tmp_path))
     assert run.returncode != 0
     assert "PluginError" in run.stderr
@@ -193,3 +199,31 @@ def test_a_strict_load_refuses_a_plugin_with_a_wrong_vjp(strict_cache, tmp_path)
                          pythonpath=str(tmp_path))
     assert command.returncode == 1
     assert command.stderr.startswith("microreg audit: plugin 'bad_cube' failed to load") and "Traceback" not in command.stderr
+    ops = strict_run(strict_cache, "import sys; from microreg import cli; sys.exit(cli.main(['ops']))", pythonpath=str(tmp_path))
+    assert ops.returncode == 1 and ops.stdout == ""
+    assert ops.stderr.startswith("microreg: plugin 'bad_cube' failed to load") and ops.stderr.count("\n") == 1, ops.stderr
+
+
+STRICT_THEN_CORE = """
+import microreg
+try:
+    microreg.Value(0.5)
+except microreg.PluginError:
+    print("refused")
+y = microreg.Value(0.5).tanh()
+y.backward()
+print(y.grad == 1.0)
+try:
+    microreg.Value(0.5).cube()
+except AttributeError as exc:
+    print(exc)
+"""
+
+
+def test_after_strict_mode_refuses_a_plugin_the_core_works_and_its_ops_say_why_they_are_missing(strict_cache, tmp_path):
+    install_bad_cube(tmp_path)
+    run = strict_run(strict_cache, STRICT_THEN_CORE, pythonpath=str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[:2] == ["refused", "True"]
+    assert lines[2].startswith("'Value' object has no attribute 'cube'; plugin(s) 'bad_cube' failed to load"), lines

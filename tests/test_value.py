@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 import pytest
 
-from microreg import DomainError, Op, Value, grad
+from microreg import DomainError, Op, Value, grad, registry
+from microreg.opregistry import Plugin
 
 LN2, LN3 = math.log(2.0), math.log(3.0)
 
@@ -661,3 +662,12 @@ def test_the_mean_of_an_empty_array_is_a_domain_error():
 def test_an_array_exponent_is_a_type_error_saying_how_to_write_it():
     with pytest.raises(TypeError, match=r"pow\(\).*v \*\* Value\(n\)"):
         Value([1.0, 2.0]) ** np.array([2.0, 3.0])
+
+
+def test_a_missing_op_method_names_the_plugins_that_failed_to_load(monkeypatch):
+    monkeypatch.setitem(registry.plugins, "broken", Plugin("broken", error="ValueError: config file missing"))
+    with pytest.raises(AttributeError, match=r"^'Value' object has no attribute 'cube'; plugin\(s\) 'broken' failed to load"):
+        Value(1.0).cube()
+    with pytest.raises(AttributeError, match=r"^type object 'Value' has no attribute 'cube'; plugin\(s\) 'broken' failed"):
+        Value.cube  # noqa: B018
+    assert not hasattr(Value(1.0), "_label")
