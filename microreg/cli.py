@@ -1,4 +1,4 @@
-"""The ``microreg`` command: ``ops``, ``plugins``, ``audit`` and ``demo``, each subcommand's options and output."""
+"""The ``microreg`` command: ``ops``, ``plugins``, ``audit``, ``demo`` and ``export``, each subcommand's options and output."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import warnings
 from collections.abc import Sequence
 
-from . import demo
+from . import demo, export
 from .audit import VERDICTS, OpAudit, audit
 from .op import REQUIRED
 from .opregistry import PluginError, PluginWarning
@@ -150,6 +150,16 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """`microreg export OP --to torch|jax`: print how to use the op in that framework; exit code 2 for an unknown op."""
+    try:
+        print(export.usage(args.op, args.to))
+    except KeyError as exc:
+        print(f"microreg export: {exc.args[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
 class _Subcommand(argparse.ArgumentParser):
     """A subcommand's parser: an option it does not know is its own usage error (`microreg audit --oder 2`
     shows audit's usage, not the top-level one)."""
@@ -162,7 +172,7 @@ class _Subcommand(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the `microreg` command and its four subcommands."""
+    """The argument parser of the `microreg` command and its five subcommands."""
     parser = argparse.ArgumentParser(prog="microreg", description="A scalar autograd engine whose ops are audited plugins.")
     parser.add_argument("--version", action="version", version=f"microreg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Subcommand)
@@ -178,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="train an MLP on two moons and plot it", description=demo.__doc__)
     demo_arguments(p)
     p.set_defaults(run=demo.run)
+    p = sub.add_parser("export", help="print how to use an op in PyTorch or JAX, its backward the op's vjp",
+                       description="Print the Python that runs OP in PyTorch or JAX (pydoc microreg.export).")
+    p.add_argument("op", metavar="OP", help="a registered op (see `microreg ops`)")
+    p.add_argument("--to", choices=sorted(export.KINDS), default="torch", help="the framework (default: torch)")
+    p.set_defaults(run=cmd_export)
     return parser
 
 

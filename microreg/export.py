@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -226,3 +227,34 @@ def _named(fn: Callable, op: Op, framework: str) -> Callable:
     params = "".join(f", {k}" if d is REQUIRED else f", {k}={d!r}" for k, d in op.params.items())
     fn.__doc__ = f"{op.name}({', '.join(op.inputs)}{params}) on {framework} arrays, exported from microreg.\n\n{op.doc}"
     return fn
+
+
+
+#: What an export is, in each framework.
+KINDS = {"torch": "torch.autograd.Function", "jax": "jax.custom_vjp function"}
+
+
+def usage(op: Op | str, framework: str) -> str:
+    """How to use op in framework ("torch" or "jax"): the Python that ``microreg export OP --to FRAMEWORK`` prints."""
+    if framework not in KINDS:
+        raise ValueError(f"export to one of {sorted(KINDS)}, not {framework!r}")
+    op = _op(op)
+    params = "".join(f", {k}={'...' if d is REQUIRED else repr(d)}" for k, d in op.params.items())
+    call = f"{op.name}({', '.join(op.inputs)}{params})"
+    origin = registry.origin(op.name) if registry.find(op.name) is op else None
+    source = f"from plugin {origin.name} {origin.version or ''}".rstrip() if origin else "(an op not registered)"
+    lines = [f"# {call}, {source}, as a {KINDS[framework]}.",
+             f"# Its backward is the op's registered vjp: `microreg audit {op.name} --order 2` proves it.",
+             "# More: pydoc microreg.export"]
+    if importlib.util.find_spec(framework) is None:
+        lines.append(f"# {framework} is not installed here: pip install 'microreg[{framework}]'")
+    lines += [f"import {framework}", "from microreg import export", "", f'{op.name} = export.{framework}("{op.name}")']
+    if framework == "torch":
+        lines.append(f"out = {call}  # tensors of any float dtype, on any device; they broadcast")
+        if op.arity == 1:
+            lines += ["", "class Layer(torch.nn.Module):  # as a layer of a model", "    def forward(self, x):",
+                      f"        return {op.name}(x{params})"]
+    else:
+        lines += [f"out = {call}  # JAX arrays; they broadcast",
+                  f"grad = jax.grad(lambda {', '.join(op.inputs)}: {call}.sum())  # under jax.jit and jax.vmap too"]
+    return "\n".join(lines)

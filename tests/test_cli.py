@@ -246,3 +246,18 @@ def test_microreg_plugins_with_only_good_plugins_exits_0(install, monkeypatch, c
     monkeypatch.setattr(cli, "registry", fresh())
     assert cli.main(["plugins"]) == 0
     assert "doubling" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_export_prints_how_to_use_the_op_in_the_framework(framework, capsys):
+    from microreg import export
+
+    assert cli.main(["export", "leaky_relu", "--to", framework]) == 0
+    out = capsys.readouterr().out
+    assert out == export.usage("leaky_relu", framework) + "\n"
+    assert f'leaky_relu = export.{framework}("leaky_relu")' in out and "negative_slope=0.01" in out
+
+
+def test_export_of_an_unknown_op_exits_2_with_a_suggestion(capsys):
+    assert cli.main(["export", "gleu", "--to", "jax"]) == 2
+    assert "no op named 'gleu' is registered; did you mean gelu" in capsys.readouterr().err
