@@ -8,7 +8,9 @@ namespace, on ``Value``s (derivatives of derivatives), is engine code and lives 
 
 Domain policy, the same on every numeric backend: a function applied outside its domain
 (``log(-1)``, ``0 ** -1``, an overflow such as ``exp(1000)``) raises; the engine turns that into a
-``DomainError`` naming the op and its inputs. No NaN or infinity is produced silently.
+``DomainError`` naming the op and its inputs. Between functions arithmetic is IEEE's, as on Python
+floats: an overflow is an infinity that a later step may turn finite again (tanh of it is 1); the
+engine refuses any result or gradient that is not finite. No NaN or infinity is produced silently.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import Array, Namespace, Scalar
+from .backends import ELEMENTARY, Array, Namespace, Scalar
 from .op import DOMAINS, Op
 from .plugins import registry
 
@@ -35,6 +35,42 @@ except ImportError:  # another NumPy: the public way
 
     def _restore_fp(old: dict) -> None:
         np.seterr(**old)
+
+
+def _raising(fn: Callable) -> Callable:
+    """fn, raising on an overflow or an invalid operation, as math's functions do."""
+
+    def call(*args: Any) -> Any:
+        with np.errstate(over="raise", invalid="raise"):
+            return fn(*args)
+
+    call.__name__ = fn.__name__
+    return call
+
+
+class _ArrayAsFloats(Array):
+    """NumPy computing as Python floats do: its functions raise where math's do, and between them
+    arithmetic is IEEE's (an overflow is an infinity, which tanh or a division may turn finite)."""
+
+    def __init__(self, registry: Any) -> None:
+        super().__init__(registry)
+        self.__dict__.update({name: _raising(getattr(self, name)) for name in ELEMENTARY if name != "where"})
+
+
+ARRAY_AS_FLOATS = _ArrayAsFloats(registry)
+
+
+def _as_floats(fn: Callable, args: Sequence[Any], kw: dict) -> Any:
+    """fn(xp, *args) on arrays again, computed as Python floats compute: the array path's second try.
+
+    The array path first runs with NumPy raising on every floating-point error, which is fast but
+    stricter than Python floats, whose products overflow to infinity silently. When it raises, the op
+    runs again this way, so that an array gives what each of its elements gives on the scalar path:
+    an overflow that a later step hides is no error on either, a result or cotangent that is not
+    finite is a DomainError on both.
+    """
+    with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="raise"):
+        return fn(ARRAY_AS_FLOATS, *args, **kw)
 
 
 class DomainError(ValueError):
@@ -111,6 +147,10 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
             token = _raise_fp()
             try:
                 out = op.forward(ARRAY, *datas, **kw)
+            except FloatingPointError:
+                out = _as_floats(op.forward, datas, kw)
+                if not np.isfinite(out).all():
+                    raise ValueError("the result is not finite") from None
             finally:
                 _restore_fp(token)
         if type(out) is not float or out - out != 0.0:
@@ -549,7 +589,7 @@ _FAST: dict[str, Any] = {}  # op name -> its fast method, taking static paramete
 
 
 def _install(name: str, op: Op | None) -> None:
-    for ns in (SCALAR, ARRAY, VALUES):
+    for ns in (SCALAR, ARRAY, ARRAY_AS_FLOATS, VALUES):
         ns.forget_ops()
     names = (name, *OPERATORS.get(name, ()))
     if op is None:
@@ -610,15 +650,12 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
         if isinstance(exc, DomainError):
             raise
         gs = None
-        if not create_graph and b is not None and (type(a) is not Value or type(b) is not Value):
-            # a constant input's cotangent is thrown away, so an error in computing it must not count:
-            # again on NumPy with its errors ignored, and the Value input's cotangent checked below
-            xp = None
-            with np.errstate(all="ignore"):
-                try:
-                    gs = op.vjp(ARRAY, *(np.float64(v) if type(v) is float else v for v in (g, out, *args)), **kw)
-                except (ArithmeticError, ValueError):
-                    pass
+        if xp is ARRAY and type(exc) is FloatingPointError:
+            xp = None  # again as Python floats compute it (see _as_floats); the Values' cotangents are checked below
+            try:
+                gs = _as_floats(op.vjp, (g, out, *args), kw)
+            except (ArithmeticError, ValueError):
+                pass
         if gs is None:
             raise DomainError(_describe(op, "vjp", datas, kw, exc)) from None
     if not isinstance(gs, tuple | list) or len(gs) != op.arity:

@@ -245,6 +245,65 @@ def test_hostile_inputs_give_finite_results_or_domain_error(op_case):
     assert not errors, "\n".join(errors)
 
 
+# -- hostile points: the scalar and the array path agree, or both refuse -------------------------------
+
+#: Zeros of both signs, subnormals, the smallest normal, where exp overflows (710), far beyond it, and
+#: where squares (1e154) and cubes (1e103) of a finite number overflow, up to the largest floats.
+HOSTILE_POINTS = tuple(s * m for m in (0.0, 5e-324, 1e-310, 2.2250738585072014e-308, 710.0, 1000.0, 1e103, 1e154, 1e200, 1e308)
+                       for s in (1.0, -1.0))
+
+
+def hostile_points(op: Op) -> list[tuple[float, ...]]:
+    """HOSTILE_POINTS and the op's kinks for each input: every combination for a binary op."""
+    per_input = [sorted(set(HOSTILE_POINTS) | {k.at[i] for k in op.kinks}, key=lambda x: (x, math.copysign(1, x)))
+                 for i in range(op.arity)]
+    return list(itertools.product(*per_input))
+
+
+def outcome(op: Op, point: tuple[float, ...], params: dict[str, Any], constant: int | None, array: bool) -> tuple:
+    """('ok', value, gradients) or ('DomainError', stage), on the array path (1-element arrays) or the scalar one.
+
+    Input number ``constant`` is a plain float, not a Value (the others are Values).
+    """
+    xs = [x if i == constant else Value(np.array([x]) if array else x) for i, x in enumerate(point)]
+    try:
+        out = call(op, xs, params)
+    except DomainError:
+        return ("DomainError", "forward")
+    try:
+        out.sum().backward()
+    except DomainError:
+        return ("DomainError", "backward")
+    grads = tuple(float(np.sum(x.grad)) for x in xs if isinstance(x, Value))
+    return ("ok", float(np.sum(out.data)), grads)
+
+
+def agree(a: tuple, b: tuple) -> bool:
+    """The same outcome: both refused at the same stage, or the same value and gradients (to a few ulps)."""
+    if a[0] != b[0] or a[0] != "ok":
+        return a == b
+    want, got = (a[1], *a[2]), (b[1], *b[2])
+    return all(math.isfinite(x) and math.isfinite(y) and math.isclose(x, y, rel_tol=1e-13, abs_tol=1e-300) for x, y in zip(want, got))
+
+
+def path_disagreements(op: Op, params: dict[str, Any]) -> list[str]:
+    """Where the scalar and the array path of op disagree at hostile points, each input a Value or a constant."""
+    errors = []
+    for point in hostile_points(op):
+        for constant in (None, *range(op.arity)) if op.arity > 1 else (None,):
+            scalar, array = (outcome(op, point, params, constant, array) for array in (False, True))
+            if not agree(scalar, array):
+                where = "" if constant is None else f", input {op.inputs[constant]} a constant"
+                errors.append(f"{op.name}{params or ''} at {point}{where}: scalar {scalar}, array {array}")
+    return errors
+
+
+def test_scalar_and_array_paths_agree_at_hostile_points(op_case):
+    """The same value and gradients, or a DomainError on both, never a number on one path and an error on the other."""
+    errors = path_disagreements(*op_case)
+    assert not errors, "\n".join(errors[:20]) + f"\n({len(errors)} in all)"
+
+
 # -- the checks themselves must be able to fail ------------------------------------------------------
 
 

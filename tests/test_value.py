@@ -239,6 +239,40 @@ def test_a_gradient_computed_for_a_constant_and_thrown_away_cannot_raise(kind):
     np.testing.assert_array_equal(z.grad, np.full(np.shape(z.data), 1 / 1e-5))
 
 
+def _tanh_of_cube(xp, x):
+    return xp.tanh(x * x * x)
+
+
+def _tanh_of_cube_vjp(xp, g, out, x):
+    return (g * 3 * (1 - out * out) * x * x,)
+
+
+def test_an_overflow_that_a_later_step_hides_gives_the_same_on_arrays_as_on_scalars(register_op):
+    """x * x * x overflows for |x| > 6e102 (a Python float silently, NumPy raising), and tanh makes it +-1 again."""
+    register_op(Op("tanh_of_cube", _tanh_of_cube, _tanh_of_cube_vjp))
+    for x in (1e154, -1e200):
+        s, a = Value(x), Value([x, 0.5])
+        ys, ya = s.tanh_of_cube(), a.tanh_of_cube()
+        ys.backward()
+        ya.sum().backward()
+        assert (ys.data, s.grad) == (ya.data[0], a.grad[0]) == (math.copysign(1.0, x), 0.0)
+
+
+def _naive_sigmoid(xp, x):
+    return 1 / (1 + xp.exp(-x))
+
+
+def _naive_sigmoid_vjp(xp, g, out, x):
+    return (g * out * (1 - out),)
+
+
+@pytest.mark.parametrize("kind", ["scalar", "array"])
+def test_a_function_that_overflows_is_a_domain_error_even_where_a_later_step_would_hide_it(kind, register_op):
+    register_op(Op("naive_sigmoid", _naive_sigmoid, _naive_sigmoid_vjp))
+    with pytest.raises(DomainError, match="naive_sigmoid"):  # exp(1000) overflows, as math.exp says on a float
+        Value(-1000.0 if kind == "scalar" else [-1000.0, 0.5]).naive_sigmoid()
+
+
 @pytest.mark.parametrize("kind", ["scalar", "array"])
 def test_a_value_power_that_overflows_is_a_domain_error_naming_pow(kind):
     base = Value(2.0 if kind == "scalar" else [2.0, 2.0])

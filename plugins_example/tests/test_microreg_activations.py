@@ -84,6 +84,15 @@ def test_a_batch_in_one_graph_equals_each_point_alone(name, params):
     np.testing.assert_allclose(v.grad, [b for _, b in alone], rtol=1e-12, atol=1e-300)
 
 
+@pytest.mark.parametrize(("name", "x", "want"), [("gelu", 1e154, (1e154, 1.0)), ("softsign", 1e200, (1.0, 0.0))])
+def test_an_overflow_that_a_later_step_hides_gives_the_same_in_a_batch(name, x, want):
+    """gelu's cube overflows at 1e154 and softsign's squared denominator at 1e200; tanh and a division hide it."""
+    v = Value(np.array([x]))
+    y = call(v, name, {})
+    y.sum().backward()
+    assert value_and_grad(name, {}, x) == (y.data[0], v.grad[0]) == want
+
+
 @pytest.mark.parametrize(("name", "params"), CASES)
 def test_second_derivative_matches_pytorch(name, params):
     torch = pytest.importorskip("torch")
