@@ -139,7 +139,8 @@ def demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the data and the initial weights (default: 0)")
     parser.add_argument("--activation", default="relu", metavar="NAME",
                         help="hidden activation: any registered unary op defined on all reals, "
-                             "e.g. tanh or a plugin's gelu (default: relu)")
+                             "e.g. tanh or a plugin's gelu, with its static parameters by name if it takes any, "
+                             "e.g. 'leaky_relu(negative_slope=0.2)' (default: relu)")
 
 
 def _positive_int(text: str) -> int:

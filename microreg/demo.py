@@ -8,11 +8,13 @@ is binary cross-entropy from the logits; Adam updates the weights.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,14 +31,15 @@ SAMPLES, NOISE, HIDDEN, LR = 200, 0.1, (16, 16), 0.05
 def run(args: argparse.Namespace) -> int:
     """Train and write the outputs; exit code 0, 1 if training hits a DomainError, 2 for an unusable activation."""
     try:
-        check_activation(args.activation)
+        activation, params = parse_activation(args.activation)
+        check_activation(activation, params)
     except ValueError as exc:
         print(f"microreg demo: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     X, y = make_moons(SAMPLES, NOISE, seed=args.seed)
-    model = MLP(2, [*HIDDEN, 1], activation=args.activation, seed=args.seed)
+    model = MLP(2, [*HIDDEN, 1], activation=activation, activation_params=params, seed=args.seed)
     optimizer = Adam(model.parameters(), lr=LR)
     columns = list(X.T)
     arch = f"MLP 2-{'-'.join(map(str, HIDDEN))}-1 ({args.activation})"
@@ -86,6 +89,27 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _say(f"wrote {out / 'loss.png'} and {out / 'decision_boundary.png'}")
     return 0
+
+
+def parse_activation(spec: str) -> tuple[str, dict[str, Any]]:
+    """The op name and static parameters of ``--activation``: ``"relu"`` gives ("relu", {}),
+    ``"leaky_relu(negative_slope=0.2)"`` gives ("leaky_relu", {"negative_slope": 0.2}). Parameters are
+    given by name, their values Python literals; a ValueError says what is malformed."""
+    try:
+        tree = ast.parse(spec.strip(), mode="eval").body
+    except SyntaxError:
+        tree = None
+    if isinstance(tree, ast.Name):
+        return tree.id, {}
+    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and not tree.args and all(k.arg for k in tree.keywords):
+        params = {}
+        for k in tree.keywords:
+            try:
+                params[k.arg] = ast.literal_eval(k.value)
+            except ValueError:
+                raise ValueError(f"activation {spec!r}: parameter {k.arg} must be a number, got {ast.unparse(k.value)}") from None
+        return tree.func.id, params
+    raise ValueError(f"activation {spec!r} is not NAME or NAME(parameter=value, ...), e.g. leaky_relu(negative_slope=0.2)")
 
 
 def _say(line: str) -> None:

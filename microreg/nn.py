@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import operator
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .op import REQUIRED, Op
+from .op import DOMAINS, REQUIRED, Op
 from .plugins import registry
 from .value import Value, zeros_like
+
+#: What a model takes as an activation: the name of a registered unary op, a function from Value to Value, or None (linear).
+Activation = str | Callable[[Value], Value] | None
 
 
 class Module:
@@ -25,13 +29,15 @@ class Module:
 
 
 class Neuron(Module):
-    """``activation(w . x + b)``; ``activation`` is the name of any registered unary op, or None for linear."""
+    """``activation(w . x + b)``: see ``check_activation`` for what ``activation`` and ``activation_params`` may be."""
 
-    def __init__(self, nin: int, activation: str | None = "relu", rng: random.Random | None = None) -> None:
+    def __init__(self, nin: int, activation: Activation = "relu", rng: random.Random | None = None,
+                 activation_params: Mapping[str, Any] | None = None) -> None:
         rng = rng or random.Random()
         self.w = [Value(rng.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0.0)
-        self.activation = check_activation(activation)
+        self.activation, self.activation_params = activation, dict(activation_params or {})
+        self._activate = check_activation(activation, activation_params)
 
     def __call__(self, x: Sequence[Any]) -> Value:
         if len(x) != len(self.w):
@@ -39,20 +45,22 @@ class Neuron(Module):
         act = self.b
         for wi, xi in zip(self.w, x):
             act = act.add(wi.mul(xi))  # act + wi * xi: the same ops, a third faster called as methods than through operators
-        return getattr(act, self.activation)() if self.activation else act
+        return self._activate(act) if self._activate else act
 
     def parameters(self) -> list[Value]:
         return [*self.w, self.b]
 
     def __repr__(self) -> str:
-        return f"Neuron({len(self.w)}, activation={self.activation!r})"
+        params = f", activation_params={self.activation_params!r}" if self.activation_params else ""
+        return f"Neuron({len(self.w)}, activation={self.activation!r}{params})"
 
 
 class Layer(Module):
     """A list of neurons that see the same inputs."""
 
-    def __init__(self, nin: int, nout: int, activation: str | None = "relu", rng: random.Random | None = None) -> None:
-        self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+    def __init__(self, nin: int, nout: int, activation: Activation = "relu", rng: random.Random | None = None,
+                 activation_params: Mapping[str, Any] | None = None) -> None:
+        self.neurons = [Neuron(nin, activation, rng, activation_params) for _ in range(nout)]
 
     def __call__(self, x: Sequence[Any]) -> list[Value]:
         return [n(x) for n in self.neurons]
@@ -67,7 +75,9 @@ class Layer(Module):
 class MLP(Module):
     """A multilayer perceptron: layers of sizes ``nin -> nouts[0] -> ... -> nouts[-1]``.
 
-    Hidden layers use ``activation``, the last one ``output_activation`` (None: linear). A single
+    Hidden layers use ``activation`` with its static parameters ``activation_params``
+    (``activation="leaky_relu", activation_params={"negative_slope": 0.2}``), the last one
+    ``output_activation`` (None: linear); either may also be a function from Value to Value. A single
     output is returned as a Value.
 
     An input is a sequence of ``nin`` numbers or Values, one example; or of ``nin`` NumPy arrays of
@@ -75,17 +85,16 @@ class MLP(Module):
     whose outputs are then Values holding arrays of that shape. ``seed`` makes the weights reproducible.
     """
 
-    def __init__(self, nin: int, nouts: Sequence[int], activation: str | None = "relu", output_activation: str | None = None,
-                 seed: int | None = None) -> None:
+    def __init__(self, nin: int, nouts: Sequence[int], activation: Activation = "relu", output_activation: Activation = None,
+                 seed: int | None = None, activation_params: Mapping[str, Any] | None = None) -> None:
         sizes = [nin, *nouts]
         if not nouts or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in sizes):
             raise ValueError(f"MLP takes a positive int nin and a non-empty list of positive int layer sizes, "
                              f"got nin={nin!r}, nouts={nouts!r}")
-        check_activation(activation)  # even where no hidden layer uses it: a typo should not pass silently
+        check_activation(activation, activation_params)  # even where no hidden layer uses it: a typo should not pass silently
         rng = random.Random(seed)
-        self.layers = [
-            Layer(sizes[i], sizes[i + 1], activation if i < len(nouts) - 1 else output_activation, rng) for i in range(len(nouts))
-        ]
+        self.layers = [Layer(sizes[i], sizes[i + 1], activation, rng, activation_params) for i in range(len(nouts) - 1)]
+        self.layers.append(Layer(sizes[-2], sizes[-1], output_activation, rng))
 
     def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
         for layer in self.layers:
@@ -99,18 +108,56 @@ class MLP(Module):
         return f"MLP of [{', '.join(map(repr, self.layers))}]"
 
 
-def check_activation(name: str | None) -> str | None:
-    """name if it is a registered unary op defined on all reals, with no required parameters (or None).
+def check_activation(activation: Activation, params: Mapping[str, Any] | None = None) -> Callable[[Value], Value] | None:
+    """The function a neuron applies: ``activation`` with its static parameters ``params``, checked once, here.
 
-    A ValueError names the choices otherwise: an activation sees any real number.
+    ``activation`` is the name of a registered unary op defined on all reals (an activation sees any real
+    number), a function from Value to Value (a composition of ops, say), or None for linear (None is returned).
+    A ValueError names the op and what is wrong: an unknown op (with the choices), one that takes two inputs
+    or is not defined on all reals, a parameter it does not take or a required one missing, or parameter
+    values it fails with (it is tried forward and backward at 0, where ``where`` computes every branch).
     """
-    if name is None:
-        return None
-    if not _usable(registry.find(name)):
-        ops = sorted(n for n, o in registry.ops().items() if _usable(o))
-        raise ValueError(f"activation {name!r} is not a registered unary op defined on all reals; choose one of {ops}")
-    return name
+    if activation is None or callable(activation):
+        if params:
+            raise ValueError(f"activation_params {dict(params)!r} are the static parameters of a named op, "
+                             f"not of activation={activation!r}")
+        return activation if activation is None else _tried(activation, repr(activation))
+    op = registry.find(activation) if isinstance(activation, str) else None
+    why = _unusable(activation, op)
+    if why:
+        ops = sorted(n for n, o in registry.ops().items() if not _unusable(n, o))
+        raise ValueError(f"activation {activation!r} is not a registered unary op defined on all reals ({why}); choose one of {ops}")
+    params = dict(params or {})
+    takes = ", ".join(f"{k}={d!r}" if d is not REQUIRED else k for k, d in op.params.items()) or "none"
+    unknown = sorted(params.keys() - op.params.keys())
+    if unknown:
+        raise ValueError(f"activation {op.name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: {takes}")
+    missing = [k for k, d in op.params.items() if d is REQUIRED and k not in params]
+    if missing:
+        raise ValueError(f"activation {op.name!r} needs the parameter(s) {', '.join(missing)} in activation_params "
+                         f"(its parameters: {takes})")
+    call = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    return _tried(operator.methodcaller(op.name, **params), f"{op.name}({call})")
 
 
-def _usable(op: Op | None) -> bool:
-    return op is not None and op.arity == 1 and op.domains == ("real",) and REQUIRED not in op.params.values()
+def _unusable(activation: Any, op: Op | None) -> str:
+    """Why the op named activation cannot be one ('' if it can)."""
+    if not isinstance(activation, str):
+        return f"a {type(activation).__name__}, neither a name nor a function"
+    if op is None:
+        return "no op of that name is registered"
+    if op.arity != 1:
+        return f"it takes the inputs {', '.join(op.inputs)}"
+    return "" if op.domains == ("real",) else f"its input must be {DOMAINS[op.domains[0]]}"
+
+
+def _tried(activate: Callable[[Value], Value], what: str) -> Callable[[Value], Value]:
+    """activate, once it has given a Value with a finite gradient at 0; else a ValueError naming what."""
+    try:
+        out = activate(Value(0.0))
+        if type(out) is not Value:
+            raise TypeError(f"it returned {out!r}, not a Value: write it with Value's ops (v.tanh(), not math.tanh(v))")
+        out.backward()
+    except (ArithmeticError, AttributeError, TypeError, ValueError) as exc:  # DomainError is a ValueError
+        raise ValueError(f"activation {what} fails at x = 0: {exc}") from None
+    return activate

@@ -32,6 +32,19 @@ def halve_vjp(xp, g, out, x):
 TWICE, HALVE = Op("twice", twice, twice_vjp), Op("halve", halve, halve_vjp)
 
 
+def swish(xp, x, *, beta=1.0):
+    """x * sigmoid(beta * x): an activation with a static parameter, as a user writes one."""
+    return x * xp.sigmoid(beta * x)
+
+
+def swish_vjp(xp, g, out, x, *, beta=1.0):
+    s = xp.sigmoid(beta * x)
+    return (g * (s + beta * out * (1 - s)),)
+
+
+SWISH = Op("swish", swish, swish_vjp, examples=({"beta": 1.0}, {"beta": 1.5}))
+
+
 def module(name: str, hook=None) -> types.ModuleType:
     """A plugin module whose ``@hookimpl microreg_ops()`` is hook (no hook at all if None)."""
     mod = types.ModuleType(name)

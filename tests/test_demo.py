@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes import SWISH
 
 from microreg import Op
 from microreg.cli import main
+from microreg.demo import parse_activation
 from microreg.viz import install_hint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +88,33 @@ def test_an_op_registered_at_run_time_is_an_activation(tmp_path, no_matplotlib, 
     assert main(["demo", "--out", str(tmp_path), "--epochs", "2", "--activation", "squash"]) == 0
     assert json.loads((tmp_path / "metrics.json").read_text())["activation"] == "squash"
     assert "(squash, 337 parameters)" in capsys.readouterr().out
+
+
+def test_an_activation_takes_its_static_parameters_by_name(tmp_path, no_matplotlib, register_op, capsys):
+    register_op(SWISH)
+    assert main(["demo", "--out", str(tmp_path), "--epochs", "2", "--activation", "swish(beta=1.5)"]) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["activation"] == "swish(beta=1.5)"
+    assert "(swish(beta=1.5), 337 parameters)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec, parsed", [("relu", ("relu", {})), (" swish( beta = 1.5 ) ", ("swish", {"beta": 1.5})),
+                                          ("hardtanh(min_val=-2, max_val=1e-1)", ("hardtanh", {"min_val": -2, "max_val": 0.1}))])
+def test_an_activation_spec_is_a_name_and_literal_parameters(spec, parsed):
+    assert parse_activation(spec) == parsed
+
+
+@pytest.mark.parametrize("spec, error", [
+    ("swish(1.5)", "activation 'swish(1.5)' is not NAME or NAME(parameter=value, ...)"),
+    ("swish(beta=1.5", "activation 'swish(beta=1.5' is not NAME or NAME(parameter=value, ...)"),
+    ("swish(beta=b)", "activation 'swish(beta=b)': parameter beta must be a number, got b"),
+    ("swish(slope=2)", "activation 'swish' has no parameter 'slope'; its parameters: beta=1.0"),
+    ("swish(beta='x')", "activation swish(beta='x') fails at x = 0: swish(x=0.0, beta='x') failed"),
+])
+def test_a_bad_activation_spec_exits_2_naming_the_op_and_the_parameter(tmp_path, register_op, capsys, spec, error):
+    register_op(SWISH)
+    assert main(["demo", "--out", str(tmp_path), "--activation", spec]) == 2
+    assert capsys.readouterr().err.startswith(f"microreg demo: {error}")
+    assert not (tmp_path / "metrics.json").exists()
 
 
 def test_unknown_activation_exits_2_naming_the_choices(tmp_path, capsys):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import SWISH
 
 from microreg import Value, registry
 from microreg.nn import MLP, Layer, Module, Neuron, check_activation
@@ -138,12 +139,56 @@ def test_an_activation_not_defined_on_all_reals_is_refused(name):
         MLP(2, [3, 1], activation=name, seed=0)
 
 
-@pytest.mark.parametrize("name, reason", [("nope", "not a registered unary op"), ("add", "not a registered unary op"),
-                                          ("pow", "not a registered unary op")])
-def test_bad_activation_names_the_choices(name, reason):
-    with pytest.raises(ValueError, match=reason) as info:
+@pytest.mark.parametrize("name, reason", [("nope", r"\(no op of that name is registered\)"), ("add", r"\(it takes the inputs x, y\)"),
+                                          ("log", r"\(its input must be > 0\)"), (3, r"\(a int, neither a name nor a function\)")])
+def test_bad_activation_says_why_and_names_the_choices(name, reason):
+    with pytest.raises(ValueError, match=rf"activation {name!r} is not a registered unary op defined on all reals {reason}") as info:
         MLP(2, [1], activation=name)
-    assert "relu" in str(info.value) and "tanh" in str(info.value)
+    choices = str(info.value).split("choose one of ")[1]
+    assert "'relu'" in choices and "'tanh'" in choices and "'add'" not in choices and "'log'" not in choices
+
+
+def test_activation_params_are_the_ops_static_parameters(register_op):
+    register_op(SWISH)
+    model = MLP(2, [3, 1], activation="swish", activation_params={"beta": 1.5}, seed=0)
+    neuron = model.layers[0].neurons[0]
+    assert (neuron.activation, neuron.activation_params) == ("swish", {"beta": 1.5})
+    assert repr(neuron) == "Neuron(2, activation='swish', activation_params={'beta': 1.5})"
+    assert model.layers[1].neurons[0].activation is None  # the output layer stays linear
+    z = neuron.b + sum(w * x for w, x in zip(neuron.w, [0.3, -0.7]))
+    assert neuron([0.3, -0.7]).data == pytest.approx(z.data / (1 + math.exp(-1.5 * z.data)), rel=1e-15)
+    assert [v.params for v in nodes(model([0.3, -0.7])) if v.op == "swish"] == [{"beta": 1.5}] * 3
+
+
+@pytest.mark.parametrize("activation, params, message", [
+    ("swish", {"slope": 2.0}, "activation 'swish' has no parameter 'slope'; its parameters: beta=1.0"),
+    ("swish", {"beta": "steep"}, "activation swish(beta='steep') fails at x = 0: swish(x=0.0, beta='steep') failed: can't multiply"),
+    ("swish", {"beta": math.nan}, "activation swish(beta=nan) fails at x = 0: swish(x=0.0, beta=nan)"),
+    ("tanh", {"beta": 2.0}, "activation 'tanh' has no parameter 'beta'; its parameters: none"),
+    (None, {"beta": 2.0}, "activation_params {'beta': 2.0} are the static parameters of a named op, not of activation=None"),
+])
+def test_a_bad_parameter_is_named_with_its_op(register_op, activation, params, message):
+    register_op(SWISH)
+    with pytest.raises(ValueError) as info:
+        MLP(2, [3, 1], activation=activation, activation_params=params)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def leaky(v: Value) -> Value:
+    return v.relu() - 0.1 * (-v).relu()
+
+
+def test_a_function_from_value_to_value_is_an_activation():
+    model = MLP(2, [3, 1], activation=leaky, output_activation=Value.sigmoid, seed=0)
+    out = model([0.3, -0.7])
+    assert out.op == "sigmoid" and [v.op for v in nodes(out)].count("relu") == 6
+    out.backward()
+    assert any(p.grad != 0.0 for p in model.parameters())
+
+
+def test_a_function_that_leaves_the_graph_is_refused():
+    with pytest.raises(ValueError, match=r"activation <built-in function tanh> fails at x = 0: it returned 0.0, not a Value"):
+        MLP(2, [3, 1], activation=math.tanh)
 
 
 def test_check_activation_accepts_none_as_linear():

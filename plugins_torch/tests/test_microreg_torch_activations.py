@@ -99,8 +99,13 @@ def test_prelu_learns_its_slope_as_a_second_input():
     assert dx.data == -2.0
 
 
-@pytest.mark.parametrize("name", [n for n in OURS if n not in ("prelu", "threshold")])
-def test_usable_as_an_mlp_activation(name):
-    model = MLP(2, [4, 1], activation=name, seed=0)
+@pytest.mark.parametrize("name", [n for n in OURS if n != "prelu"])
+def test_usable_as_an_mlp_activation_with_its_parameters(name):
+    model = MLP(2, [4, 1], activation=name, activation_params=R.CASES[name][0], seed=0)
     model([0.5, -1.5]).backward()
     assert any(p.grad != 0.0 for p in model.parameters())
+
+
+def test_threshold_in_a_model_needs_its_parameters():
+    with pytest.raises(ValueError, match=r"activation 'threshold' needs the parameter\(s\) threshold, value in activation_params"):
+        MLP(2, [4, 1], activation="threshold")
