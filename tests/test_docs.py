@@ -10,7 +10,6 @@ by the test that runs that doc.
 from __future__ import annotations
 
 import doctest
-import importlib
 import math
 import re
 from pathlib import Path
@@ -87,7 +86,7 @@ def test_a_generated_table_is_what_its_script_prints(doc):
     for module, version, table in GENERATED.findall(doc.read_text()):
         if torch.__version__.split("+")[0] != version:
             pytest.skip(f"{doc.name}'s table is PyTorch {version}'s; this is {torch.__version__}")
-        assert table == importlib.import_module(module).table(), (
+        assert table == pytest.importorskip(module).table(), (
             f"{doc.name}'s table is out of date: replace it with the output of `python -m {module}`")
 
 
