@@ -385,11 +385,16 @@ class Value(metaclass=_ValueType):
         token = _raise_fp()
         try:
             cotangents = _vjp(self, self.grad, create_graph=False)
+            sums = [(p, p.grad + gp) for p, gp in zip((self._a, self._b), cotangents) if type(p) is Value and gp is not None]
+            for p, total in sums:
+                if type(total) is float and total - total:
+                    raise FloatingPointError(f"the gradient of {p!r} would be {total}")
+        except FloatingPointError as exc:  # no grad changes, as in backward()
+            raise DomainError(f"a gradient overflowed in {self.op}'s step: {exc}") from None
         finally:
             _restore_fp(token)
-        for p, gp in zip((self._a, self._b), cotangents):
-            if type(p) is Value and gp is not None:
-                p.grad = p.grad + gp
+        for p, total in sums:
+            p.grad = total
 
     # A Value as a number, as a NumPy or torch scalar is one: these read data and are not differentiable.
     def __bool__(self) -> bool:

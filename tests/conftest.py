@@ -14,9 +14,22 @@ from importlib import metadata
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from microreg import Op, PluginError, plugins, registry
 from microreg.op import REQUIRED
+
+# Property-based tests (hypothesis): the same examples on every run (derandomize), few enough that the
+# whole suite stays fast, and no example database, so a clean clone behaves like CI. A failure prints
+# the drawn example and @reproduce_failure. `pytest --hypothesis-profile=thorough` searches wider, at random.
+settings.register_profile("microreg", derandomize=True, database=None, max_examples=5, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+settings.register_profile("thorough", parent=settings.get_profile("microreg"), derandomize=False, max_examples=500)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("hypothesis_profile", None):
+        settings.load_profile("microreg")
 
 
 def case_id(op: Op, params: dict[str, Any]) -> str:

@@ -461,6 +461,19 @@ def test_backward_by_hand_on_a_leaf_does_nothing_and_constants_get_no_gradient()
     assert a.grad == 3.0 and out.grad == 1.0
 
 
+@pytest.mark.parametrize("kind", ["scalar", "array"])
+def test_backward_by_hand_whose_sum_overflows_is_a_domain_error_and_changes_no_grad(kind):
+    x = Value(1.0 if kind == "scalar" else [1.0, -1.0])
+    out = x * 1e308
+    out.grad = 1.0 if kind == "scalar" else np.ones(2)
+    out._backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DomainError, match="overflowed in mul's step"):
+            out._backward()
+    np.testing.assert_array_equal(x.grad, np.full(np.shape(x.data), 1e308))
+
+
 def test_backward_by_hand_names_the_op_outside_its_domain():
     x = Value(1.0)
     out = x.log()
