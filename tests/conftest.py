@@ -7,16 +7,18 @@ op, so a failure says which one.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import types
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from microreg import Op, PluginError, plugins, registry
+from microreg import Op, PluginError, audit, plugins, registry
 from microreg.op import REQUIRED
 
 # Property-based tests (hypothesis): the same examples on every run (derandomize), few enough that the
@@ -55,6 +57,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, values in cases.items():
         if name in metafunc.fixturenames:
             metafunc.parametrize(name, values)
+
+
+@pytest.fixture(scope="session")
+def audited() -> Callable[..., audit.OpAudit]:
+    """``audited(op, order=1)``: the audit of a registered op, run once per session for every test that reads it
+    (the per-op proofs and the per-kink checks read the same records)."""
+
+    @functools.cache
+    def audited(op: Op, order: int = 1) -> audit.OpAudit:
+        (record,) = audit.audit([op], order=order)
+        return record
+
+    return audited
 
 
 @pytest.fixture

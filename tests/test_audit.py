@@ -33,21 +33,21 @@ def tanh_vjp(xp, g, out, x):
 # -- every registered op ---------------------------------------------------------------------------
 
 
-def test_every_registered_op_is_proved(op):
-    (record,) = audit.audit([op])
+def test_every_registered_op_is_proved(op, audited):
+    record = audited(op)
     assert record.verdict == "proved", record.report()
     assert {c.input for c in record.checks if c.kind == "symbolic" and c.verdict == "proved"} == set(op.inputs)
 
 
-def test_every_registered_op_is_proved_at_order_two(op):
-    (record,) = audit.audit([op], order=2)
+def test_every_registered_op_is_proved_at_order_two(op, audited):
+    record = audited(op, order=2)
     assert record.verdict == "proved", record.report()
     assert {c.input for c in record.checks if c.kind == "graph" and c.verdict == "passed"} == set(op.inputs)
 
 
-def test_each_declared_kink_is_checked_with_its_value(kink_case):
+def test_each_declared_kink_is_checked_with_its_value(kink_case, audited):
     op, kink, _ = kink_case
-    (record,) = audit.audit([op])
+    record = audited(op)
     at = ", ".join(f"{n}={v:g}" for n, v in zip(op.inputs, kink.at))
     checks = [c for c in record.checks if c.kind == "kink" and f"the kink {at} " in c.message]
     assert [c.input for c in checks] == list(op.inputs)
