@@ -148,10 +148,13 @@ def audit_op(op: Op, *, plugin: str = "", order: int = 1, resolver: Any = None, 
     resolver = resolver if resolver is not None else registry
     sym = sym or _Prover(resolver)
     checks: list[Check] = []
-    for params in op.examples:  # each complete: Op fills in the defaults
-        checks += _audit_example(op, dict(params), sym, resolver, order)
+    forms = op.forms()  # a variadic op at each of its declared arities, with inputs named wx[0], wx[1], ...
+    for form in forms:
+        for params in op.examples:  # each complete: Op fills in the defaults
+            checks += _audit_example(form, dict(params), sym, resolver, order)
     checks += _kink_checks(op, resolver)
-    return OpAudit(op.name, plugin or _plugin_of(op), _worst(c.verdict for c in checks), op.inputs, checks,
+    inputs = max((f.inputs for f in forms), key=len)
+    return OpAudit(op.name, plugin or _plugin_of(op), _worst(c.verdict for c in checks), inputs, checks,
                    time.perf_counter() - start)
 
 

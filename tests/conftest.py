@@ -1,6 +1,7 @@
 """Shared test parametrization: every registered op (and each of its static-parameter examples and kinks) as a case.
 
-A test asks for ``op`` (each registered op), ``op_case`` ((op, params) for each of ``op.examples``),
+A test asks for ``op`` (each registered op), ``op_case`` ((op, params) for each of ``op.examples``, a
+variadic op at each of its ``arities``),
 ``binary_case`` (the same, binary ops only) or ``kink_case`` ((op, kink, params)); the ids name the
 op, so a failure says which one.
 """
@@ -46,12 +47,19 @@ def kink_params(op: Op) -> dict[str, Any]:
     return {**{k: v for k, v in op.examples[0].items() if k not in defaults}, **defaults}
 
 
+def form_id(op: Op, form: Op, params: dict[str, Any]) -> str:
+    """case_id, with the number of inputs for a variadic op's form: 'dot@4'."""
+    return case_id(op, params) + (f"@{form.arity}" if op.variadic else "")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ops = sorted(registry.ops().values(), key=lambda op: op.name)
+    # a variadic op is tested at each arity it declares, as an op with that many named inputs (Op.forms)
+    forms = [(op, form, dict(p)) for op in ops for form in op.forms() for p in op.examples]
     cases = {
         "op": [pytest.param(op, id=op.name) for op in ops],
-        "op_case": [pytest.param((op, dict(p)), id=case_id(op, p)) for op in ops for p in op.examples],
-        "binary_case": [pytest.param((op, dict(p)), id=case_id(op, p)) for op in ops if op.arity == 2 for p in op.examples],
+        "op_case": [pytest.param((form, p), id=form_id(op, form, p)) for op, form, p in forms],
+        "binary_case": [pytest.param((form, p), id=form_id(op, form, p)) for op, form, p in forms if form.arity == 2],
         "kink_case": [pytest.param((op, k, kink_params(op)), id=f"{op.name}@{','.join(map(str, k.at))}") for op in ops for k in op.kinks],
     }
     for name, values in cases.items():

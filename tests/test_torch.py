@@ -46,10 +46,15 @@ def _minimum(x: Any, y: Any) -> Any:
     return torch.minimum(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64))
 
 
+def _dot(*wx: Any) -> Any:
+    n = len(wx) // 2
+    return sum(w * x for w, x in zip(wx[:n], wx[n:]))
+
+
 #: op name -> the torch function; static parameters are passed through by name, so the names must match.
 TORCH = {
     "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "neg": torch.neg, "pow": _pow,
-    "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log,
+    "dot": _dot, "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log,
     "expm1": torch.expm1, "sqrt": torch.sqrt, "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "sinh": torch.sinh,
     "cosh": torch.cosh, "atan": torch.atan, "asinh": torch.asinh, "gaussian": _gaussian, "erf": torch.erf,
     "erfc": torch.erfc, "maximum": _maximum, "minimum": _minimum,
@@ -126,7 +131,7 @@ def random_expression(seed: int, steps: int = 14) -> tuple[list[str], list[tuple
     every node, in each engine.
     """
     rng = random.Random(seed)
-    ops = [op for name, op in sorted(registry.ops().items()) if name in TORCH]
+    ops = [form for name, op in sorted(registry.ops().items()) if name in TORCH for form in op.forms()]
     leaves = [(Value(x), tensor(x)) for x in (rng.uniform(0.3, 2.0) * rng.choice((-1, 1)) for _ in range(3))]
     pool, tape = list(leaves), []
     while len(tape) < steps:
