@@ -353,10 +353,8 @@ class Value(metaclass=_ValueType):
     # A node stores data, grad, _fn (the Op that made it, or a _Bound with static parameters) and its
     # inputs _a, _b; _label and the sweep's consumer count _k stay unset until needed, so the collector skips them.
     __slots__ = ("data", "grad", "_fn", "_a", "_b", "_label", "_k")
-
-    def __getattr__(self, name: str) -> Any:
-        # only a missing attribute gets here: an op method whose plugin failed to load is the likely one
-        raise AttributeError(f"'Value' object has no attribute {name!r}{'' if name.startswith('_') else registry.failed()}")
+    # No __getattr__ for instances (to name a plugin that failed, say): CPython would no longer specialize
+    # attribute access on Values, and the training step would take half as long again. The class has one.
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError(f"Value cannot be subclassed (by {cls.__name__}): the engine's fast paths test type(x) is Value; "
