@@ -11,6 +11,8 @@
 2. backward through a chain of 1,000,000 nodes (micrograd's recursive sort fails below 1,000).
 3. Memory per op while the graph is alive: y = y * 0.999 repeated, measured with tracemalloc.
 4. sub, div and neg as registered ops against compositions of other ops (why they are ops).
+5. tanh and sigmoid per use, forward and backward (their vjps are written to stay accurate in float64,
+   which costs an exp each: this is that cost), beside the same step with relu (micrograd has neither).
 """
 
 from __future__ import annotations
@@ -145,6 +147,27 @@ def bench_compositions(n: int) -> dict[str, float]:
     return out
 
 
+def bench_activations(n: int) -> dict[str, float]:
+    """ns per use of relu, tanh and sigmoid, forward and backward, on a chain (min of 3 runs)."""
+    out = {}
+    gc.disable()
+    try:
+        for name in ("relu", "tanh", "sigmoid"):
+            runs = []
+            for _ in range(3):
+                y = x = microreg.Value(0.3)
+                t = time.process_time()
+                for _ in range(n):
+                    y = getattr(y * 1.0, name)()
+                y.backward()
+                runs.append((time.process_time() - t) / n)
+                del y, x
+            out[name] = min(runs)
+    finally:
+        gc.enable()
+    return out
+
+
 def bytes_per_op(value_cls, n: int) -> float:
     x = value_cls(1.0)
     y = x
@@ -172,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
           f"micrograd at 1,000 nodes: {chain['micrograd_at_1000_nodes']}")
     for name, t in bench_compositions(20_000 if args.quick else 100_000).items():
         print(f"  {name:24s} {t * 1e9:6.0f} ns per use (forward + backward)")
+    for name, t in bench_activations(20_000 if args.quick else 100_000).items():
+        print(f"  y = (y * 1.0).{name}(){'':<{10 - len(name)}} {t * 1e9:6.0f} ns per use (forward + backward)")
     print(f"memory per op (graph alive): microreg {ours:.0f} B, micrograd {theirs:.0f} B, ratio {ours / theirs:.3f} (target <= 160 B)")
     return 0 if step["ratio"] <= 0.125 and ours <= 160 else 1
 

@@ -1,12 +1,12 @@
 """microreg: a scalar reverse-mode autograd engine whose every op is a plugin-registered, audited record.
 
-Everything a plugin author needs is here: ``Op``, ``Kink`` and ``hookimpl``.
+Everything a plugin author needs is here: ``Op``, ``Kink``, ``Accuracy`` and ``hookimpl``.
 """
 
 from __future__ import annotations
 
 from .hookspecs import hookimpl
-from .op import Kink, Op, OpError
+from .op import Accuracy, Kink, Op, OpError
 from .opregistry import PluginError, PluginWarning
 from .plugins import __version__, registry
 from .strict import gate
@@ -25,5 +25,5 @@ def ops() -> dict[str, Op]:
     return registry.ops()
 
 
-__all__ = ["DomainError", "Kink", "Op", "OpError", "PluginError", "PluginWarning", "Value", "apply",
+__all__ = ["Accuracy", "DomainError", "Kink", "Op", "OpError", "PluginError", "PluginWarning", "Value", "apply",
            "grad", "hookimpl", "ops", "register", "registry", "__version__"]

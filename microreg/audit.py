@@ -1,19 +1,33 @@
-"""The derivative audit: every op's vjp proved equal to SymPy's derivative of its forward, and checked numerically.
+"""The derivative audit: every op's vjp proved equal to SymPy's derivative of its forward, checked numerically, and measured in float64.
 
 For each op, each example of its static parameters and each input ``x_i``:
 
 - **symbolic**: forward and vjp run on SymPy symbols (the input's domain as assumptions, the
   cotangent a symbol ``g``, float parameters and constants read as the exact decimals they print
-  as); the vjp must equal ``g * d forward / d x_i``. A rule built with ``xp.where``, ``xp.abs`` or
-  ``xp.sign`` is proved region by region: the audit finds where each condition changes sign and
-  proves the branch that holds in each region. ``proved`` when SymPy reduces the difference to 0,
-  ``refuted`` when it is nonzero at a sampled point inside the domain (the counterexample is
-  reported), ``inconclusive`` otherwise (never a pass), ``error`` when the op cannot run on symbols.
-- **numeric**: the scalar and array backends agree with the symbolic forward and vjp at the
-  sampled points, and the scalar vjp with float64 central differences away from kinks.
-- **kinks**: at each declared ``Kink`` the vjp (g = 1, default parameters) gives the declared value.
-- **order 2** (``--order 2``): the vjp differentiated again matches SymPy's second derivative, both
+  as); the vjp must equal ``g * d forward / d x_i``. A rule built with ``xp.where``, ``xp.abs``,
+  ``xp.sign``, ``xp.maximum`` or ``xp.minimum`` is proved region by region: the audit solves where
+  each condition changes sign and proves the branch that holds in each region. ``proved`` when
+  SymPy reduces the difference to 0, ``refuted`` when it is nonzero at a point inside the domain (the
+  counterexample is reported; an exactly nonzero difference, however small, is found at the sampled
+  point where it is largest), ``inconclusive`` otherwise (never a pass), ``error`` when the op
+  cannot run on symbols.
+- **parameters**: the same proof with the static parameters moved away from each example (a vjp
+  that hard-codes the default slope is refuted).
+- **scalar**, **array**: both float backends agree with the exact forward and vjp at the sampled
+  points; **central-difference**: the scalar vjp agrees with float64 central differences away from kinks.
+- **kink**, **branch**: at each declared ``Kink`` the vjp gives the declared value; every point
+  where a branch switches is found (for conditions on one input), and one where the op is not
+  differentiable must be declared, a declared one must be where a branch switches, and at the
+  others the vjp must give the derivative.
+- **accuracy** (``microreg.accuracy``): forward and vjps in float64 on both backends over a grid
+  spanning the domain, against exact values at high precision: ``accurate`` within the op's bound
+  in ulps, ``inaccurate`` (the worst point is reported) or ``unchecked``.
+- **order 2** (``order=2``): the vjp differentiated again matches SymPy's second derivative, both
   symbolically and through ``microreg.grad(..., create_graph=True)`` twice.
+
+Each op has a time budget (``budget`` seconds, ``MICROREG_AUDIT_BUDGET``, default ``DEFAULT_BUDGET``):
+a symbolic step still running when it is spent is stopped, and what it did not finish is
+``inconclusive`` ("timed out after N s"); the float-only checks still run.
 
 Results are data: ``audit()`` returns one ``OpAudit`` per op. SymPy is imported only when an audit
 runs. Strict loading (``MICROREG_STRICT=1``) runs it through ``microreg.strict``, cached on disk; the
@@ -24,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import threading
 import time
 import types
@@ -34,12 +49,17 @@ from typing import Any
 
 import numpy as np
 
+from . import accuracy
 from .backends import Array, Scalar
+from .budget import Budget, TimedOut
 from .op import REQUIRED, Op, code_names
 from .plugins import registry
 from .value import Value, apply, grad
 
 VERDICTS = ("proved", "refuted", "inconclusive", "error")
+ACCURACY_VERDICTS = ("accurate", "inaccurate", "unchecked")
+DEFAULT_BUDGET = 5.0  # seconds per op
+ENV_BUDGET = "MICROREG_AUDIT_BUDGET"
 
 ASSUMPTIONS = {"real": {"real": True}, "positive": {"positive": True},
                "nonnegative": {"nonnegative": True}, "nonzero": {"real": True, "nonzero": True}}
@@ -47,18 +67,34 @@ ASSUMPTIONS = {"real": {"real": True}, "positive": {"positive": True},
 BOTH_SIDES = ("-17/10", "-2/5", "13/20", "23/10")
 FROM_EDGE = ("3/8", "13/10", "29/10")
 INSIDE = ("1/4", "11/20", "17/20")  # fractions of the way across a bounded interval
+NEAR_BOUNDARY = (1e-9, 1e-6, 1e-3, 0.1)  # offsets around a boundary found only numerically, relative to max(1, |boundary|)
 COTANGENT = 1.5  # g at sampled points: a vjp that forgets g is off by this factor
-RTOL = 1e-9  # symbolic vs symbolic: exact arithmetic, so any real disagreement is far above this
+RTOL = 1e-9  # symbolic vs symbolic, in floats: a disagreement this large needs no exact evaluation
 BACKEND_RTOL = 1e-8  # float64 backends vs exact values
 FD_RTOL = 1e-6  # central differences, step 1e-6 * max(1, |x|)
+DIGITS = 30  # exact differences are evaluated to this many significant digits
+VARIED = 1.3  # a float static parameter is also audited at VARIED times each example's value (an int at one step further from 0)
+
+
+def budget_seconds(budget: float | None = None) -> float | None:
+    """The time budget per op in seconds: budget if given, else $MICROREG_AUDIT_BUDGET, else DEFAULT_BUDGET; None for no limit (<= 0)."""
+    if budget is None:
+        text = os.environ.get(ENV_BUDGET, "").strip()
+        try:
+            budget = float(text) if text else DEFAULT_BUDGET
+        except ValueError:
+            raise ValueError(f"{ENV_BUDGET} must be a number of seconds, got {text!r}") from None
+    return budget if budget > 0 and math.isfinite(budget) else None
 
 
 @dataclass
 class Check:
     """One check of one op: its kind, which input's derivative, the static parameters, and the verdict.
 
-    ``verdict`` is ``proved`` (symbolic), ``passed`` (numeric, kink), ``refuted``, ``inconclusive`` or
-    ``error``; ``counterexample`` holds the point, g, and the expected and registered values there.
+    ``verdict`` is ``proved`` (symbolic kinds), ``passed`` (numeric kinds), ``refuted``,
+    ``inconclusive``, ``error``, ``skipped`` (varied parameters the op does not accept), or for the
+    accuracy check ``accurate``, ``inaccurate``, ``unchecked``. ``counterexample`` holds the point, g,
+    and the expected and registered values there; ``worst`` the accuracy check's worst result.
     """
 
     kind: str
@@ -69,11 +105,13 @@ class Check:
     expected: str | None = None
     registered: str | None = None
     counterexample: dict[str, Any] | None = None
+    worst: dict[str, Any] | None = None
 
 
 @dataclass
 class OpAudit:
-    """The audit of one op: the overall verdict (one of ``VERDICTS``) and every check behind it."""
+    """The audit of one op: the verdict (one of ``VERDICTS``), the accuracy (one of ``ACCURACY_VERDICTS``, None if
+    not measured) and every check behind them. A plugin that failed to load is a record too: verdict ``error``."""
 
     op: str
     plugin: str
@@ -81,14 +119,32 @@ class OpAudit:
     inputs: tuple[str, ...]
     checks: list[Check]
     seconds: float
+    accuracy: str | None = None
+    bound: float | None = None  # the accuracy bound in ulps
+    declared: str | None = None  # why the op declares a looser bound than the default, if it does
 
     def input_verdicts(self) -> dict[str, str]:
         """Each input's verdict, from the checks of its derivative."""
         return {name: _worst(c.verdict for c in self.checks if c.input == name) for name in self.inputs}
 
+    def fails(self, strict: bool = False) -> bool:
+        """Whether this record fails a run: refuted, error or inaccurate; with strict, also inconclusive or unchecked.
+
+        The one meaning of "strict" everywhere (``microreg audit --strict``, ``MICROREG_STRICT=1``,
+        ``assert_proved``): only an op that is proved, and accurate where measured, passes.
+        """
+        if self.verdict in ("refuted", "error") or self.accuracy == "inaccurate":
+            return True
+        return strict and (self.verdict == "inconclusive" or self.accuracy == "unchecked")
+
     def problems(self) -> list[Check]:
-        """The checks that keep this op from being proved."""
-        return [c for c in self.checks if c.verdict not in ("proved", "passed")]
+        """The checks that keep this op from being proved and accurate."""
+        return [c for c in self.checks if c.verdict not in ("proved", "passed", "accurate", "skipped")]
+
+    def worst(self) -> dict[str, Any] | None:
+        """The accuracy checks' worst result over every example, or None."""
+        found = [c.worst for c in self.checks if c.kind == "accuracy" and c.worst]
+        return max(found, key=lambda w: w["excess"]) if found else None
 
     def to_json(self) -> dict[str, Any]:
         """This audit as JSON-ready data: the fields docs/audit.md lists under "JSON fields"."""
@@ -96,12 +152,14 @@ class OpAudit:
         origin = registry.plugins.get(self.plugin)
         return {"op": self.op, "plugin": self.plugin, "version": origin.version if origin else None,
                 "verdict": self.verdict, "seconds": round(self.seconds, 4),
+                "accuracy": None if self.accuracy is None else {
+                    "verdict": self.accuracy, "bound_ulps": self.bound, "declared": self.declared, "worst": self.worst()},
                 "inputs": [{"input": n, "verdict": per_input[n], "checks": [asdict(c) for c in self.checks if c.input == n]}
                            for n in self.inputs],
                 "checks": [asdict(c) for c in self.checks if c.input is None]}
 
     def report(self) -> str:
-        """What went wrong, in words: one paragraph per problem (empty when proved)."""
+        """What went wrong, in words: one paragraph per problem (empty when proved and accurate)."""
         lines = []
         for c in self.problems():
             params = f" with {_fmt_params(c.params)}" if c.params else ""
@@ -119,43 +177,64 @@ def _worst(verdicts: Iterable[str]) -> str:
     return next((v for v in ("refuted", "error", "inconclusive") if v in found), "proved")
 
 
+def _worst_accuracy(checks: list[Check]) -> str | None:
+    found = {c.verdict for c in checks if c.kind == "accuracy"}
+    return next((v for v in ("inaccurate", "unchecked", "accurate") if v in found), None)
+
+
+def load_failures() -> list[OpAudit]:
+    """One record (verdict ``error``) for each plugin that failed to load, naming it, the ops it offered if known, and why."""
+    return [OpAudit(", ".join(p.offered) or "-", p.name, "error", (),
+                    [Check("load", "error", message=f"plugin {p.name!r} failed to load: {p.error}")], 0.0)
+            for p in sorted(registry.plugins.values(), key=lambda p: p.name) if p.error]
+
+
 # -- the audit ------------------------------------------------------------------------------------
 
 
 def audit(ops: Iterable[Op | str] | None = None, *, order: int = 1, progress: Callable[[OpAudit], None] | None = None,
-          resolver: Any = None, plugin: str | None = None) -> list[OpAudit]:
+          resolver: Any = None, plugin: str | None = None, budget: float | None = None, measure: bool = True) -> list[OpAudit]:
     """Audit ops (registered names or ``Op`` records; every registered op by default), in order.
 
     ``resolver`` finds the ops they call through ``xp`` (the registry by default: strict loading passes
     one that also sees a plugin's ops before they are registered); ``plugin`` names where they come from
-    (by default, the plugin that registered each).
+    (by default, the plugin that registered each); ``budget`` is the time limit per op in seconds (see
+    ``budget_seconds``); ``measure=False`` leaves out the accuracy audit.
     """
     resolver = resolver if resolver is not None else registry
     chosen = [registry.get(o) if isinstance(o, str) else o for o in (sorted(registry.ops()) if ops is None else ops)]
     sym = _Prover(resolver)
     records = []
     for op in chosen:
-        record = audit_op(op, plugin=plugin or _plugin_of(op), order=order, resolver=resolver, sym=sym)
+        record = audit_op(op, plugin=plugin or _plugin_of(op), order=order, resolver=resolver, sym=sym, budget=budget,
+                          measure=measure)
         records.append(record)
         if progress is not None:
             progress(record)
     return records
 
 
-def audit_op(op: Op, *, plugin: str = "", order: int = 1, resolver: Any = None, sym: _Prover | None = None) -> OpAudit:
+def audit_op(op: Op, *, plugin: str = "", order: int = 1, resolver: Any = None, sym: _Prover | None = None,
+             budget: float | None = None, measure: bool = True) -> OpAudit:
     """Audit one op. ``resolver`` finds the ops it calls through ``xp`` (the registry by default)."""
     start = time.perf_counter()
     resolver = resolver if resolver is not None else registry
-    sym = sym or _Prover(resolver)
-    checks: list[Check] = []
-    forms = op.forms()  # a variadic op at each of its declared arities, with inputs named wx[0], wx[1], ...
-    for form in forms:
-        for params in op.examples:  # each complete: Op fills in the defaults
-            checks += _audit_example(form, dict(params), sym, resolver, order)
-    checks += _kink_checks(op, resolver)
-    inputs = max((f.inputs for f in forms), key=len)
-    return OpAudit(op.name, plugin or _plugin_of(op), _worst(c.verdict for c in checks), inputs, checks,
-                   time.perf_counter() - start)
+    sym = sym or _Prover(resolver)  # imports SymPy and mpmath, never inside the budget: an import cut short may not recover
+    seconds = budget_seconds(budget)
+    run = _Run(op, sym, resolver, order, measure)
+    try:
+        with Budget(seconds) as timer:
+            run.symbolic(timer)
+    except TimedOut:
+        run.timed_out(seconds)
+        sym.sp.core.cache.clear_cache()  # a SymPy call cut short may leave half-learned facts in its cached objects
+    checks = run.numeric()
+    bound = op.accuracy.ulps if op.accuracy else accuracy.DEFAULT_ULPS
+    declared = None
+    if op.accuracy:
+        declared = op.accuracy.reason + (f" (measured for |inputs| up to {op.accuracy.up_to:g})" if op.accuracy.up_to else "")
+    return OpAudit(op.name, plugin or _plugin_of(op), _worst(c.verdict for c in checks), op.inputs, checks,
+                   time.perf_counter() - start, _worst_accuracy(checks), bound if measure else None, declared)
 
 
 def _plugin_of(op: Op) -> str:
@@ -170,23 +249,34 @@ class _Unsplittable(Exception):
 
 
 class _Prover:
-    """What the symbolic checks work with: SymPy (imported here, on first use), a Symbolic xp namespace
-    resolving ops through resolver, and exact numbers."""
+    """What the symbolic checks work with: SymPy and mpmath (imported here, on first use), a Symbolic xp
+    namespace resolving ops through resolver, and exact numbers."""
 
     def __init__(self, resolver: Any) -> None:
+        # imported now, outside any time budget (an import cut short may not recover): SymPy, mpmath, and
+        # the parts of SymPy that it imports only when first used by the audit's steps
+        import mpmath  # noqa: F401
+        import sympy.assumptions.wrapper  # noqa: F401
+        import sympy.codegen.ast  # noqa: F401
+        import sympy.sets.setexpr  # noqa: F401
+        import sympy.solvers.solveset  # noqa: F401
+        import sympy.tensor.tensor  # noqa: F401
+
         from .backends import Symbolic
 
         self.xp = Symbolic(resolver)
         self.sp = self.xp.sympy
 
-    def exact(self, value: Any) -> Any:
-        """A float as the exact decimal it prints as (0.1 -> 1/10), so that SymPy proves identities exactly."""
+    def exact(self, value: Any, binary: bool = False) -> Any:
+        """A float as the exact decimal it prints as (0.1 -> 1/10), or with binary the exact fraction it is."""
         if not isinstance(value, float):
             return value
-        return self.sp.Rational(repr(float(value))) if math.isfinite(value) else self.sp.Float(value)
+        if not math.isfinite(value):
+            return self.sp.Float(value)
+        return self.sp.Rational(value) if binary else self.sp.Rational(repr(float(value)))
 
     @contextmanager
-    def exact_floats(self) -> Iterator[None]:
+    def exact_floats(self, binary: bool = False) -> Iterator[None]:
         """While op code runs on symbols, every float it mixes in (a constant, 0.5 * x) enters SymPy exact.
 
         Rounding each float product separately (as SymPy's Float does) would leave a forward and a vjp
@@ -197,7 +287,7 @@ class _Prover:
 
         with _CONVERTER_LOCK:  # audits in several threads take turns with the hook
             previous = converter.get(float)
-            converter[float] = self.exact
+            converter[float] = lambda value: self.exact(value, binary)  # noqa: E731
             try:
                 yield
             finally:
@@ -206,47 +296,161 @@ class _Prover:
                 else:
                     converter[float] = previous
 
-    def rationalize(self, expr: Any) -> Any:
+    def rationalize(self, expr: Any, binary: bool = False) -> Any:
         sp = self.sp
         expr = sp.sympify(expr)
         floats = expr.atoms(sp.Float)
-        return expr.xreplace({f: self.exact(f) for f in floats}) if floats else expr
+        return expr.xreplace({f: self.exact(float(f), binary) for f in floats}) if floats else expr
 
     def value(self, expr: Any, at: dict) -> float | None:
         """expr at an exact point as a float, or None where it is not a finite real number."""
-        v = expr.xreplace(at).evalf(30)
+        v = self.sp.sympify(expr).xreplace(at).evalf(DIGITS)
+        return float(v) if v.is_real and v.is_finite else None
+
+    def difference(self, d: Any, at: dict) -> float | None:
+        """d at an exact point, known to DIGITS significant digits, or None where SymPy cannot tell it from 0 (or it is not real)."""
+        try:
+            v = self.sp.sympify(d).xreplace(at).evalf(DIGITS, strict=True)
+        except (self.sp.core.evalf.PrecisionExhausted, TypeError, ValueError):
+            return None
         return float(v) if v.is_real and v.is_finite else None
 
 
-def _audit_example(op: Op, params: dict[str, Any], sym: _Prover, resolver: Any, order: int) -> list[Check]:
-    """Every check of op for one set of static parameters."""
+@dataclass
+class _Symbols:
+    """An op run on symbols for one set of static parameters: its inputs, the cotangent, forward and vjps."""
+
+    xs: list[Any]
+    g: Any
+    forward: Any
+    vjps: list[Any]
+
+
+def _on_symbols(sym: _Prover, op: Op, params: dict[str, Any], binary: bool = False) -> _Symbols:
     sp = sym.sp
     xs = [sp.Symbol(n, **ASSUMPTIONS[d]) for n, d in zip(op.inputs, op.domains)]
     g = sp.Symbol("g" if "g" not in op.inputs else "cotangent", real=True)
-    exact_params = {k: sym.exact(v) for k, v in params.items()}
-    try:
-        with sym.exact_floats():
-            forward = sym.rationalize(_call(op, "forward", op.forward, sym.xp, xs, exact_params))
-            vjps = _cotangents(op, _call(op, "vjp", op.vjp, sym.xp, [g, forward, *xs], exact_params))
-            vjps = [sym.rationalize(v) for v in vjps]
-    except _OpFailed as exc:
-        failed = [Check("symbolic", "error", name, params, str(exc)) for name in op.inputs]
-        return failed + _central_differences(op, params, _cells(sym, op, xs, set()), resolver, lambda a, b: False)
-    switches = _switches(sym.sp, [forward, *vjps])
-    try:
-        cells = _cells(sym, op, xs, switches)
-        branches = [(cell, [_branch(sp, e, cell.points[0]) for e in (forward, *vjps)]) for cell in cells]
-        split = ""
-    except _Unsplittable as exc:
-        cells = _cells(sym, op, xs, set())
-        branches = [(cell, [forward, *vjps]) for cell in cells]
-        split = str(exc)
-    checks = _symbolic_checks(sym, op, params, xs, g, forward, vjps, branches, split)
-    checks += _backend_checks(sym, op, params, g, branches, resolver)
-    checks += _central_differences(op, params, cells, resolver, _crossing(sym, xs, switches))
-    if order >= 2:
-        checks += _second_order(sym, op, params, xs, g, branches)
-    return checks
+    exact_params = {k: sym.exact(v, binary) for k, v in params.items()}
+    with sym.exact_floats(binary):
+        forward = sym.rationalize(_call(op, "forward", op.forward, sym.xp, xs, exact_params), binary)
+        vjps = [] if binary else _cotangents(op, _call(op, "vjp", op.vjp, sym.xp, [g, forward, *xs], exact_params))
+    return _Symbols(xs, g, forward, [sym.rationalize(v) for v in vjps])
+
+
+class _Run:
+    """The audit of one op in two phases: ``symbolic`` (under the time budget, keeping what it finishes) and ``numeric``."""
+
+    def __init__(self, op: Op, sym: _Prover, resolver: Any, order: int, measure: bool) -> None:
+        self.op, self.sym, self.resolver, self.order, self.measure = op, sym, resolver, order, measure
+        self.kink_params = {**op.examples[0], **{k: d for k, d in op.params.items() if d is not REQUIRED}}
+        self.examples = [dict(p) for p in op.examples]
+        if self.kink_params not in self.examples:  # kinks are declared for the defaults: audit those too
+            self.examples.append(dict(self.kink_params))
+        self.checks: list[Check] = []
+        self.cells: dict[int, list[_Cell]] = {}
+        self.crossing: dict[int, Callable[[list[float], list[float]], bool]] = {}
+
+    def symbolic(self, timer: Budget) -> None:
+        for i, params in enumerate(self.examples):
+            self._example(i, params, timer)
+        for params, source in _varied_examples(self.op, self.examples):
+            timer.check()
+            self._varied(params, source)
+
+    def _example(self, i: int, params: dict[str, Any], timer: Budget) -> None:
+        op, sym, sp = self.op, self.sym, self.sym.sp
+        try:
+            s = _on_symbols(sym, op, params)
+        except _OpFailed as exc:
+            self.checks += [Check("symbolic", "error", name, params, str(exc)) for name in op.inputs]
+            if self.measure:
+                self.checks.append(Check("accuracy", "unchecked", None, params, f"no exact values: {exc}"))
+            return
+        switches = _switches(sp, [s.forward, *s.vjps])
+        self.crossing[i] = _float_signs(sp, s.xs, switches)
+        try:
+            breaks = _breaks(sym, op, s.xs, switches)
+            cells = _cells(sym, op, s.xs, breaks)
+            branches = [(cell, [_branch(sp, e, cell.points[0]) for e in (s.forward, *s.vjps)]) for cell in cells]
+            split = ""
+        except _Unsplittable as exc:
+            breaks = {x: set() for x in s.xs}
+            cells = _cells(sym, op, s.xs, breaks, near=_approximate_roots(sym, s.xs, switches))
+            branches = [(cell, [s.forward, *s.vjps]) for cell in cells]
+            split = str(exc)
+        self.cells[i] = cells
+        for check in _symbolic_checks(sym, op, params, s, branches, split):
+            self.checks.append(check)
+            timer.check()
+        self.checks += _backend_checks(sym, op, params, s.g, branches, self.resolver)
+        floats = [{float(b) for b in breaks[x]} | {float(r) for r in cells[0].near.get(x, ())} for x in s.xs]
+        if params == self.kink_params:
+            floats = [f | {k.at[j] for k in op.kinks} for j, f in enumerate(floats)]
+            self.checks += _branch_points(sym, op, params, s, cells, breaks, switches, self.resolver)
+        timer.check()
+        if self.measure:
+            self.checks.append(_accuracy(sym, op, params, floats))
+        if self.order >= 2:
+            self.checks += _second_order(sym, op, params, s.xs, s.g, branches)
+
+    def _varied(self, params: dict[str, Any], source: dict[str, Any]) -> None:
+        """The symbolic proof at parameters moved away from an example: only a refutation counts against the op."""
+        op, sym = self.op, self.sym
+        note = f"(varied from the example {_fmt_params(source)})"
+        try:
+            s = _on_symbols(sym, op, params)
+            switches = _switches(sym.sp, [s.forward, *s.vjps])
+            cells = _cells(sym, op, s.xs, _breaks(sym, op, s.xs, switches))
+            branches = [(cell, [_branch(sym.sp, e, cell.points[0]) for e in (s.forward, *s.vjps)]) for cell in cells]
+        except (_OpFailed, _Unsplittable) as exc:
+            self.checks.append(Check("parameters", "skipped", None, params, f"not audited {note}: {exc}"))
+            return
+        for check in _symbolic_checks(sym, op, params, s, branches, ""):
+            check.kind = "parameters"
+            check.message += f" {note}"
+            if check.verdict not in ("proved", "refuted"):
+                check.verdict = "skipped"
+            self.checks.append(check)
+
+    def timed_out(self, seconds: float | None) -> None:
+        """Mark the audit cut short: inconclusive, never a pass, and so is every symbolic step it did not finish."""
+        why = f"timed out after {seconds:g} s (the time budget per op: --budget or {ENV_BUDGET} changes it)"
+        self.checks.append(Check("budget", "inconclusive", None, {}, f"the symbolic steps {why}; the float checks ran"))
+        for params in self.examples:
+            mine = [c for c in self.checks if c.params == params]
+            for name in self.op.inputs:
+                if not any(c.kind == "symbolic" and c.input == name for c in mine):
+                    self.checks.append(Check("symbolic", "inconclusive", name, params, why))
+                if self.order >= 2 and not any(c.kind == "second-derivative" and c.input == name for c in mine):
+                    self.checks.append(Check("second-derivative", "inconclusive", name, params, why))
+            if self.measure and not any(c.kind == "accuracy" for c in mine):
+                self.checks.append(Check("accuracy", "unchecked", None, params, f"no exact values: {why}"))
+
+    def numeric(self) -> list[Check]:
+        """The checks that need no SymPy, run whatever the symbolic phase finished: central differences and kinks."""
+        for i, params in enumerate(self.examples):
+            cells = self.cells.get(i)
+            if cells is None:
+                xs = [self.sym.sp.Symbol(n) for n in self.op.inputs]
+                cells = _cells(self.sym, self.op, xs, {x: set() for x in xs})
+            self.checks += _central_differences(self.op, params, cells, self.resolver, self.crossing.get(i, _never))
+        return self.checks + _kink_checks(self.op, self.resolver)
+
+
+def _never(a: list[float], b: list[float]) -> bool:
+    return False
+
+
+def _varied_examples(op: Op, examples: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(varied, example) for each example: every number parameter moved (a float times VARIED, an int one step away from 0)."""
+    out = []
+    for example in examples:
+        varied = {k: (v if isinstance(v, bool) or not isinstance(v, int | float) else
+                      (v + 1 if v >= 0 else v - 1) if isinstance(v, int) else (v * VARIED if v else VARIED - 1))
+                  for k, v in example.items()}
+        if varied != example and varied not in examples and varied not in [v for v, _ in out]:
+            out.append((varied, example))
+    return out
 
 
 class _OpFailed(Exception):
@@ -286,15 +490,18 @@ def _cotangents(op: Op, result: Any) -> list[Any]:
 
 @dataclass
 class _Cell:
-    """A region where every branch of the op is fixed: its description and exact sample points."""
+    """A region where every branch of the op is fixed: its description and exact sample points.
+
+    ``near`` holds, per input, boundaries found only numerically (the points include some close to each).
+    """
 
     name: str
     points: list[dict[Any, Any]]
+    near: dict[Any, list[float]] = field(default_factory=dict)
 
 
-def _cells(sym: _Prover, op: Op, xs: list[Any], switches: set[Any]) -> list[_Cell]:
-    """The regions of the domain between the points where a switch (see ``_switches``) changes sign."""
-    sp = sym.sp
+def _breaks(sym: _Prover, op: Op, xs: list[Any], switches: set[Any]) -> dict[Any, set]:
+    """Per input, the exact points where a switch (see ``_switches``) may change sign; _Unsplittable if they cannot be found."""
     breaks: dict[Any, set] = {x: set() for x in xs}
     for h in switches:
         free = h.free_symbols
@@ -304,49 +511,127 @@ def _cells(sym: _Prover, op: Op, xs: list[Any], switches: set[Any]) -> list[_Cel
             raise _Unsplittable(f"the branch condition on {h} depends on {', '.join(sorted(map(str, free)))}, "
                                 "not on one input alone, so its regions cannot be separated")
         x = next(iter(free))
-        breaks[x] |= _roots(sp, h, x)
+        breaks[x] |= _roots(sym.sp, h, x)
+    return breaks
+
+
+def _cells(sym: _Prover, op: Op, xs: list[Any], breaks: dict[Any, set], near: dict[Any, list[float]] | None = None) -> list[_Cell]:
+    """The regions of the domain between the breaks, with exact sample points (and points close to the ``near`` boundaries)."""
+    sp = sym.sp
     per_input = []
     for x, domain in zip(xs, op.domains):
         lo = sp.Integer(0) if domain in ("positive", "nonnegative") else None
         edges = sorted(b for b in breaks[x] | ({sp.Integer(0)} if domain == "nonzero" else set()) if lo is None or b > lo)
-        per_input.append(_intervals(sp, str(x), lo, edges))
+        intervals = _intervals(sp, str(x), lo, edges)
+        if near and near.get(x):
+            inside = accuracy.INSIDE_DOMAIN[domain]
+            extra = [sp.Rational(r + s * d * max(1.0, abs(r))) for r in near[x] for d in NEAR_BOUNDARY for s in (1, -1)]
+            intervals = [(name, pts + [p for p in extra if inside(float(p))]) for name, pts in intervals]
+        per_input.append(intervals)
     cells = []
     for combo in itertools.product(*per_input):
         n = max(len(pts) for _, pts in combo)
         # input j takes its (k + j)-th point, so that two inputs are not sampled on the diagonal x == y
         points = [{x: pts[(k + j) % len(pts)] for j, (x, (_, pts)) in enumerate(zip(xs, combo))} for k in range(n)]
-        cells.append(_Cell(" and ".join(name for name, _ in combo), points))
+        cells.append(_Cell(" and ".join(name for name, _ in combo), points, dict(near or {})))
     return cells
 
 
 def _switches(sp: Any, exprs: list[Any]) -> set[Any]:
-    """The functions whose sign selects a branch: condition sides' differences, and the arguments of Abs and sign."""
+    """The functions whose sign selects a branch: condition sides' differences, arguments of Abs and sign, max/min differences."""
     found = set()
     for e in exprs:
+        e = sp.sympify(e)
         for pw in e.atoms(sp.Piecewise):
             for _, cond in pw.args:
                 for rel in cond.atoms(sp.core.relational.Relational):
                     found.add(rel.lhs - rel.rhs)
         for a in e.atoms(sp.Abs, sp.sign):
             found.add(a.args[0])
+        for m in e.atoms(sp.Max, sp.Min):
+            found |= {a - b for a, b in itertools.combinations(m.args, 2)}
     return found
 
 
 def _roots(sp: Any, h: Any, x: Any) -> set[Any]:
-    """Where h may change sign: its real roots (a superset when h itself has branches)."""
-    inner = next(iter(h.atoms(sp.Piecewise, sp.Abs, sp.sign)), None)
+    """Where h may change sign: its real roots (a superset when h itself has branches), solved by SymPy."""
+    inner = next(iter(h.atoms(sp.Piecewise, sp.Abs, sp.sign, sp.Max, sp.Min)), None)
     if isinstance(inner, sp.Piecewise):
         variants = [value for value, _ in inner.args]
     elif isinstance(inner, sp.Abs):
         variants = [inner.args[0], -inner.args[0]]
+    elif isinstance(inner, sp.Max | sp.Min):
+        variants = list(inner.args)
     elif inner is not None:
         variants = [1, -1]
     if inner is not None:
-        return set().union(*(_roots(sp, h.xreplace({inner: v}), x) for v in variants))
+        return set().union(*(_roots(sp, h.xreplace({inner: v}), x) for v in variants)) | (
+            set() if not isinstance(inner, sp.Max | sp.Min) else _roots(sp, inner.args[0] - inner.args[1], x))
     try:
         return set(sp.Poly(h, x).real_roots())
     except (sp.PolynomialError, NotImplementedError):
-        raise _Unsplittable(f"the branch condition on {h} is not polynomial in {x}, so where it changes cannot be found") from None
+        pass
+    try:
+        solved = sp.solveset(h, x, sp.S.Reals)
+    except (NotImplementedError, ValueError, TypeError):
+        solved = None
+    if solved is sp.S.EmptySet:
+        return set()
+    if isinstance(solved, sp.FiniteSet) and all(r.is_number and r.is_real for r in solved):
+        return set(solved)
+    raise _Unsplittable(f"SymPy cannot list where {h} changes sign (solving {h} = 0 for {x} gives {solved}), "
+                        "so its regions cannot be separated")
+
+
+def _approximate_roots(sym: _Prover, xs: list[Any], switches: set[Any]) -> dict[Any, list[float]]:
+    """Per input, where a switch of that input alone changes sign, found numerically (dense sampling, then bisection)."""
+    sp, found = sym.sp, {x: [] for x in xs}
+    grid = sorted({s * 10 ** (k / 20) for k in range(-60, 61) for s in (1, -1)} | {k / 20 for k in range(-200, 201)})
+    for h in switches:
+        if len(h.free_symbols) != 1 or not h.free_symbols <= set(xs):
+            continue
+        x = next(iter(h.free_symbols))
+        f = _float_function(sp, [x], h)
+        signs = [(v, f([v])) for v in grid]
+        for (a, fa), (b, fb) in itertools.pairwise(signs):
+            if fa is None or fb is None or fa * fb > 0 or fa == 0:
+                continue
+            for _ in range(80):
+                mid = (a + b) / 2
+                fm = f([mid])
+                if fm is None or mid in (a, b):
+                    break
+                a, fa, b = (mid, fm, b) if fm * fa > 0 else (a, fa, mid)
+            found[x].append(b)
+    return found
+
+
+def _float_function(sp: Any, xs: list[Any], expr: Any) -> Callable[[list[float]], float | None]:
+    """expr as a float function of a point, None where it is undefined."""
+    f = sp.lambdify(xs, expr, modules="math")
+
+    def at(point: list[float]) -> float | None:
+        try:
+            v = float(f(*point))
+        except (ArithmeticError, ValueError, TypeError):
+            return None
+        return v if math.isfinite(v) else None
+
+    return at
+
+
+def _float_signs(sp: Any, xs: list[Any], switches: set[Any]) -> Callable[[list[float], list[float]], bool]:
+    """Whether some branch switch vanishes or changes sign between two points (so a kink may lie between), in floats."""
+    fs = [_float_function(sp, xs, h) for h in switches]
+
+    def crosses(a: list[float], b: list[float]) -> bool:
+        for f in fs:
+            va, vb = f(a), f(b)
+            if va is None or vb is None or va * vb <= 0:
+                return True
+        return False
+
+    return crosses
 
 
 def _intervals(sp: Any, name: str, lo: Any, edges: list[Any]) -> list[tuple[str, list[Any]]]:
@@ -367,7 +652,7 @@ def _intervals(sp: Any, name: str, lo: Any, edges: list[Any]) -> list[tuple[str,
 
 
 def _branch(sp: Any, expr: Any, at: dict) -> Any:
-    """expr with every Piecewise, Abs and sign replaced by the branch that holds around the point at."""
+    """expr with every Piecewise, Abs, sign, Max and Min replaced by the branch that holds around the point at."""
 
     def pick(e: Any) -> Any:
         if isinstance(e, sp.Piecewise):
@@ -378,6 +663,12 @@ def _branch(sp: Any, expr: Any, at: dict) -> Any:
                 if truth is not sp.false:
                     raise _Unsplittable(f"the condition {cond} cannot be decided at {_fmt_at(at)}")
             raise _Unsplittable(f"no branch of {e} holds at {_fmt_at(at)}")
+        if isinstance(e, sp.Max | sp.Min):
+            values = [a.xreplace(at) for a in e.args]
+            if not all(v.is_number for v in values):
+                raise _Unsplittable(f"the larger of {e.args} cannot be decided at {_fmt_at(at)}")
+            chosen = (max if isinstance(e, sp.Max) else min)(range(len(values)), key=lambda k: values[k])
+            return e.args[chosen]
         s = e.args[0].xreplace(at)
         if not s.is_number:
             raise _Unsplittable(f"the sign of {e.args[0]} cannot be decided at {_fmt_at(at)}")
@@ -385,7 +676,7 @@ def _branch(sp: Any, expr: Any, at: dict) -> Any:
             return e.args[0] if s >= 0 else -e.args[0]
         return sp.sign(s)
 
-    return expr.replace(lambda e: isinstance(e, sp.Piecewise | sp.Abs | sp.sign), pick)
+    return sp.sympify(expr).replace(lambda e: isinstance(e, sp.Piecewise | sp.Abs | sp.sign | sp.Max | sp.Min), pick)
 
 
 # -- proofs ---------------------------------------------------------------------------------------
@@ -395,7 +686,7 @@ def _is_zero(sp: Any, d: Any) -> str | None:
     """How SymPy shows d == 0, trying the cheap ways first; None if it cannot."""
     if d == 0:
         return "identical"
-    for name, method in (("expand", sp.expand), ("cancel", sp.cancel)):
+    for name, method in (("expand", sp.expand), ("cancel", sp.cancel), ("exp", _in_exp)):
         try:
             if method(d) == 0:
                 return name
@@ -404,17 +695,37 @@ def _is_zero(sp: Any, d: Any) -> str | None:
     return None
 
 
+def _in_exp(d: Any) -> Any:
+    """d with tanh, sinh, cosh (and the like) written in exp, then cancelled: a cheap proof for rules in exp(-|x|)."""
+    from sympy import cancel, exp
+
+    return cancel(d.rewrite(exp))
+
+
 def _compare(sym: _Prover, expected: Any, registered: Any, cell: _Cell, extra: dict) -> tuple[str, dict | None]:
-    """Prove registered == expected on cell: (verdict-or-method, counterexample)."""
-    method = _is_zero(sym.sp, registered - expected)
+    """Prove registered == expected on cell: (verdict-or-method, counterexample).
+
+    A difference SymPy does not reduce to 0 is evaluated at every sampled point, exactly to DIGITS
+    digits: one that is nonzero anywhere, however small, refutes the rule at the point where it is largest.
+    """
+    d = registered - expected
+    method = _is_zero(sym.sp, d)
     if method:
         return method, None
+    found = []
     for point in cell.points:
         at = {**point, **extra}
         e, r = sym.value(expected, at), sym.value(registered, at)
         if e is not None and r is not None and not _close(e, r, RTOL):
             return "refuted", {"at": _floats(point), **_floats(extra), "region": cell.name, "expected": e, "registered": r}
-    if sym.sp.simplify(registered - expected) == 0:
+        diff = sym.difference(d, at)
+        if diff and e is not None and r is not None:
+            found.append((abs(diff), point, e, r, diff))
+    if found:
+        _, point, e, r, diff = max(found, key=lambda f: f[0])
+        return "refuted", {"at": _floats(point), **_floats(extra), "region": cell.name, "expected": e, "registered": r,
+                           "difference": diff}
+    if sym.sp.simplify(d) == 0:
         return "simplify", None
     return "inconclusive", None
 
@@ -425,27 +736,26 @@ def _prove(sym: _Prover, cases: list[tuple[_Cell, Any, Any]], extra: dict) -> tu
     for cell, expected, registered in cases:
         method, cex = _compare(sym, expected, registered, cell, extra)
         if cex is not None:
-            return "refuted", f"they differ on {cell.name}", cex
+            small = f" (by {cex['difference']:.3g}, exactly)" if "difference" in cex else ""
+            return "refuted", f"they differ on {cell.name}{small}", cex
         methods.append((cell.name, method))
     unproved = [c for c, m in methods if m == "inconclusive"]
     if unproved:
         return ("inconclusive", f"SymPy could not reduce their difference to 0 on {', '.join(unproved)}, "
-                "and it vanished at every sampled point", None)
+                f"and it is 0 to {DIGITS} digits at every sampled point", None)
     return "proved", "equal on " + "; ".join(f"{c} ({m})" for c, m in methods), None
 
 
-def _symbolic_checks(sym: _Prover, op: Op, params: dict, xs: list[Any], g: Any, forward: Any, vjps: list[Any],
-                     branches: list[tuple[_Cell, list[Any]]], split: str) -> list[Check]:
+def _symbolic_checks(sym: _Prover, op: Op, params: dict, s: _Symbols, branches: list[tuple[_Cell, list[Any]]],
+                     split: str) -> Iterator[Check]:
     """For each input x_i, on every region: vjp_i == g * d forward / d x_i."""
-    sp, checks = sym.sp, []
-    for i, (x, name) in enumerate(zip(xs, op.inputs)):
-        cases = [(cell, g * sp.diff(f, x), vs[i]) for cell, (f, *vs) in branches]
-        verdict, how, cex = _prove(sym, cases, {g: sym.exact(COTANGENT)})
+    sp = sym.sp
+    for i, (x, name) in enumerate(zip(s.xs, op.inputs)):
+        cases = [(cell, s.g * sp.diff(f, x), vs[i]) for cell, (f, *vs) in branches]
+        verdict, how, cex = _prove(sym, cases, {s.g: sym.exact(COTANGENT)})
         note = f"; {split}" if split and verdict == "inconclusive" else ""
-        checks.append(Check("symbolic", verdict, name, params,
-                            f"vjp for {name} vs g * d{op.name}/d{name}: {how}{note}",
-                            str(g * sp.diff(forward, x)), str(vjps[i]), cex))
-    return checks
+        yield Check("symbolic", verdict, name, params, f"vjp for {name} vs g * d{op.name}/d{name}: {how}{note}",
+                    str(s.g * sp.diff(s.forward, x)), str(s.vjps[i]), cex)
 
 
 def _second_order(sym: _Prover, op: Op, params: dict, xs: list[Any], g: Any,
@@ -494,7 +804,140 @@ def _graph_second(op: Op, params: dict, point: list[float], i: int) -> list[floa
     return [float(d) for d in grad(first, xs)]
 
 
+# -- branch points: kinks found, declared, or neither ------------------------------------------------------
+
+
+def _branch_points(sym: _Prover, op: Op, params: dict, s: _Symbols, cells: list[_Cell], breaks: dict[Any, set],
+                   switches: set[Any], resolver: Any) -> list[Check]:
+    """Every point where a branch of the forward or a vjp switches, against the declared kinks.
+
+    Where the forward's one-sided derivatives differ (or the forward jumps) the op is not differentiable:
+    a Kink must be declared there. Where they agree, no Kink may be declared, and the vjp must give the
+    derivative. A Kink declared where nothing branches is refuted too. Other inputs take a sampled value.
+    """
+    sp, checks, kinks_found = sym.sp, [], []
+    base = cells[0].points[0]
+    for i, x in enumerate(s.xs):
+        name = op.inputs[i]
+        points = sorted(breaks[x])
+        for k, p in enumerate(points):
+            gaps = [abs(p - q) for q in (points[k - 1:k] + points[k + 1:k + 2])]
+            eps = min([sp.Rational(1, 1000) * max(1, abs(p)), *(gap / 4 for gap in gaps)])
+            at = {**base, x: p}
+            left, right = ({**at, x: p - eps}, {**at, x: p + eps})
+            sides = [_branch(sp, s.forward, side) for side in (left, right)]
+            values = [sym.value(f, at) for f in sides]
+            slopes = [sym.value(sp.diff(f, x), at) for f in sides]
+            fp, where = float(p), _fmt_at(at)
+            vjp = _vjp_at(op, params, [float(v) for v in at.values()], i, resolver)
+            match = [kk for kk in op.kinks if _same(kk.at[i], fp)]
+            if None in values or None in slopes:
+                continue
+            jump = not _close(values[0], values[1], 1e-12)
+            kink = jump or not _close(slopes[0], slopes[1], 1e-12)
+            if kink:
+                kinks_found.append((i, fp))
+                if not match:
+                    how = f"{op.name} jumps from {values[0]:.6g} to {values[1]:.6g}" if jump else \
+                        f"d{op.name}/d{name} is {slopes[0]:.6g} for {name} < {fp:g} and {slopes[1]:.6g} for {name} > {fp:g}"
+                    other = slopes[0] if vjp is None or not _close(slopes[0], vjp, 1e-12) else slopes[1]
+                    checks.append(Check("kink", "refuted", name, params,
+                                        f"undeclared kink at {where}: {how}; the vjp gives {_fmt_value(vjp)} there (g = 1). "
+                                        f"Declare the value it takes: Op(..., kinks=(Kink({fp!r}, {_fmt_value(vjp)}),))",
+                                        counterexample={"at": _floats(at), "g": 1.0, "expected": other,
+                                                        "registered": math.nan if vjp is None else vjp}))
+            elif match:  # a kink for other parameters (elu's alpha = 1 is smooth at 0): its value must be the derivative
+                declared = float(match[0].grad[i] or 0.0)
+                if not _close(slopes[0], declared, 1e-12):
+                    checks.append(Check("kink", "refuted", name, params,
+                                        f"a Kink at {_fmt_point(op, match[0].at)} declares {declared:g}, but {op.name} is "
+                                        f"differentiable there with these parameters: d{op.name}/d{name} = {slopes[0]:.6g} on both sides",
+                                        counterexample={"at": _floats(at), "g": 1.0, "expected": slopes[0], "registered": declared}))
+            elif vjp is None or not _close(slopes[0], vjp, BACKEND_RTOL):
+                checks.append(Check("branch", "refuted", name, params,
+                                    f"at {where}, where a branch switches but {op.name} is differentiable, the vjp for {name} gives "
+                                    f"{_fmt_value(vjp)} (g = 1), the derivative is {slopes[0]:.6g}",
+                                    counterexample={"at": _floats(at), "g": 1.0, "expected": slopes[0],
+                                                    "registered": math.nan if vjp is None else vjp}))
+    for kk in op.kinks:
+        at = {x: sym.exact(float(v)) for x, v in zip(s.xs, kk.at)}
+        if not any(sym.value(h, at) in (0.0, None) for h in switches):
+            checks.append(Check("kink", "refuted", op.inputs[0] if op.arity == 1 else None, params,
+                                f"a Kink is declared at {_fmt_point(op, kk.at)}, but nothing of {op.name} branches there "
+                                f"(it switches branch at {_fmt_breaks(op, s.xs, breaks)})"))
+    if not checks:
+        where = ", ".join(f"{op.inputs[i]}={fp:g}" for i, fp in kinks_found) or "none"
+        checks.append(Check("branch", "passed", None, params,
+                            f"branch points: {_fmt_breaks(op, s.xs, breaks)}; "
+                            f"kinks among them: {where}, each declared; the vjp gives the derivative at the others"))
+    return checks
+
+
+def _same(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=0, abs_tol=1e-12 * max(1.0, abs(b)))
+
+
+def _vjp_at(op: Op, params: dict, point: list[float], i: int, resolver: Any) -> float | None:
+    """The scalar backend's vjp for input i at point, g = 1 (None if it fails)."""
+    xp = Scalar(resolver)
+    try:
+        return float(_cotangents(op, op.vjp(xp, 1.0, op.forward(xp, *point, **params), *point, **params))[i])
+    except Exception:
+        return None
+
+
 # -- numeric checks -------------------------------------------------------------------------------
+
+
+def _accuracy(sym: _Prover, op: Op, params: dict, breaks: list[set[float]]) -> Check:
+    """The accuracy check of one example: microreg.accuracy's measurement against the op's bound."""
+    bound = op.accuracy.ulps if op.accuracy else accuracy.DEFAULT_ULPS
+    declared = f" (declared: {op.accuracy.reason})" if op.accuracy else ""
+    try:
+        exact = _on_symbols(sym, op, params, binary=True)
+    except _OpFailed as exc:
+        return Check("accuracy", "unchecked", None, params, f"no exact values: {exc}")
+    backends = {"scalar": _engine(op, params, arrays=False), "array": _engine(op, params, arrays=True)}
+    m = accuracy.measure(op, exact.xs, exact.forward, breaks, backends, bound, op.accuracy.up_to if op.accuracy else None)
+    worst = None if m.worst is None else {**asdict(m.worst), "excess": m.worst.excess}
+    if not m.results:
+        return Check("accuracy", "unchecked", None, params, "no point of the grid has a finite exact value", worst=worst)
+    if m.accurate:
+        return Check("accuracy", "accurate", None, params,
+                     f"{m.results} float64 results on the scalar and array backends within {bound:g} ulps{declared}; "
+                     f"worst: {m.worst.describe()}", worst=worst)
+    failures = f"; {m.failures} of them raise, overflow or give 0 where the exact value is not 0" if m.failures else ""
+    return Check("accuracy", "inaccurate", None, params,
+                 f"{len(m.misses)} of {m.results} float64 results are off by more than {bound:g} ulps{declared}{failures}; "
+                 f"worst: {m.worst.describe()}; also: {'; '.join(x.describe() for x in m.misses[1:3]) or 'none'}", worst=worst)
+
+
+def _engine(op: Op, params: dict, arrays: bool) -> accuracy.Backend:
+    """op run as a user runs it, through the engine: apply() on Values, then grad() (g = 1); on arrays, all points at once
+    (point by point where the engine refuses the whole array, to find the points it fails at)."""
+
+    def run(points: list[tuple[float, ...]]) -> list[list[Any]]:
+        if not arrays:
+            return [_engine_row(op, params, [Value(v) for v in p]) for p in points]
+        whole = _engine_row(op, params, [Value(np.array(c, dtype=np.float64)) for c in zip(*points)])
+        if any(isinstance(v, str) for v in whole):
+            return [_engine_row(op, params, [Value(np.array([v])) for v in p], first=True) for p in points]
+        return [list(row) for row in zip(*(np.broadcast_to(np.asarray(v, dtype=np.float64), (len(points),)).tolist() for v in whole))]
+
+    return run
+
+
+def _engine_row(op: Op, params: dict, inputs: list[Value], first: bool = False) -> list[Any]:
+    """The forward and each cotangent the engine computes from inputs (first: of one-element arrays, as floats), or why it fails."""
+    try:
+        out = apply(op, tuple(inputs), params)
+    except Exception as exc:
+        return [f"raises {type(exc).__name__}: {exc}"] * (1 + op.arity)
+    try:
+        row = [out.data, *grad(out, inputs)]
+    except Exception as exc:
+        row = [out.data, *[f"raises {type(exc).__name__}: {exc}"] * op.arity]
+    return [float(np.asarray(v).reshape(-1)[0]) if first and not isinstance(v, str) else v for v in row]
 
 
 def _backend_checks(sym: _Prover, op: Op, params: dict, g: Any, branches: list[tuple[_Cell, list[Any]]],
@@ -595,19 +1038,6 @@ def _central_differences(op: Op, params: dict, cells: list[_Cell], resolver: Any
     return list(checks.values())
 
 
-def _crossing(sym: _Prover, xs: list[Any], switches: set[Any]) -> Callable[[list[float], list[float]], bool]:
-    """Whether some branch switch vanishes or changes sign between two points (so a kink may lie between)."""
-
-    def crosses(a: list[float], b: list[float]) -> bool:
-        for h in switches:
-            va, vb = (sym.value(h, {x: sym.exact(v) for x, v in zip(xs, p)}) for p in (a, b))
-            if va is None or vb is None or va * vb <= 0:
-                return True
-        return False
-
-    return crosses
-
-
 def _kink_checks(op: Op, resolver: Any) -> list[Check]:
     """At each declared Kink, the vjp for g = 1 and the default parameters gives the declared cotangents."""
     params = {**op.examples[0], **{k: d for k, d in op.params.items() if d is not REQUIRED}}
@@ -667,7 +1097,16 @@ def _fmt_params(params: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in params.items())
 
 
+def _fmt_breaks(op: Op, xs: list[Any], breaks: dict[Any, set]) -> str:
+    return ", ".join(f"{n}={float(p):g}" for x, n in zip(xs, op.inputs) for p in sorted(breaks[x])) or "none"
+
+
+def _fmt_value(v: float | None) -> str:
+    return "nothing (it fails)" if v is None else repr(v)
+
+
 def _fmt_counterexample(cex: dict) -> str:
     at = ", ".join(f"{k}={v:g}" for k, v in cex["at"].items())
     g = f", g={cex['g']:g}" if "g" in cex else ""
-    return f"at {at}{g}: expected {cex['expected']:.12g}, registered {cex['registered']:.12g}"
+    small = f" (difference {cex['difference']:.6g}, exactly nonzero)" if "difference" in cex else ""
+    return f"at {at}{g}: expected {cex['expected']:.12g}, registered {cex['registered']:.12g}{small}"

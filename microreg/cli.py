@@ -10,9 +10,10 @@ import textwrap
 import time
 import warnings
 from collections.abc import Sequence
+from xml.etree import ElementTree
 
-from . import demo, export
-from .audit import VERDICTS, OpAudit, audit
+from . import accuracy, demo, export, plugins
+from .audit import ACCURACY_VERDICTS, DEFAULT_BUDGET, ENV_BUDGET, VERDICTS, OpAudit, audit, load_failures
 from .op import REQUIRED
 from .opregistry import PluginError, PluginWarning
 from .plugins import __version__, registry
@@ -70,66 +71,165 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def audit_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `microreg audit`: OP ..., --json, --strict, --order; and its help text."""
-    parser.description = "Prove with SymPy that each op's vjp is g times the derivative of its forward, and check it numerically."
-    parser.epilog = textwrap.dedent("""\
-        verdicts: proved; refuted (a counterexample is shown); inconclusive (not proved, never a pass);
-                  error (the op cannot be audited, e.g. it calls math.tanh instead of xp.tanh)
-        exit codes: 0 nothing refuted or in error (with --strict: nothing inconclusive either),
-                    1 otherwise, 2 usage error or unknown op
+    """The options of `microreg audit`: OP ..., --format (--json), --strict, --order, --budget; and its help text."""
+    parser.description = ("Prove with SymPy that each op's vjp is g times the derivative of its forward, check it numerically, "
+                          "and measure its float64 accuracy against exact values.")
+    parser.epilog = textwrap.dedent(f"""\
+        verdicts: proved; refuted (a counterexample is shown); inconclusive (not proved, never a pass: SymPy
+                  could not decide, or the time budget ran out); error (the op cannot be audited, e.g. it calls
+                  math.tanh instead of xp.tanh, or its plugin failed to load)
+        accuracy: accurate (within {accuracy.DEFAULT_ULPS:g} ulps, or the bound the op declares); inaccurate (the worst
+                  point is shown); unchecked (no exact values to compare with)
+        exit codes: 0 nothing refuted, in error or inaccurate, and every plugin loaded (with --strict: nothing
+                    inconclusive or unchecked either); 1 otherwise; 2 usage error or unknown op
+        strict: one meaning everywhere: only ops proved and accurate pass. --strict applies it to this exit
+                code; MICROREG_STRICT=1 applies it when plugins load, and implies --strict.
         what each check does: pydoc microreg.audit""")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("ops", nargs="*", metavar="OP", help="ops to audit (default: every registered op)")
-    parser.add_argument("--json", action="store_true", help="print a JSON list, one object per op")
-    parser.add_argument("--strict", action="store_true", help="also fail when a verdict is inconclusive")
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="table (default); json: one object per op; github: workflow annotations; junit: JUnit XML")
+    parser.add_argument("--json", action="store_const", const="json", dest="format", help="the same as --format json")
+    parser.add_argument("--strict", action="store_true", default=plugins.strict(),
+                        help="also fail when a verdict is inconclusive or the accuracy unchecked (on with MICROREG_STRICT=1)")
     parser.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also check second derivatives")
+    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                        help=f"time limit per op for the symbolic steps (default: ${ENV_BUDGET}, else {DEFAULT_BUDGET:g}; 0: none)")
+
+
+FORMATS = ("table", "json", "github", "junit")
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """`microreg audit`: audit, print a table (or JSON), and exit 0 if nothing is refuted or in error, 1 otherwise, 2 for an unknown op."""
+    """`microreg audit`: audit, print the results in the chosen format, and return the exit code (see audit_arguments)."""
     try:
         registry.load()
     except PluginError as exc:  # strict mode refused a plugin (or one failed): nothing to audit until it is fixed
         print(f"microreg audit: {exc}", file=sys.stderr)
         return 1
     names = list(dict.fromkeys(args.ops))
+    failures = load_failures()
     unknown = [n for n in names if n not in registry]
     for name in unknown:
-        try:
-            registry.get(name)
-        except KeyError as exc:
-            print(f"microreg audit: {exc.args[0]}", file=sys.stderr)
-    if unknown:
+        print(f"microreg audit: {_unknown(name)}", file=sys.stderr)
+    if unknown and not any(p.error and (not p.offered or set(p.offered) & set(unknown)) for p in registry.plugins.values()):
         return 2
     start = time.perf_counter()
-    records = audit(names or None, order=args.order, progress=_progress)
-    counts = {v: sum(r.verdict == v for r in records) for v in VERDICTS}
-    summary = (f"{len(records)} op(s) audited in {time.perf_counter() - start:.2f} s: "
-               + ", ".join(f"{n} {v}" for v, n in counts.items()))
-    if args.json:
-        print(json.dumps([r.to_json() for r in records], indent=2, default=str))
-        print(summary, file=sys.stderr)
-    else:
-        print(_render(records))
-        print(summary)
-    failing = {"refuted", "error"} | ({"inconclusive"} if args.strict else set())
-    return 1 if any(r.verdict in failing for r in records) else 0
+    records = [] if unknown else audit(names or None, order=args.order, progress=_progress, budget=args.budget)
+    if unknown or not names:  # a plugin that failed to load fails the run: it may hold the op asked for
+        records += failures
+    summary = _summary(records, time.perf_counter() - start)
+    _print(records, args.format, args.strict, summary)
+    return 1 if unknown or any(r.fails(args.strict) for r in records) else 0
+
+
+def _unknown(name: str) -> str:
+    """Why op name is not registered: the plugin that offers it failed to load, or no such op (naming plugins that failed)."""
+    for plugin in registry.plugins.values():
+        if plugin.error and name in plugin.offered:
+            return f"op {name!r} is not registered: plugin {plugin.name!r}, which offers it, failed to load: {plugin.error}"
+    try:
+        registry.get(name)
+    except KeyError as exc:
+        return exc.args[0]
+    return ""
 
 
 def _progress(record: OpAudit) -> None:
-    print(f"audit: {record.op} {record.verdict} ({record.seconds:.2f} s)", file=sys.stderr, flush=True)
+    accuracy = f", {record.accuracy}" if record.accuracy else ""
+    print(f"audit: {record.op} {record.verdict}{accuracy} ({record.seconds:.2f} s)", file=sys.stderr, flush=True)
+
+
+def _summary(records: list[OpAudit], seconds: float) -> str:
+    audited = [r for r in records if not _is_failure(r)]
+    counts = {v: sum(r.verdict == v for r in audited) for v in VERDICTS}
+    measured = {v: sum(r.accuracy == v for r in audited) for v in ACCURACY_VERDICTS}
+    failed = len(records) - len(audited)
+    return (f"{len(audited)} op(s) audited in {seconds:.2f} s: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+            + "; " + ", ".join(f"{n} {v}" for v, n in measured.items())
+            + (f"; {failed} plugin(s) failed to load" if failed else ""))
+
+
+def _is_failure(record: OpAudit) -> bool:
+    return any(c.kind == "load" for c in record.checks)
+
+
+def _print(records: list[OpAudit], form: str, strict: bool, summary: str) -> None:
+    if form == "json":
+        print(json.dumps([r.to_json() for r in records], indent=2, default=str))
+    elif form == "github":
+        print("\n".join(_github(r, strict) for r in records if r.problems()))
+        print(f"::notice title=microreg audit::{_escape(summary)}")
+    elif form == "junit":
+        print(_junit(records, strict, summary))
+    else:
+        print(_render(records))
+        print(summary)
+        return
+    print(summary, file=sys.stderr)
 
 
 def _render(records: list[OpAudit]) -> str:
-    rows = []
+    rows, notes = [], []
     for r in records:
         kinks = [c for c in r.checks if c.kind == "kink"]
         origin = registry.plugins.get(r.plugin)
         plugin = f"{r.plugin} {origin.version}" if origin and origin.version else r.plugin
-        rows.append([r.op, plugin, r.verdict, ", ".join(f"{n} {v}" for n, v in r.input_verdicts().items()),
+        worst = r.worst()
+        ulps = "-" if worst is None else f"{worst['excess']:.2g}" + (f" (<= {r.bound:g})" if r.declared else "")
+        if r.declared:
+            notes.append(f"{r.op} declares an accuracy bound of {r.bound:g} ulps: {r.declared}")
+        rows.append([r.op, plugin, r.verdict, r.accuracy or "-", ulps,
+                     ", ".join(f"{n} {v}" for n, v in r.input_verdicts().items()) or "-",
                      f"{sum(c.verdict == 'passed' for c in kinks)}/{len(kinks)}" if kinks else "-", f"{r.seconds:.2f}"])
-    reports = [r.report() for r in records if r.verdict != "proved"]
-    return "\n\n".join([_table(rows, ["op", "plugin", "verdict", "inputs", "kinks", "seconds"]), *reports])
+    reports = [r.report() for r in records if r.problems()]
+    table = _table(rows, ["op", "plugin", "verdict", "accuracy", "worst ulps", "inputs", "kinks", "seconds"])
+    return "\n\n".join([table, *(["\n".join(notes)] if notes else []), *reports])
+
+
+def _escape(text: str, properties: bool = False) -> str:
+    """Text for a GitHub workflow command (its message, or with properties, a property value)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if properties else text
+
+
+def _github(record: OpAudit, strict: bool) -> str:
+    """One workflow annotation for an op with problems: an error if it fails the run, a warning otherwise, on its vjp's line."""
+    level = "error" if record.fails(strict) else "warning"
+    where = ""
+    op = registry.find(record.op)
+    code = getattr(getattr(op, "vjp", None), "__code__", None)
+    if code is not None:
+        path = os.path.relpath(code.co_filename)
+        if not path.startswith(".."):
+            where = f"file={_escape(path, True)},line={code.co_firstlineno},"
+    title = f"microreg audit: {record.op} {record.verdict}" + (f", {record.accuracy}" if record.accuracy else "")
+    return f"::{level} {where}title={_escape(title, True)}::{_escape(record.report())}"
+
+
+def _junit(records: list[OpAudit], strict: bool, summary: str) -> str:
+    """The records as JUnit XML, one test case per op: failure (refuted, inaccurate), error, or skipped (inconclusive)."""
+    suite = ElementTree.Element("testsuite", name="microreg audit", tests=str(len(records)),
+                                time=f"{sum(r.seconds for r in records):.3f}")
+    counts = {"failure": 0, "error": 0, "skipped": 0}
+    for r in records:
+        case = ElementTree.SubElement(suite, "testcase", classname=f"microreg.audit.{r.plugin}", name=r.op, time=f"{r.seconds:.3f}")
+        outcome = ("error" if r.verdict == "error" else "failure" if r.fails(strict) else
+                   "skipped" if r.problems() else None)
+        if outcome:
+            counts[outcome] += 1
+            first = r.problems()[0]
+            element = ElementTree.SubElement(case, outcome, message=f"{first.verdict}: {first.message}"[:500], type=first.verdict)
+            if outcome != "skipped":
+                element.text = r.report()
+        ElementTree.SubElement(case, "system-out").text = f"verdict {r.verdict}, accuracy {r.accuracy or '-'}"
+    suite.set("failures", str(counts["failure"]))
+    suite.set("errors", str(counts["error"]))
+    suite.set("skipped", str(counts["skipped"]))
+    root = ElementTree.Element("testsuites", name="microreg audit")
+    root.append(suite)
+    ElementTree.SubElement(suite, "system-out").text = summary
+    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
 
 
 def demo_arguments(parser: argparse.ArgumentParser) -> None:

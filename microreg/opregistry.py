@@ -31,13 +31,14 @@ class PluginWarning(UserWarning):
 
 @dataclass
 class Plugin:
-    """Where ops came from: a plugin name, its distribution and version, and any failure."""
+    """Where ops came from: a plugin name, its distribution and version, and any failure (with the ops it offered)."""
 
     name: str
     distribution: str | None = None
     version: str | None = None
     ops: list[str] = field(default_factory=list)
     error: str | None = None
+    offered: list[str] = field(default_factory=list)  # the op names its hook returned (known even if it then failed)
 
 
 Gate = Callable[[list[Op], str], None]

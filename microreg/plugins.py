@@ -17,7 +17,7 @@ Environment switches (as pytest and datasette users expect):
   plugin's ops are audited before they are registered (the registry's gate, see ``microreg.strict``):
   a plugin with an op that is not proved is refused. Every plugin is tried first, then one error
   names each that failed, raised once, by the first use; the core and the plugins that loaded stay
-  usable, and asking the registry or ``Value`` for a missing op names the plugins that failed.
+  usable, and an error about a missing op names the plugins that failed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from importlib import metadata
 import pluggy
 
 from . import hookspecs
+from .op import Op
 from .opregistry import Plugin, PluginError, Registry
 
 GROUP = "microreg"
@@ -103,7 +104,9 @@ def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.En
         impls = [i for i in manager.hook.microreg_ops.get_hookimpls() if i.plugin_name == ep.name]
         if not impls:
             raise PluginError(f"{ep.value!r} has no @hookimpl microreg_ops()")
-        registry.add(plugin, [op for impl in impls for op in _call(impl)])
+        offered = [op for impl in impls for op in _call(impl)]
+        plugin.offered = [op.name for op in offered if isinstance(op, Op)]
+        registry.add(plugin, offered)
         return []
     except Exception as exc:
         if module is not None and manager.is_registered(module) and manager.get_name(module) == ep.name:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .audit import OpAudit
 
 ENV_CACHE = "MICROREG_CACHE_DIR"
-CACHE_FORMAT = "microreg-audit-1"
+CACHE_FORMAT = "microreg-audit-2"  # 2: the accuracy audit, the time budget
 
 
 def cache_dir() -> Path:
@@ -47,7 +47,7 @@ def cache_dir() -> Path:
 def fingerprint(op: Op, resolver: Any = None) -> str:
     """A hash of all the audit of op depends on: the record, its code and the code it calls, and the versions."""
     h = hashlib.sha256()
-    for part in (*_versions(), op.name, op.domains, op.kinks, op.examples, dict(op.params), op.arities, op.shapes):
+    for part in (*_versions(), op.name, op.domains, op.kinks, op.examples, dict(op.params)):
         h.update(repr(part).encode())
     seen: set = set()
     for fn in (op.forward, op.vjp):
@@ -57,14 +57,17 @@ def fingerprint(op: Op, resolver: Any = None) -> str:
 
 @functools.cache
 def _versions() -> tuple[str, ...]:
-    """What else a verdict depends on: this audit, microreg, SymPy (looked up without importing it) and Python."""
+    """What else a verdict depends on: this audit, microreg, SymPy, mpmath and NumPy (looked up without importing them),
+    and Python (whose math module the float backend is)."""
     from importlib import metadata
 
-    try:
-        sympy_version = metadata.version("sympy")
-    except metadata.PackageNotFoundError:
-        sympy_version = "absent"
-    return CACHE_FORMAT, plugins.__version__, sympy_version, sys.version.split()[0]
+    found = []
+    for name in ("sympy", "mpmath", "numpy"):
+        try:
+            found.append(metadata.version(name))
+        except metadata.PackageNotFoundError:
+            found.append("absent")
+    return CACHE_FORMAT, plugins.__version__, *found, sys.version.split()[0]
 
 
 def _hash_code(h: Any, fn: Any, resolver: Any, seen: set) -> None:
@@ -129,7 +132,7 @@ def gate(ops: list[Op], plugin: str) -> None:
 
 
 def refuse_unproved(ops: Iterable[Op], plugin: str) -> None:
-    """Raise PluginError naming the plugin, op and verdict for every op that the audit does not prove.
+    """Raise PluginError naming the plugin, op and verdict for every op that the audit does not prove and find accurate.
 
     Strict loading calls this before registering a plugin's ops. A proved op is remembered in
     ``cache_dir()`` under its ``fingerprint``, so the next load checks a file instead of importing SymPy.
@@ -142,16 +145,21 @@ def refuse_unproved(ops: Iterable[Op], plugin: str) -> None:
         return
     from .audit import audit
 
+    # The accuracy audit runs the ops through the engine, which finds the ops they call through xp in the
+    # registry: a plugin's ops are registered for the time of their audit, then registered for good if accepted.
+    with registry.temporary(*(op for op in ops if registry.find(op.name) is None), plugin=f"{plugin} (being audited)"):
+        records = audit([op for op, _ in todo], plugin=plugin, resolver=batch)
     refused = []
-    for (_, key), record in zip(todo, audit([op for op, _ in todo], plugin=plugin, resolver=batch)):
-        if record.verdict == "proved":
-            _remember(folder, key, record)
-        else:
+    for (_, key), record in zip(todo, records):
+        if record.fails(strict=True):
             refused.append(record)
+        else:
+            _remember(folder, key, record)
     if refused:
         raise PluginError("; ".join(
-            f"plugin {plugin!r}: op {r.op!r} is {r.verdict} by the audit and MICROREG_STRICT=1 loads only proved ops: "
-            f"{r.problems()[0].message} (`microreg audit {r.op}` without MICROREG_STRICT shows why)" for r in refused))
+            f"plugin {plugin!r}: op {r.op!r} is {r.verdict} by the audit (float64 accuracy: {r.accuracy}), and MICROREG_STRICT=1 "
+            f"loads only ops proved and accurate: {r.problems()[0].message} (`microreg audit {r.op}` without MICROREG_STRICT shows why)"
+            for r in refused))
 
 
 def _remember(folder: Path, key: str, record: OpAudit) -> None:

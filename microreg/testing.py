@@ -39,21 +39,25 @@ def register_op() -> Iterator:
         yield register
 
 
-def assert_proved(*ops: Op | str, order: int = 1) -> list[OpAudit]:
-    """Fail with the audit's report unless every op (a registered name or an ``Op``) is proved; return the audits.
+def assert_proved(*ops: Op | str, order: int = 1, budget: float | None = None) -> list[OpAudit]:
+    """Fail with the audit's report unless every op (a registered name or an ``Op``) is proved and accurate; return the audits.
 
-    ``order=2`` also checks second derivatives. Called with no op it raises TypeError rather than pass
-    vacuously (``assert_proved(*ops_of("mine"))`` for a plugin that registered nothing).
+    "Strict" in the one sense microreg uses everywhere: an inconclusive verdict, or an accuracy the audit
+    could not measure, fails too. ``order=2`` also checks second derivatives; ``budget`` is the time limit
+    per op in seconds (default: $MICROREG_AUDIT_BUDGET, else the audit's default). Called with no op it
+    raises TypeError rather than pass vacuously (``assert_proved(*ops_of("mine"))`` for a plugin that
+    registered nothing).
     """
     __tracebackhide__ = True
     if not ops:
         raise TypeError("assert_proved() needs at least one op or op name; assert_proved(*ops_of()) audits every registered op")
     from .audit import audit
 
-    records = audit(ops, order=order)
-    failed = [r for r in records if r.verdict != "proved"]
+    records = audit(ops, order=order, budget=budget)
+    failed = [r for r in records if r.fails(strict=True)]
     if failed:
-        raise AssertionError("the microreg audit does not prove " + ", ".join(f"{r.op} ({r.verdict})" for r in failed)
+        raise AssertionError("the microreg audit does not prove and find accurate "
+                             + ", ".join(f"{r.op} ({r.verdict}, {r.accuracy})" for r in failed)
                              + ":\n" + "\n".join(r.report() for r in failed))
     return records
 
@@ -67,4 +71,6 @@ def ops_of(plugin: str | None = None) -> list[str]:
         return names
     if plugin not in registry.plugins:
         raise LookupError(f"no plugin named {plugin!r} is loaded; loaded: {', '.join(sorted(registry.plugins))}")
+    if registry.plugins[plugin].error:
+        raise LookupError(f"plugin {plugin!r} failed to load: {registry.plugins[plugin].error}")
     return [n for n in names if registry.origin(n).name == plugin]

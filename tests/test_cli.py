@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from fakes import TWICE, fresh, module, raising_hook, returning
-from wrong_vjps import MATH_TANH, ROUNDED, WRONG
+from wrong_vjps import MATH_TANH, UNPROVABLE, UNSTABLE, WRONG
 
 import microreg
+import microreg.audit as audit_module
 from microreg import Op, cli, registry
 from microreg.op import REQUIRED
 
@@ -159,12 +160,32 @@ def test_cli_json_lists_one_object_per_op_and_exits_0(capsys):
     assert "audit: tanh proved" in err and "2 op(s) audited" in err
 
 
-def test_cli_table_shows_each_op_and_a_summary(capsys):
+def test_cli_table_shows_each_op_its_accuracy_and_a_summary(capsys):
     assert cli.main(["audit", "exp", "log"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["op", "plugin", "verdict", "inputs", "kinks", "seconds"]
-    assert "exp" in out and "x proved" in out
-    assert out.strip().splitlines()[-1].startswith("2 op(s) audited in ") and "2 proved, 0 refuted" in out
+    assert re.split(r"\s{2,}", out.splitlines()[0]) == ["op", "plugin", "verdict", "accuracy", "worst ulps", "inputs", "kinks", "seconds"]
+    rows = table_rows(out.split("\n\n")[0])
+    assert (rows["exp"]["verdict"], rows["exp"]["accuracy"], rows["exp"]["inputs"]) == ("proved", "accurate", "x proved")
+    assert float(rows["log"]["worst ulps"]) <= 16
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("2 op(s) audited in ") and "2 proved, 0 refuted" in summary and "2 accurate, 0 inaccurate" in summary
+
+
+def test_cli_exits_1_for_an_inaccurate_op_even_when_it_is_proved(register_op, capsys):
+    _, unstable = UNSTABLE[0]
+    register_op(unstable)
+    assert cli.main(["audit", unstable.name]) == 1
+    out = capsys.readouterr().out
+    assert table_rows(out.split("\n\n")[0])[unstable.name]["accuracy"] == "inaccurate"
+    assert "worst: the " in out and "1 proved" in out and "1 inaccurate" in out
+
+
+def test_cli_json_has_the_accuracy_with_its_worst_point(register_op, capsys):
+    _, unstable = UNSTABLE[0]
+    register_op(unstable)
+    assert cli.main(["audit", unstable.name, "--format", "json"]) == 1
+    (data,) = json.loads(capsys.readouterr().out)
+    assert data["accuracy"]["verdict"] == "inaccurate" and data["accuracy"]["worst"]["excess"] > 16
 
 
 def test_cli_exits_1_and_shows_the_counterexample_for_a_refuted_op(register_op, capsys):
@@ -180,11 +201,54 @@ def test_cli_exits_1_for_an_op_in_error(register_op, capsys):
     assert "math.tanh" in capsys.readouterr().out
 
 
-def test_cli_strict_fails_on_inconclusive_and_plain_does_not(register_op, capsys):
-    register_op(ROUNDED)
-    assert cli.main(["audit", "scaled_tanh_rounded"]) == 0
-    assert cli.main(["audit", "scaled_tanh_rounded", "--strict"]) == 1
+def test_cli_strict_fails_on_inconclusive_and_plain_does_not(register_op, capsys, monkeypatch):
+    register_op(UNPROVABLE)
+    monkeypatch.delenv("MICROREG_STRICT", raising=False)
+    assert cli.main(["audit", "root_scale"]) == 0
+    assert cli.main(["audit", "root_scale", "--strict"]) == 1
     assert "inconclusive" in capsys.readouterr().out
+    monkeypatch.setenv("MICROREG_STRICT", "1")  # one meaning of strict: the environment's implies --strict
+    assert cli.main(["audit", "root_scale"]) == 1
+
+
+def test_cli_budget_limits_each_op_and_says_what_timed_out(register_op, capsys):
+    from test_audit import EXPLOSIVE
+
+    register_op(EXPLOSIVE)
+    assert cli.main(["audit", EXPLOSIVE.name, "--budget", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "inconclusive" in out and "timed out after 0.5 s" in out
+    assert cli.main(["audit", EXPLOSIVE.name, "--budget", "0.5", "--strict"]) == 1
+
+
+def test_cli_github_format_annotates_each_problem_on_its_vjp_line(register_op, capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).parent)
+    wrong = dict((o.name, o) for _, o in WRONG)["exp_factor_1001"]
+    register_op(wrong, UNPROVABLE)
+    assert cli.main(["audit", "exp", wrong.name, "root_scale", "--format", "github"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    error, warning, notice = lines
+    line = wrong.vjp.__code__.co_firstlineno
+    assert error.startswith(f"::error file=wrong_vjps.py,line={line},title=microreg audit%3A exp_factor_1001 refuted%2C ")
+    assert "::exp_factor_1001 [symbolic, x] refuted" in error and "%0A    counterexample: at x=" in error and "\n" not in error
+    assert warning.startswith("::warning file=wrong_vjps.py,") and "root_scale" in warning
+    assert notice.startswith("::notice title=microreg audit::3 op(s) audited in ")
+
+
+def test_cli_junit_format_is_one_test_case_per_op(register_op, capsys):
+    from xml.etree import ElementTree
+
+    wrong = dict((o.name, o) for _, o in WRONG)["exp_factor_1001"]
+    register_op(wrong, UNPROVABLE, MATH_TANH)
+    assert cli.main(["audit", "exp", wrong.name, "root_scale", "math_tanh", "--format", "junit"]) == 1
+    suite = ElementTree.fromstring(capsys.readouterr().out).find("testsuite")
+    counts = {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")}
+    assert counts == {"tests": "4", "failures": "1", "errors": "1", "skipped": "1"}
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert cases["exp"].find("failure") is None and cases["exp"].get("classname") == "microreg.audit.microreg_ops"
+    assert "counterexample" in cases[wrong.name].find("failure").text
+    assert cases["math_tanh"].find("error").get("type") == "error"
+    assert cases["root_scale"].find("skipped").get("message").startswith("inconclusive: ")
 
 
 def test_cli_unknown_op_exits_2_with_a_suggestion(capsys):
@@ -204,6 +268,59 @@ def test_cli_order_two_adds_second_derivative_checks(capsys):
     (data,) = json.loads(capsys.readouterr().out)
     kinds = {c["kind"] for c in data["inputs"][0]["checks"]}
     assert {"second-derivative", "graph"} <= kinds
+
+
+# -- microreg audit with a plugin that failed to load ---------------------------------------------------------
+
+
+@pytest.fixture
+def broken(install, monkeypatch):
+    """A fake environment: a core of one op (neg), a plugin whose hook raises, one offering 'twice' and a taken name."""
+    install("microreg_ops", module("fake_core", returning(registry.get("neg"))), dist="microreg")
+    install("broken", module("fake_mod", raising_hook), dist="fake-broken", version="0.9")
+    install("clashing", module("fake_clash", returning(TWICE, registry.get("neg"))), dist="fake-clash", version="2.0")
+    reg = fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg.load()
+    monkeypatch.setattr(cli, "registry", reg)
+    monkeypatch.setattr(audit_module, "registry", reg)
+    return reg
+
+
+def test_audit_exits_1_with_an_error_row_naming_each_plugin_that_failed_to_load(broken, capsys):
+    assert cli.main(["audit"]) == 1
+    out = capsys.readouterr().out
+    rows = table_rows(out.split("\n\n")[0])
+    assert rows["neg"]["verdict"] == "proved"
+    assert (rows["-"]["plugin"], rows["-"]["verdict"]) == ("broken 0.9", "error")
+    assert (rows["twice, neg"]["plugin"], rows["twice, neg"]["verdict"]) == ("clashing 2.0", "error")
+    assert "plugin 'broken' failed to load: ValueError: config file missing" in out
+    assert "1 op(s) audited" in out and "2 plugin(s) failed to load" in out
+    assert cli.main(["audit", "--format", "json"]) == 1
+    failed = {r["plugin"]: r for r in json.loads(capsys.readouterr().out) if r["verdict"] == "error"}
+    assert failed["broken"]["checks"][0]["message"] == "plugin 'broken' failed to load: ValueError: config file missing"
+
+
+def test_audit_of_an_op_whose_plugin_failed_names_the_plugin_and_why(broken, capsys):
+    assert cli.main(["audit", "twice"]) == 1
+    captured = capsys.readouterr()
+    assert "op 'twice' is not registered: plugin 'clashing', which offers it, failed to load: op 'neg' is claimed" in captured.err
+    assert "clashing 2.0" in captured.out and "error" in captured.out
+
+
+def test_audit_of_a_name_no_plugin_offers_still_fails_while_a_plugin_is_broken(broken, capsys):
+    assert cli.main(["audit", "nosuch"]) == 1  # 'broken' failed before it said which ops it offers
+    assert "no op named 'nosuch'" in capsys.readouterr().err
+
+
+def test_ops_of_a_plugin_that_failed_to_load_says_why(broken, monkeypatch):
+    from microreg import testing
+
+    monkeypatch.setattr(testing, "registry", broken, raising=False)
+    monkeypatch.setattr("microreg.plugins.registry", broken)
+    with pytest.raises(LookupError, match="plugin 'broken' failed to load: ValueError: config file missing"):
+        testing.ops_of("broken")
 
 
 # -- microreg plugins ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import types
 from pathlib import Path
 
 import pytest
-from wrong_vjps import RIGHT, ROUNDED, WRONG, tanh_vjp
+from wrong_vjps import RIGHT, UNPROVABLE, UNSTABLE, WRONG, tanh_stable_vjp, tanh_vjp
 
 import microreg
 from microreg import Op, PluginError, audit, strict
@@ -56,8 +56,15 @@ def test_refuse_unproved_names_plugin_op_and_verdict_and_caches_nothing_for_it(c
 
 
 def test_refuse_unproved_refuses_an_inconclusive_op(cache):
-    with pytest.raises(PluginError, match="op 'scaled_tanh_rounded' is inconclusive"):
-        strict.refuse_unproved([ROUNDED], "mine")
+    with pytest.raises(PluginError, match="op 'root_scale' is inconclusive"):
+        strict.refuse_unproved([UNPROVABLE], "mine")
+
+
+def test_refuse_unproved_refuses_a_proved_op_that_is_inaccurate_in_float64(cache):
+    _, unstable = UNSTABLE[0]
+    with pytest.raises(PluginError, match=rf"op '{unstable.name}' is proved by the audit \(float64 accuracy: inaccurate\)"):
+        strict.refuse_unproved([unstable], "mine")
+    assert not list(cache.glob("*.json"))
 
 
 def silu(xp, x):
@@ -65,16 +72,17 @@ def silu(xp, x):
 
 
 def silu_vjp(xp, g, out, x):
-    s = xp.halfsig(x)
-    return (g * (s + x * s * (1 - s)),)
+    return (g * (xp.halfsig(x) + x * xp.halfsig(x) * xp.halfsig(-x)),)
 
 
 def halfsig(xp, x):
-    return 1 / (1 + xp.exp(-x))
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def halfsig_vjp(xp, g, out, x):
-    return (g * out * (1 - out),)
+    e = xp.exp(-xp.abs(x))
+    return (g * (e / ((1 + e) * (1 + e))),)
 
 
 def test_refuse_unproved_sees_a_sibling_op_of_the_same_plugin_before_it_is_registered(cache):
@@ -90,7 +98,7 @@ def test_the_fingerprint_is_stable_and_changes_with_the_vjp():
 
 
 def test_an_edited_op_is_audited_again_despite_the_cache(cache):
-    strict.refuse_unproved([Op("t", tanh, tanh_vjp)], "mine")
+    strict.refuse_unproved([Op("t", tanh, tanh_stable_vjp)], "mine")
     edited = dict((o.name, o) for _, o in WRONG)["tanh_sign_flipped"].vjp
     with pytest.raises(PluginError, match="op 't' is refuted"):
         strict.refuse_unproved([Op("t", tanh, edited)], "mine")
@@ -158,8 +166,8 @@ def strict_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("strict-cache")
 
 
-def strict_run(cache: os.PathLike, code: str, pythonpath: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "MICROREG_STRICT": "1", strict.ENV_CACHE: str(cache), "MICROREG_DISABLE_PLUGIN_AUTOLOAD": ""}
+def strict_run(cache: os.PathLike, code: str, pythonpath: str = "", **extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MICROREG_STRICT": "1", strict.ENV_CACHE: str(cache), "MICROREG_DISABLE_PLUGIN_AUTOLOAD": "", **extra}
     env["MICROREG_BLOCK_PLUGINS"] = "activations"  # the core ops suffice here, and each extra plugin costs an audit
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH", "")]))
@@ -214,7 +222,7 @@ y = microreg.Value(0.5).tanh()
 y.backward()
 print(y.grad == 1.0)
 try:
-    microreg.Value.cube
+    microreg.Value(0.5).cube()
 except AttributeError as exc:
     print(exc)
 """
@@ -226,4 +234,27 @@ def test_after_strict_mode_refuses_a_plugin_the_core_works_and_its_ops_say_why_t
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[:2] == ["refused", "True"]
-    assert lines[2].startswith("type object 'Value' has no attribute 'cube'; plugin(s) 'bad_cube' failed to load"), lines
+    assert lines[2].startswith("'Value' object has no attribute 'cube'; plugin(s) 'bad_cube' failed to load"), lines
+
+
+EXPLOSIVE_PLUGIN = """
+from microreg import Op, hookimpl
+import sys
+sys.path.insert(0, {tests!r})
+from test_audit import EXPLOSIVE
+
+@hookimpl
+def microreg_ops():
+    return [EXPLOSIVE]
+"""
+
+
+def test_a_strict_load_stops_an_op_at_its_time_budget_and_refuses_it(strict_cache, tmp_path):
+    (tmp_path / "explosive.py").write_text(EXPLOSIVE_PLUGIN.format(tests=str(Path(__file__).parent)))
+    info = tmp_path / "explosive-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: explosive\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[microreg]\nexplosive = explosive\n")
+    run = strict_run(strict_cache, USE_ENGINE, pythonpath=str(tmp_path), MICROREG_AUDIT_BUDGET="1")
+    assert run.returncode != 0
+    assert "op 'nested_tanh' is inconclusive by the audit" in run.stderr and "timed out after 1 s" in run.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from wrong_vjps import RIGHT, WRONG
+from wrong_vjps import RIGHT, UNPROVABLE, UNSTABLE, WRONG
 
 import microreg
 from microreg import Op, Value
@@ -61,8 +61,23 @@ def test_assert_proved_passes_for_registered_names_and_op_records_and_returns_th
 
 def test_assert_proved_fails_with_the_report():
     wrong = dict((o.name, o) for _, o in WRONG)["sigmoid_missing_factor"]
-    with pytest.raises(AssertionError, match=r"does not prove sigmoid_missing_factor \(refuted\)(.|\n)*counterexample"):
+    with pytest.raises(AssertionError, match=r"does not prove and find accurate sigmoid_missing_factor \(refuted, (.|\n)*counterexample"):
         assert_proved("tanh", wrong)
+
+
+def test_assert_proved_fails_for_a_proved_rule_that_is_inaccurate_in_float64():
+    _, unstable = UNSTABLE[0]
+    with pytest.raises(AssertionError, match=rf"{unstable.name} \(proved, inaccurate\)(.|\n)*worst: "):
+        assert_proved(unstable)
+
+
+def test_assert_proved_fails_for_an_inconclusive_rule_and_one_that_runs_out_of_time():
+    from test_audit import EXPLOSIVE
+
+    with pytest.raises(AssertionError, match=r"root_scale \(inconclusive, accurate\)"):
+        assert_proved(UNPROVABLE)
+    with pytest.raises(AssertionError, match="timed out after 0.5 s"):
+        assert_proved(EXPLOSIVE, budget=0.5)
 
 
 def test_assert_proved_with_nothing_to_audit_refuses_to_pass():

@@ -1,8 +1,22 @@
-"""A catalogue of deliberately wrong vjps, each a mistake that happens in practice, for the audit to refute.
+"""A catalogue of deliberately wrong ops, each a mistake that happens in practice, for the audit to catch.
 
 ``WRONG`` pairs a description of the mistake with an op whose forward is right and whose vjp has
-that one mistake. ``RIGHT`` holds the correct versions of the ops that exist only here: the audit
-must prove those (it never refutes a correct rule) and refute every entry of ``WRONG``.
+that one mistake: the audit must refute each. The other kinds of mistakes, each a tuple of
+(description, op) the same way:
+
+- ``UNSTABLE``: rules SymPy proves that are numerically broken in float64 (they cancel, overflow or
+  underflow where the true value is a normal float): proved, and ``inaccurate``;
+- ``KINKS``: a kink not declared, or declared where nothing branches, or a wrong value where a branch
+  switches: refuted;
+- ``SUB_TOLERANCE``: an exactly nonzero difference far below any sampling tolerance (a 1e-12 guard, a
+  rounded constant): refuted, with the difference;
+- ``HARD_CODED``: a vjp that ignores a static parameter, with only the default as an example: refuted
+  at parameters the audit varies itself;
+- ``SECOND_ORDER`` (with its ``HELPERS`` registered): right at first order, wrong only when the vjp is
+  differentiated again through the engine: refuted at ``order=2``.
+
+``RIGHT`` holds correct versions of ops that exist only here: the audit must prove them and find them
+accurate (it never flags a correct rule).
 """
 
 from __future__ import annotations
@@ -59,6 +73,10 @@ def softplus(xp, x):
     return xp.log(1 + xp.exp(x))
 
 
+def stable_softplus(xp, x):
+    return xp.relu(x) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
 def relu(xp, x):
     return xp.where(x > 0, x, 0)
 
@@ -69,6 +87,10 @@ def leaky_relu(xp, x, *, slope=0.01):
 
 def elu(xp, x, *, alpha=1.0):
     return xp.where(x > 0, x, alpha * (xp.exp(x) - 1))
+
+
+def stable_elu(xp, x, *, alpha=1.0):
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0.0)))
 
 
 def absolute(xp, x):
@@ -99,7 +121,8 @@ def div(xp, x, y):
 
 
 def stable_sigmoid_vjp(xp, g, out, x):
-    return (g * out * (1 - out),)
+    e = xp.exp(-xp.abs(x))
+    return (g * (e / ((1 + e) * (1 + e))),)
 
 
 def exp2x_vjp(xp, g, out, x):
@@ -111,7 +134,15 @@ def sqrt_vjp(xp, g, out, x):
 
 
 def tanh2x_vjp(xp, g, out, x):
-    return (2 * g * (1 - out * out),)
+    e = xp.exp(-2 * xp.abs(x))
+    s = 2 * e / (1 + e * e)  # sech(2x)
+    return (2 * g * (s * s),)
+
+
+def tanh_stable_vjp(xp, g, out, x):
+    e = xp.exp(-xp.abs(x))
+    s = 2 * e / (1 + e * e)
+    return (g * (s * s),)
 
 
 def sin_vjp(xp, g, out, x):
@@ -119,7 +150,7 @@ def sin_vjp(xp, g, out, x):
 
 
 def softplus_vjp(xp, g, out, x):
-    return (g / (1 + xp.exp(-x)),)
+    return (g * xp.sigmoid(x),)
 
 
 def leaky_relu_vjp(xp, g, out, x, *, slope=0.01):
@@ -127,7 +158,7 @@ def leaky_relu_vjp(xp, g, out, x, *, slope=0.01):
 
 
 def elu_vjp(xp, g, out, x, *, alpha=1.0):
-    return (xp.where(x > 0, g, g * (out + alpha)),)
+    return (xp.where(x > 0, g, g * alpha * xp.exp(xp.minimum(x, 0.0))),)
 
 
 def absolute_vjp(xp, g, out, x):
@@ -301,23 +332,105 @@ RIGHT: tuple[Op, ...] = (
     Op("sqrt", sqrt, sqrt_vjp, domains=("positive",)),
     Op("tanh2x", tanh2x, tanh2x_vjp),
     Op("sin", sin, sin_vjp),
-    Op("softplus", softplus, softplus_vjp),
+    Op("softplus", stable_softplus, softplus_vjp),
     Op("leaky_relu", leaky_relu, leaky_relu_vjp, kinks=(Kink(0.0, 0.01),), examples=SLOPES),
-    Op("elu", elu, elu_vjp, kinks=(Kink(0.0, 1.0),), examples=ALPHAS),
+    Op("elu", stable_elu, elu_vjp, kinks=(Kink(0.0, 1.0),), examples=ALPHAS),
     Op("absolute", absolute, absolute_vjp, kinks=(Kink(0.0, 0.0),)),
     Op("clamp", clamp, clamp_vjp, kinks=CLAMP_KINKS),
 )
 
 
-# -- rules the audit cannot prove, without a counterexample: an error, and a rule right only up to rounding --
-
-
-def math_tanh(xp, x):
-    return math.tanh(x)  # math, not xp: cannot run on symbols
+# -- numerically unstable rules: proved, yet inaccurate in float64 ----------------------------------------------
 
 
 def tanh_vjp(xp, g, out, x):
-    return (g * (1 - out * out),)
+    return (g * (1 - out * out),)  # 0 for |x| > 19, where tanh' is a normal float; 1e4 ulps off at x = 5
+
+
+def sigmoid_out_vjp(xp, g, out, x):
+    return (g * out * (1 - out),)  # 1 - out cancels: 0 for x > 37
+
+
+def softplus_exp_ratio_vjp(xp, g, out, x):
+    return (g * xp.exp(x) / (1 + xp.exp(x)),)  # exp(x) overflows at x = 710, where sigmoid(x) is 1
+
+
+def silu(xp, x):
+    return x * xp.sigmoid(x)
+
+
+def silu_one_minus_vjp(xp, g, out, x):
+    s = xp.sigmoid(x)
+    return (g * (s + out * (1 - s)),)  # 1 - s is 0 for x > 37: 14 ulps, just inside 16 ...
+
+
+def log_one_plus_square(xp, x):
+    return xp.log(1 + x * x)  # 1 + x*x is 1 for |x| < 1e-8: the result 0 where it is x**2
+
+
+def log_one_plus_square_vjp(xp, g, out, x):
+    return (2 * g * x / (1 + x * x),)
+
+
+def elu_out_vjp(xp, g, out, x, *, alpha=1.0):
+    return (xp.where(x > 0, g, g * (out + alpha)),)  # out + alpha cancels: 0 for x < -37
+
+
+UNSTABLE: tuple[tuple[str, Op], ...] = (
+    ("1 - out * out for tanh'", Op("tanh_one_minus_square", tanh, tanh_vjp)),
+    ("out * (1 - out) for sigmoid'", Op("sigmoid_out_times", stable_sigmoid, sigmoid_out_vjp)),
+    ("exp(x) / (1 + exp(x)), overflowing", Op("softplus_exp_ratio", stable_softplus, softplus_exp_ratio_vjp)),
+    ("log(1 + exp(x)), overflowing and cancelling", Op("softplus_naive", softplus, softplus_vjp)),
+    ("exp(x) - 1 and out + alpha, cancelling", Op("elu_naive", elu, elu_out_vjp, kinks=(Kink(0.0, 1.0),), examples=ALPHAS)),
+    ("log(1 + x*x) for tiny x", Op("log_one_plus_square", log_one_plus_square, log_one_plus_square_vjp)),
+)
+
+
+# -- kinks: undeclared, declared where nothing branches, or a wrong value where a branch switches --------------
+
+
+def relu_ge_vjp(xp, g, out, x):
+    return (xp.where(x >= 0, g, 0),)
+
+
+def relu_vjp(xp, g, out, x):
+    return (xp.where(x > 0, g, 0),)
+
+
+def step_up(xp, x):
+    return xp.where(x > 1, x, 0)  # a jump from 0 to 1 at x = 1
+
+
+def step_up_vjp(xp, g, out, x):
+    return (xp.where(x > 1, g, 0),)
+
+
+def sigmoid_zero_at_zero_vjp(xp, g, out, x):
+    e = xp.exp(-xp.abs(x))
+    return (xp.where(x == 0, 0, g * (e / ((1 + e) * (1 + e)))),)  # a guard at 0, where sigmoid' is 1/4
+
+
+KINKS: tuple[tuple[str, Op], ...] = (
+    ("relu written with x >= 0, no Kink declared", Op("relu_undeclared_ge", relu, relu_ge_vjp)),
+    ("relu, no Kink declared", Op("relu_undeclared", relu, relu_vjp)),
+    ("abs, no Kink declared", Op("absolute_undeclared", absolute, absolute_vjp)),
+    ("a jump, no Kink declared", Op("step_up_undeclared", step_up, step_up_vjp)),
+    ("one of clamp's two kinks not declared", Op("clamp_one_kink", clamp, clamp_vjp, kinks=(Kink(-1.0, 0.0),))),
+    ("a Kink declared where nothing branches", Op("tanh_with_a_kink", tanh, tanh_stable_vjp, kinks=(Kink(0.5, 0.0),))),
+    ("a Kink declared at the wrong point", Op("relu_kink_misplaced", relu, relu_vjp, kinks=(Kink(1.0, 0.0),))),
+    ("a wrong value where a branch switches but the op is smooth", Op("sigmoid_guarded", stable_sigmoid, sigmoid_zero_at_zero_vjp)),
+)
+
+
+# -- sub-tolerance errors: exactly nonzero, far below any sampling tolerance ------------------------------------
+
+
+def log_guarded_vjp(xp, g, out, x):
+    return (g / (x + 1e-12),)  # a guard against division by zero
+
+
+def exp_nudged_vjp(xp, g, out, x):
+    return (g * out * (1 + 1e-13),)
 
 
 C_FULL = 0.7978845608028654
@@ -332,5 +445,97 @@ def scaled_tanh_rounded_vjp(xp, g, out, x):
     return (g * C_SHORT * (1 - out * out),)
 
 
+def tanh_plus_epsilon_vjp(xp, g, out, x):
+    return (g * (tanh_stable_vjp(xp, 1, out, x)[0] + 1e-15),)
+
+
+SUB_TOLERANCE: tuple[tuple[str, Op], ...] = (
+    ("a 1e-12 guard in a denominator", Op("log_guarded", log, log_guarded_vjp, domains=("positive",))),
+    ("a factor of 1 + 1e-13", Op("exp_nudged", exp, exp_nudged_vjp)),
+    ("a constant rounded to 12 digits in the vjp only", Op("scaled_tanh_rounded", scaled_tanh, scaled_tanh_rounded_vjp)),
+    ("1e-15 added", Op("tanh_plus_epsilon", tanh, tanh_plus_epsilon_vjp)),
+)
+ROUNDED = SUB_TOLERANCE[2][1]
+
+
+# -- hard-coded static parameters: only the default is an example ---------------------------------------------
+
+
+def elu_alpha_one_vjp(xp, g, out, x, *, alpha=1.0):
+    return (xp.where(x > 0, g, g * xp.exp(xp.minimum(x, 0.0))),)  # alpha * exp(x), with alpha = 1 written in
+
+
+def power_square_vjp(xp, g, out, x, *, n):
+    return (2 * g * x,)  # right for n = 2 only
+
+
+def clamp_with(xp, x, *, lo=-1.0, hi=1.0):
+    return xp.where(x < lo, lo, xp.where(x > hi, hi, x))
+
+
+def clamp_unit_vjp(xp, g, out, x, *, lo=-1.0, hi=1.0):
+    return (xp.where(x <= -1, 0, xp.where(x >= 1, 0, g)),)  # the default bounds written in
+
+
+HARD_CODED: tuple[tuple[str, Op], ...] = (
+    ("the default slope written in", Op("leaky_relu_slope_written_in", leaky_relu, leaky_relu_default_slope_vjp,
+                                        kinks=(Kink(0.0, 0.01),))),
+    ("alpha = 1 written in", Op("elu_alpha_written_in", stable_elu, elu_alpha_one_vjp, kinks=(Kink(0.0, 1.0),))),
+    ("n = 2 written in", Op("power_two_written_in", power, power_square_vjp, domains=("positive",), examples=({"n": 2},))),
+    ("the default bounds written in", Op("clamp_bounds_written_in", clamp_with, clamp_unit_vjp, kinks=CLAMP_KINKS)),
+)
+
+
+# -- second-order-only bugs: a helper op whose own vjp is wrong, used inside a vjp ----------------------------
+
+
+def helper_sigmoid_wrong_vjp(xp, g, out, x):
+    e = xp.exp(-xp.abs(x))
+    return (g * e / (1 + e),)  # should be e / (1 + e)**2: wrong, but only its forward enters softplus' first derivative
+
+
+def softplus_by_helper_vjp(xp, g, out, x):
+    return (g * xp.helper_sigmoid(x),)
+
+
+def helper_square(xp, x):
+    return x * x
+
+
+def helper_square_wrong_vjp(xp, g, out, x):
+    return (2 * x,)  # forgets g
+
+
+def cube(xp, x):
+    return x * x * x
+
+
+def cube_by_helper_vjp(xp, g, out, x):
+    return (3 * g * xp.helper_square(x),)
+
+
+HELPERS: tuple[Op, ...] = (Op("helper_sigmoid", stable_sigmoid, helper_sigmoid_wrong_vjp),
+                           Op("helper_square", helper_square, helper_square_wrong_vjp))
+SECOND_ORDER: tuple[tuple[str, Op], ...] = (
+    ("a helper op with a wrong vjp, inside the vjp", Op("softplus_by_helper", stable_softplus, softplus_by_helper_vjp)),
+    ("a helper op whose vjp forgets g, inside the vjp", Op("cube_by_helper", cube, cube_by_helper_vjp)),
+)
+
+
+# -- rules the audit cannot prove, without a counterexample: an error, and a correct rule SymPy cannot reduce --
+
+
+def math_tanh(xp, x):
+    return math.tanh(x)  # math, not xp: cannot run on symbols
+
+
+def root_scale(xp, x):
+    return (xp.sqrt(2.0) + xp.sqrt(3.0)) * x
+
+
+def root_scale_vjp(xp, g, out, x):
+    return (g * xp.sqrt(5.0 + 2 * xp.sqrt(6.0)),)  # the same constant, denested the other way: SymPy cannot tell
+
+
 MATH_TANH = Op("math_tanh", math_tanh, tanh_vjp)
-ROUNDED = Op("scaled_tanh_rounded", scaled_tanh, scaled_tanh_rounded_vjp)
+UNPROVABLE = Op("root_scale", root_scale, root_scale_vjp)

@@ -139,14 +139,36 @@ def hardshrink_vjp(xp, g, out, x, *, lambd=0.5):
     return (xp.where(x > lambd, g, xp.where(x < -lambd, g, 0.0)),)
 
 
+# x - tanh(x) = sum of TANHSHRINK_SERIES[k] x^(2k+3): below |x| = 1/2, 18 terms are within 1.3e-18 of it
+TANHSHRINK_SERIES = (1 / 3, -2 / 15, 17 / 315, -62 / 2835, 1382 / 155925, -21844 / 6081075, 929569 / 638512875,
+                     -6404582 / 10854718875, 443861162 / 1856156927625, -18888466084 / 194896477400625,
+                     113927491862 / 2900518163668125, -58870668456604 / 3698160658676859375,
+                     8374643517010684 / 1298054391195577640625, -689005380505609448 / 263505041412702261046875,
+                     129848163681107301953 / 122529844256906551386796875,
+                     -1736640792209901647222 / 4043484860477916195764296875,
+                     418781231495293038913922 / 2405873491984360136479756640625,
+                     -56518638202982204522669764 / 801155872830791925447758961328125)
+
+
+def _tanhshrink_series(x, derivative):
+    """The series of x - tanh(x), or of its derivative; each coefficient meets x before any other number, so that
+    on symbols it stays the exact decimal it prints as and the derivative's series is exactly the derivative."""
+    u = x * x
+    power, total = u, 0.0
+    for k, c in enumerate(TANHSHRINK_SERIES):
+        total = total + power * (2 * k + 3 if derivative else x) * c
+        power = power * u
+    return total
+
+
 def tanhshrink(xp, x):
-    """x - tanh(x). As in PyTorch, its absolute error is an ulp of x: near 0, where it is x^3/3, not a relative one."""
-    return x - xp.tanh(x)
+    """x - tanh(x), by its series below |x| = 1/2: x - tanh(x) cancels there (to 0 for |x| < 1e-8, where it is x^3/3)."""
+    return xp.where(xp.abs(x) < 0.5, _tanhshrink_series(x, False), x - xp.tanh(x))
 
 
 def tanhshrink_vjp(xp, g, out, x):
     t = xp.tanh(x)
-    return (g * t * t,)
+    return (g * xp.where(xp.abs(x) < 0.5, _tanhshrink_series(x, True), t * t),)
 
 
 def threshold(xp, x, *, threshold, value):
