@@ -672,7 +672,7 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
             gp = None
         elif gp is not None:
             gp = _unbroadcast(gp, d)
-            if xp is None:  # computed with NumPy's errors ignored
+            if xp is None:  # computed as Python floats compute (see _as_floats): check it here
                 if not np.isfinite(gp).all():
                     raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {_short(gp)}, not finite")))
                 gp = float(gp) if type(d) is float else gp
