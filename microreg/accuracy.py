@@ -152,10 +152,10 @@ def grid(domains: Sequence[str], breaks: Sequence[set[float]]) -> list[tuple[flo
     """The points to measure: for one input every magnitude, for several a sample of combinations of coarser ones."""
     one = len(domains) == 1
     axes = [_axis(d, b, MAGNITUDES if one else COARSE) for d, b in zip(domains, breaks)]
-    combos = list(itertools.product(*axes))
-    if len(combos) > MAX_POINTS:
-        combos = random.Random(0).sample(combos, MAX_POINTS)
-    return combos
+    if math.prod(map(len, axes)) <= MAX_POINTS:
+        return list(itertools.product(*axes))
+    rng = random.Random(0)  # the same sample every run; drawn point by point, never listing the whole product
+    return sorted({tuple(rng.choice(axis) for axis in axes) for _ in range(MAX_POINTS)})
 
 
 def _axis(domain: str, breaks: set[float], magnitudes: Sequence[float]) -> list[float]:

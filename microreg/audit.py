@@ -221,19 +221,26 @@ def audit_op(op: Op, *, plugin: str = "", order: int = 1, resolver: Any = None, 
     resolver = resolver if resolver is not None else registry
     sym = sym or _Prover(resolver)  # imports SymPy and mpmath, never inside the budget: an import cut short may not recover
     seconds = budget_seconds(budget)
-    run = _Run(op, sym, resolver, order, measure)
+    forms = op.forms()  # a variadic op at each of its declared arities, with inputs named wx[0], wx[1], ...
+    runs = [_Run(form, sym, resolver, order, measure) for form in forms]
+    checks: list[Check] = []
     try:
         with Budget(seconds) as timer:
-            run.symbolic(timer)
+            for run in runs:
+                run.symbolic(timer)
     except TimedOut:
-        run.timed_out(seconds)
+        why = f"timed out after {seconds:g} s (the time budget per op: --budget or {ENV_BUDGET} changes it)"
+        checks.append(Check("budget", "inconclusive", None, {}, f"the symbolic steps {why}; the float checks ran"))
+        for run in runs:
+            run.timed_out(why)
         sym.sp.core.cache.clear_cache()  # a SymPy call cut short may leave half-learned facts in its cached objects
-    checks = run.numeric()
+    checks = [c for run in runs for c in run.numeric()] + checks + _kink_checks(op, resolver)
     bound = op.accuracy.ulps if op.accuracy else accuracy.DEFAULT_ULPS
     declared = None
     if op.accuracy:
         declared = op.accuracy.reason + (f" (measured for |inputs| up to {op.accuracy.up_to:g})" if op.accuracy.up_to else "")
-    return OpAudit(op.name, plugin or _plugin_of(op), _worst(c.verdict for c in checks), op.inputs, checks,
+    inputs = max((f.inputs for f in forms), key=len)
+    return OpAudit(op.name, plugin or _plugin_of(op), _worst(c.verdict for c in checks), inputs, checks,
                    time.perf_counter() - start, _worst_accuracy(checks), bound if measure else None, declared)
 
 
@@ -412,10 +419,8 @@ class _Run:
                 check.verdict = "skipped"
             self.checks.append(check)
 
-    def timed_out(self, seconds: float | None) -> None:
-        """Mark the audit cut short: inconclusive, never a pass, and so is every symbolic step it did not finish."""
-        why = f"timed out after {seconds:g} s (the time budget per op: --budget or {ENV_BUDGET} changes it)"
-        self.checks.append(Check("budget", "inconclusive", None, {}, f"the symbolic steps {why}; the float checks ran"))
+    def timed_out(self, why: str) -> None:
+        """Mark every symbolic step the budget cut short: inconclusive, never a pass."""
         for params in self.examples:
             mine = [c for c in self.checks if c.params == params]
             for name in self.op.inputs:
@@ -434,7 +439,7 @@ class _Run:
                 xs = [self.sym.sp.Symbol(n) for n in self.op.inputs]
                 cells = _cells(self.sym, self.op, xs, {x: set() for x in xs})
             self.checks += _central_differences(self.op, params, cells, self.resolver, self.crossing.get(i, _never))
-        return self.checks + _kink_checks(self.op, self.resolver)
+        return self.checks
 
 
 def _never(a: list[float], b: list[float]) -> bool:

@@ -66,7 +66,7 @@ class Framework(Namespace):
             getattr(self, name)
 
     def _op(self, op: Op) -> Callable:
-        return self._export(op)
+        return _any_arity(op, self._export)
 
 
 #: Each framework's namespace, built when its first op is exported. The exported functions find it
@@ -165,7 +165,7 @@ def torch(op: Op | str) -> Callable:
     """
     if "torch" not in XP:
         XP["torch"] = Framework("torch", _torch_functions(), _torch)
-    return _torch(_op(op))
+    return _any_arity(_op(op), _torch)
 
 
 # -- JAX -------------------------------------------------------------------------------------------
@@ -219,7 +219,20 @@ def jax(op: Op | str) -> Callable:
     """
     if "jax" not in XP:
         XP["jax"] = Framework("jax", {name: _load(path) for name, path in JAX.items()}, _jax)
-    return _jax(_op(op))
+    return _any_arity(_op(op), _jax)
+
+
+def _any_arity(op: Op, export: Callable[[Op], Callable]) -> Callable:
+    """export(op); for a variadic op, a function of any number of inputs calling the export of op.at(n)."""
+    if not op.variadic:
+        return export(op)
+
+    def exported(*inputs: Any, **params: Any) -> Any:
+        return export(op.at(len(inputs)))(*inputs, **params)
+
+    exported.__name__ = exported.__qualname__ = op.name
+    exported.__doc__ = export(op.at(op.arities[0])).__doc__
+    return exported
 
 
 def _named(fn: Callable, op: Op, framework: str) -> Callable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import keyword
 import types
@@ -63,6 +64,11 @@ class Op:
     returns one cotangent per input (``None`` for zero). Both use only ``xp`` and the operators on
     their arguments, so they run on floats, NumPy arrays, SymPy symbols and ``Value``s alike.
     Inputs are the positional parameters after ``xp``; static parameters are keyword-only.
+
+    Variadic: a ``*name`` parameter (in both functions) takes any number of further inputs; such an op
+    declares ``arities``, the input counts it is audited and tested at, and ``op.at(n)`` is the op
+    with n named inputs (``name[0]``, ``name[1]``, ...). ``shapes`` marks an op that is not
+    elementwise (matmul): example shapes of its inputs, at which the audit proves it on arrays of symbols.
     """
 
     name: str
@@ -72,9 +78,12 @@ class Op:
     kinks: tuple[Kink, ...] = ()
     examples: tuple[Mapping[str, float], ...] = ()
     doc: str = ""
+    arities: tuple[int, ...] = ()
+    shapes: tuple[tuple[tuple[int, ...], ...], ...] = ()
     accuracy: Accuracy | None = None
     inputs: tuple[str, ...] = field(init=False)
     params: Mapping[str, Any] = field(init=False)
+    variadic: str | None = field(init=False)
 
     def __post_init__(self) -> None:
         name = self.name
@@ -85,9 +94,7 @@ class Op:
                 raise OpError(f"op {name!r}: {role} must be callable, got {getattr(self, role)!r}")
         inputs, params = _signature(name, "forward", self.forward, lead=("xp",))
         vjp_inputs, vjp_params = _signature(name, "vjp", self.vjp, lead=("xp", "g", "out"))
-        if not 1 <= len(inputs) <= 2:
-            raise OpError(f"op {name!r}: ops take one or two inputs, forward takes {len(inputs)}: {inputs}")
-        if len(vjp_inputs) != len(inputs):
+        if len(vjp_inputs) != len(inputs) or inputs[-1].startswith("*") != vjp_inputs[-1].startswith("*"):
             raise OpError(
                 f"op {name!r}: vjp must take (xp, g, out, {', '.join(inputs)}), one argument per input "
                 f"of forward, but takes (xp, g, out, {', '.join(vjp_inputs)})"
@@ -97,7 +104,20 @@ class Op:
         domains = (self.domains,) if isinstance(self.domains, str) else tuple(self.domains) or ("real",) * len(inputs)
         if len(domains) != len(inputs) or not set(domains) <= DOMAINS.keys():
             raise OpError(f"op {name!r}: domains must be a tuple with one of {sorted(DOMAINS)} per input {inputs}, got {self.domains!r}")
+        variadic = inputs[-1][1:] if inputs[-1].startswith("*") else None
+        arities, shapes = tuple(self.arities), tuple(tuple(tuple(s) for s in example) for example in self.shapes)
+        if variadic and (not arities or not all(isinstance(n, int) and n >= len(inputs) for n in arities)):
+            raise OpError(f"op {name!r}: a variadic op declares arities, the input counts (at least {len(inputs)}) "
+                          f"it is audited at, got {self.arities!r}")
+        if not variadic and arities:
+            raise OpError(f"op {name!r}: arities are for an op with a *{inputs[-1]} input; this one takes {len(inputs)}")
+        if shapes and (variadic or not all(len(example) == len(inputs) and all(n >= 1 for s in example for n in s)
+                                           for example in shapes)):
+            raise OpError(f"op {name!r}: shapes must give one shape (a tuple of sizes >= 1) per input {inputs} "
+                          f"in each example, for an op that is not variadic, got {self.shapes!r}")
         kinks = tuple(self.kinks)
+        if kinks and variadic:
+            raise OpError(f"op {name!r}: a variadic op cannot declare kinks")
         for k in kinks:
             if (not isinstance(k, Kink) or len(k.at) != len(inputs) or len(k.grad) != len(inputs)
                     or not all(isinstance(v, int | float) for v in (*k.at, *(g for g in k.grad if g is not None)))):
@@ -109,6 +129,10 @@ class Op:
                           f"the reason in words, and a positive up_to if any, got {bound!r}")
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "params", params)
+        object.__setattr__(self, "variadic", variadic)
+        object.__setattr__(self, "arities", arities)
+        object.__setattr__(self, "shapes", shapes)
+        object.__setattr__(self, "_fixed", {})
         object.__setattr__(self, "domains", domains)
         object.__setattr__(self, "kinks", kinks)
         examples = tuple(dict(e) for e in self.examples) or ({},)
@@ -124,9 +148,33 @@ class Op:
         object.__setattr__(self, "doc", self.doc or inspect.getdoc(self.forward) or "")
 
     @property
-    def arity(self) -> int:
-        """The number of inputs, 1 or 2."""
-        return len(self.inputs)
+    def arity(self) -> int | None:
+        """The number of inputs; None for a variadic op (``at(n)`` is the op with n inputs)."""
+        return None if self.variadic else len(self.inputs)
+
+    def forms(self) -> tuple[Op, ...]:
+        """The op at each arity it is audited and tested at: ``(self,)`` unless it is variadic."""
+        return tuple(self.at(n) for n in self.arities) if self.variadic else (self,)
+
+    def at(self, n: int) -> Op:
+        """This op taking n inputs: itself for an op of that arity; for a variadic op, the op with its
+        variadic inputs named ``name[0]``, ``name[1]``, ... (made once per n). TypeError naming the op otherwise."""
+        if not self.variadic:
+            if n == len(self.inputs):
+                return self
+            raise TypeError(f"{self.name}() takes {len(self.inputs)} input(s) {self.inputs}, got {n}")
+        fixed = self._fixed.get(n)
+        if fixed is None:
+            if not isinstance(n, int) or n < len(self.inputs) - 1 or n < 1:
+                raise TypeError(f"{self.name}() takes at least {max(1, len(self.inputs) - 1)} input(s) {self.inputs}, got {n}")
+            fixed = copy.copy(self)
+            k = n - len(self.inputs) + 1
+            object.__setattr__(fixed, "inputs", self.inputs[:-1] + tuple(f"{self.variadic}[{i}]" for i in range(k)))
+            object.__setattr__(fixed, "domains", self.domains[:-1] + self.domains[-1:] * k)
+            object.__setattr__(fixed, "variadic", None)
+            object.__setattr__(fixed, "arities", ())
+            fixed = self._fixed.setdefault(n, fixed)
+        return fixed
 
     def bind(self, args: tuple, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Static parameters from a method call's extra arguments, checked against the signature."""
@@ -162,9 +210,11 @@ def _signature(name: str, role: str, fn: Callable, lead: tuple[str, ...]) -> tup
         raise OpError(f"op {name!r}: cannot read the signature of {role}: {exc}") from None
     positional, params = [], {}
     for p in sig.parameters.values():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise OpError(f"op {name!r}: {role} may not take *args or **kwargs ({p})")
-        if p.kind == p.KEYWORD_ONLY:
+        if p.kind == p.VAR_KEYWORD or p.kind == p.VAR_POSITIONAL and len(positional) < len(lead):
+            raise OpError(f"op {name!r}: {role} may not take **kwargs, nor *args in place of {', '.join(lead)} ({p})")
+        if p.kind == p.VAR_POSITIONAL:
+            positional.append(f"*{p.name}")
+        elif p.kind == p.KEYWORD_ONLY:
             params[p.name] = p.default
         elif p.default is not p.empty:
             raise OpError(f"op {name!r}: {role}'s static parameter {p.name!r} must be keyword-only (after a '*')")

@@ -17,7 +17,7 @@ Environment switches (as pytest and datasette users expect):
   plugin's ops are audited before they are registered (the registry's gate, see ``microreg.strict``):
   a plugin with an op that is not proved is refused. Every plugin is tried first, then one error
   names each that failed, raised once, by the first use; the core and the plugins that loaded stay
-  usable, and an error about a missing op names the plugins that failed.
+  usable, and asking the registry or ``Value`` for a missing op names the plugins that failed.
 """
 
 from __future__ import annotations

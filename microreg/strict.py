@@ -47,7 +47,7 @@ def cache_dir() -> Path:
 def fingerprint(op: Op, resolver: Any = None) -> str:
     """A hash of all the audit of op depends on: the record, its code and the code it calls, and the versions."""
     h = hashlib.sha256()
-    for part in (*_versions(), op.name, op.domains, op.kinks, op.examples, dict(op.params)):
+    for part in (*_versions(), op.name, op.domains, op.kinks, op.examples, dict(op.params), op.arities, op.shapes):
         h.update(repr(part).encode())
     seen: set = set()
     for fn in (op.forward, op.vjp):

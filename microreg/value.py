@@ -131,17 +131,18 @@ def _short(d: Any) -> str:
 def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
     """Apply op to Values and constants; the result is a new graph node (a plain number if no input is a Value).
 
-    On arrays the op runs under ``np.errstate(all="raise")``: from finite inputs, any overflow,
-    invalid operation or division by zero raises, so no NaN or infinity comes out silently.
+    A variadic op takes any number of inputs (``op.at(len(args))``); another number of inputs than an
+    op takes is a TypeError naming it. On arrays the op runs under ``np.errstate(all="raise")``: from
+    finite inputs, any overflow, invalid operation or division by zero raises, so no NaN or infinity
+    comes out silently.
     """
     kw = params or _NO_PARAMS
-    x = args[0]
-    datas = (x.data if type(x) is Value else _data(x, op.name + "()", copy=False),)
-    if len(args) == 2:
-        y = args[1]
-        datas += (y.data if type(y) is Value else _data(y, op.name + "()", copy=False),)
+    if len(args) != op.arity:
+        op = op.at(len(args))
+    name = op.name + "()"
+    datas = tuple(x.data if type(x) is Value else _data(x, name, copy=False) for x in args)
     try:
-        if type(datas[0]) is float and (len(datas) == 1 or type(datas[1]) is float):
+        if all(type(d) is float for d in datas):
             out = op.forward(SCALAR, *datas, **kw)
         else:
             token = _raise_fp()
@@ -169,10 +170,30 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
         raise DomainError(_describe(op, "forward", datas, kw, exc)) from None
     except TypeError as exc:  # a static parameter of the wrong type, say: name the op and what it was given
         raise TypeError(f"{op.name}({_arguments(op, datas, kw)}) failed: {exc}") from exc
-    x, y = args[0] if type(args[0]) is Value else datas[0], None if len(args) == 1 else args[1] if type(args[1]) is Value else datas[1]
-    if type(x) is not Value and type(y) is not Value:
+    inputs = tuple(x if type(x) is Value else d for x, d in zip(args, datas))
+    if Value not in map(type, inputs):
         return out
-    return _node(out, _Bound(op, params) if params else op, x, y)
+    fn = _Bound(op, params) if params else op
+    if len(inputs) > 2:
+        return _node(out, fn, inputs, _MANY)
+    return _node(out, fn, inputs[0], inputs[1] if len(inputs) == 2 else None)
+
+
+# A node of an op with more than two inputs keeps them as a tuple in _a, with this marker in _b: a unary or
+# binary node, the common case, stores no tuple (48 bytes more per node) and the sweep tests only _b for it.
+class _Many:
+    """The marker in ``_b`` of a node whose inputs are a tuple in ``_a``."""
+
+    __slots__ = ()
+
+
+_MANY = _Many()
+
+
+def _inputs(node: Value) -> tuple:
+    """A node's inputs, Values and constants, in argument order (() for a leaf)."""
+    a, b = node._a, node._b
+    return a if b is _MANY else () if node._fn is None else (a,) if b is None else (a, b)
 
 
 def _node(data: Any, fn: Op | _Bound, a: Any, b: Any) -> Value:
@@ -266,15 +287,43 @@ def _unary(op: Op) -> tuple[Any, Any]:
 
 
 def _signature(op: Op) -> inspect.Signature:
-    """What help() and inspect show for ``v.<op>``: self, the second input of a binary op, the static parameters."""
+    """What help() and inspect show for ``v.<op>``: self, the other inputs (``*wx`` for a variadic op, self
+    being its first), the static parameters (keyword-only for an op of more than two inputs)."""
     P = inspect.Parameter
-    params = [P(name, P.POSITIONAL_ONLY) for name in ("self", *op.inputs[1:])]
-    kind = P.POSITIONAL_OR_KEYWORD
+    others = op.inputs if op.variadic and len(op.inputs) == 1 else op.inputs[1:]
+    params = [P("self", P.POSITIONAL_ONLY)]
+    params += [P(name[1:], P.VAR_POSITIONAL) if name.startswith("*") else P(name, P.POSITIONAL_ONLY) for name in others]
+    kind = P.POSITIONAL_OR_KEYWORD if op.arity in (1, 2) else P.KEYWORD_ONLY
     for name, default in op.params.items():
         if default is P.empty and params[-1].default is not P.empty:
             kind = P.KEYWORD_ONLY  # a required parameter after one with a default: by keyword
         params.append(P(name, kind, default=default))
     return inspect.Signature(params)
+
+
+def _nary(op: Op) -> tuple[Any, Any]:
+    """``v.<op>(*others)`` for an op of more than two inputs or a variadic one (v is the first input), with a
+    fast path for floats; static parameters by keyword."""
+    forward = op.forward
+
+    def method(self: Value, *others: Any, **params: Any) -> Any:
+        args = (self, *others)
+        if not params:
+            # None in place of data that is not a float (an array, a constant to check): the forward then
+            # fails, and apply() runs it on the right backend or names what is wrong
+            datas = [d if type(d := x.data if type(x) is Value else x) is float else None for x in args]
+            try:
+                out = forward(SCALAR, *datas)
+            except (ArithmeticError, ValueError, TypeError):
+                out = None  # apply() raises the error naming the op
+            if type(out) is float and out - out == 0.0:
+                n = len(args)
+                if n > 2:
+                    return _node(out, op if n == op.arity else op.at(n), args, _MANY)
+        return apply(op, args, op.bind((), params) if params else None)
+
+    method.__name__, method.__doc__, method.__signature__ = op.name, op.doc, _signature(op)
+    return method, method
 
 
 class _ValueType(type):
@@ -304,10 +353,8 @@ class Value(metaclass=_ValueType):
     # A node stores data, grad, _fn (the Op that made it, or a _Bound with static parameters) and its
     # inputs _a, _b; _label and the sweep's consumer count _k stay unset until needed, so the collector skips them.
     __slots__ = ("data", "grad", "_fn", "_a", "_b", "_label", "_k")
-
-    def __getattr__(self, name: str) -> Any:
-        # only a missing attribute gets here: an op method whose plugin failed to load is the likely one
-        raise AttributeError(f"'Value' object has no attribute {name!r}{'' if name.startswith('_') else registry.failed()}")
+    # No __getattr__ for instances (to name a plugin that failed, say): CPython would no longer specialize
+    # attribute access on Values, and the training step would take half as long again. The class has one.
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError(f"Value cannot be subclassed (by {cls.__name__}): the engine's fast paths test type(x) is Value; "
@@ -357,7 +404,7 @@ class Value(metaclass=_ValueType):
     @property
     def parents(self) -> tuple[Value, ...]:
         """The Values this node was computed from, in argument order."""
-        return tuple(p for p in (self._a, self._b) if isinstance(p, Value))
+        return tuple(p for p in _inputs(self) if type(p) is Value)
 
     # The names of micrograd's lecture, for learners following it: _prev, _op, _backward().
     @property
@@ -385,11 +432,20 @@ class Value(metaclass=_ValueType):
         token = _raise_fp()
         try:
             cotangents = _vjp(self, self.grad, create_graph=False)
+            totals: dict[Value, Any] = {}  # an input used twice (a + a) gets both cotangents
+            for p, gp in zip(_inputs(self), cotangents):
+                if type(p) is Value and gp is not None:
+                    totals[p] = totals.get(p, p.grad) + gp
+            sums = list(totals.items())
+            for p, total in sums:
+                if type(total) is float and total - total:
+                    raise FloatingPointError(f"the gradient of {p!r} would be {total}")
+        except FloatingPointError as exc:  # no grad changes, as in backward()
+            raise DomainError(f"a gradient overflowed in {self.op}'s step: {exc}") from None
         finally:
             _restore_fp(token)
-        for p, gp in zip((self._a, self._b), cotangents):
-            if type(p) is Value and gp is not None:
-                p.grad = p.grad + gp
+        for p, total in sums:
+            p.grad = total
 
     # A Value as a number, as a NumPy or torch scalar is one: these read data and are not differentiable.
     def __bool__(self) -> bool:
@@ -598,7 +654,7 @@ def _install(name: str, op: Op | None) -> None:
             if attr in Value.__dict__:
                 delattr(Value, attr)
         return
-    methods = _binary(op) if op.arity == 2 else _unary(op)
+    methods = _unary(op) if op.arity == 1 else _binary(op) if op.arity == 2 else _nary(op)
     _FAST[name] = methods[1]
     for attr, fn in zip(names, methods):
         if attr == name:
@@ -636,13 +692,14 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
 
     Runs with NumPy raising on floating-point errors, as the sweep sets it.
     """
-    op, a, b = node._fn, node._a, node._b
+    op = node._fn
     op, kw = (op.op, op.params) if type(op) is _Bound else (op, _NO_PARAMS)
-    datas = (a.data if type(a) is Value else a,) if b is None else (a.data if type(a) is Value else a, b.data if type(b) is Value else b)
+    inputs = _inputs(node)
+    datas = tuple(p.data if type(p) is Value else p for p in inputs)
     if create_graph:
-        xp, out, args = VALUES, node, (a,) if b is None else (a, b)
+        xp, out, args = VALUES, node, inputs
     else:
-        xp = SCALAR if type(g) is float and type(datas[0]) is float and (b is None or type(datas[1]) is float) else ARRAY
+        xp = SCALAR if type(g) is float and all(type(d) is float for d in datas) else ARRAY
         out, args = node.data, datas
     try:
         gs = op.vjp(xp, g, out, *args, **kw)
@@ -658,16 +715,16 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
                 pass
         if gs is None:
             raise DomainError(_describe(op, "vjp", datas, kw, exc)) from None
-    if not isinstance(gs, tuple | list) or len(gs) != op.arity:
+    if not isinstance(gs, tuple | list) or len(gs) != len(inputs):
         raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r}: "
-                        f"expected a tuple of {op.arity} cotangent(s), one per input {op.inputs}")
+                        f"expected a tuple of {len(inputs)} cotangent(s), one per input {op.inputs}")
     if xp is SCALAR:
-        for p, gp in zip((a, b), gs):
+        for p, gp in zip(inputs, gs):
             if gp is not None and type(p) is Value and not math.isfinite(gp):
                 raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
         return gs
     out = []
-    for p, gp, d in zip((a, b), gs, datas):
+    for p, gp, d in zip(inputs, gs, datas):
         if type(p) is not Value:
             gp = None
         elif gp is not None:
@@ -678,7 +735,7 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
                 gp = float(gp) if type(d) is float else gp
             # a vjp may pass an array through (add gives (g, g)): a leaf, whose grad users may update in
             # place, gets an array of its own (the sweep itself never writes into a grad array)
-            if type(gp) is np.ndarray and type(p) is Value and p._fn is None and (gp is g or (out and gp is out[0])):
+            if type(gp) is np.ndarray and p._fn is None and (gp is g or any(gp is o for o in out)):
                 gp = gp.copy()
         out.append(gp)
     return out
@@ -720,7 +777,8 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
         push, pop = stack.append, stack.pop
         while stack:
             node = pop()
-            for p in (node._a, node._b):
+            b = node._b
+            for p in (node._a, b) if b is not _MANY else node._a:
                 if type(p) is Value:
                     if p.grad is zero:
                         p._k += 1
@@ -761,6 +819,29 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                 a._k -= 1
                 if not a._k:
                     push(a)
+                continue
+            if b is _MANY:  # a tuple of inputs in a
+                gs = None
+                if g is not zero:
+                    if fast and type(g) is float and type(node.data) is float:
+                        try:
+                            gs = op.vjp(SCALAR, g, node.data, *[p.data if type(p) is Value else p for p in a])
+                            total = sum(gs)  # a None (zero) cotangent is a TypeError here: the checked path takes it
+                            if total - total or len(gs) != len(a):
+                                raise ArithmeticError  # not finite, or too few: the checked path says so, naming the op
+                        except (ArithmeticError, ValueError, TypeError):
+                            gs = None
+                    if gs is None:
+                        gs = _vjp(node, g, create_graph)
+                else:
+                    gs = (None,) * len(a)
+                for p, gp in zip(a, gs):
+                    if type(p) is Value:
+                        if gp is not None:
+                            p.grad = gp if p.grad is zero else p.grad + gp
+                        p._k -= 1
+                        if not p._k:
+                            push(p)
                 continue
             ga = gb = None
             if g is not zero:

@@ -26,7 +26,7 @@ from urllib.request import url2pathname
 
 import numpy as np
 
-from .value import Value, _record
+from .value import Value, _inputs, _record
 
 SOURCE = Path(__file__).resolve().parents[1]  # a clone's root when microreg runs from one
 FORMATS = ("svg", "png", "pdf")
@@ -93,11 +93,11 @@ def to_dot(value: Value, rankdir: str = "LR", max_nodes: int | None = None) -> s
     """The graph that produced ``value`` in Graphviz's DOT language.
 
     Each Value is a box with its label (if any), data and grad; each op is an oval named after it
-    (with its static parameters, e.g. ``pow n=2``) feeding the Value it made; an edge into a
-    two-input op is marked with the input's name (``x``, ``y``), since ``a - b`` is not ``b - a``.
-    Constants in an expression (the 2 in ``2 * a``) appear as plain text. With ``max_nodes``, only
-    that many Values nearest to ``value`` are drawn, and a ``⋯`` stands for the graph behind each
-    input left out.
+    (with its static parameters, e.g. ``pow n=2``) feeding the Value it made; an edge into an op of
+    several inputs is marked with the input's name (``x``, ``y``; ``wx[0]``, ... for a variadic op),
+    since ``a - b`` is not ``b - a``. Constants in an expression (the 2 in ``2 * a``) appear as plain
+    text. With ``max_nodes``, only that many Values nearest to ``value`` are drawn, and a ``⋯`` stands
+    for the graph behind each input left out.
     """
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"rankdir must be one of LR, TB, RL, BT, got {rankdir!r}")
@@ -118,10 +118,10 @@ def to_dot(value: Value, rankdir: str = "LR", max_nodes: int | None = None) -> s
         params = "".join(f" {k}={_fmt(p)}" for k, p in v.params.items())
         lines.append(f'  {vid}_op [shape=ellipse, label="{_esc(v.op + params)}"];')
         lines.append(f"  {vid}_op -> {vid};")
-        inputs = (v._a,) if v._b is None else (v._a, v._b)
+        inputs = _inputs(v)
         names = _record(v).inputs
         for name, x in zip(names, inputs):
-            edge = f' [label="{_esc(name)}"]' if len(inputs) == 2 else ""
+            edge = f' [label="{_esc(name)}"]' if len(inputs) > 1 else ""
             if id(x) in ids:
                 lines.append(f"  {ids[id(x)]} -> {vid}_op{edge};")
             else:

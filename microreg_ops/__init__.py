@@ -277,6 +277,22 @@ def minimum_vjp(xp, g, out, x, y):
     return g * (1 - s) * 0.5, g * (1 + s) * 0.5
 
 
+def dot(xp, *wx):
+    """w . x = w[0] * x[0] + ... + w[n-1] * x[n-1] for the 2n inputs w[0], ..., w[n-1], x[0], ..., x[n-1].
+
+    One node for a whole neuron: microreg.nn's Neuron computes w . x + b as dot(w..., b, x..., 1).
+    """
+    n = len(wx) // 2
+    if 2 * n != len(wx):
+        raise TypeError(f"dot takes an even number of inputs, w[0..n-1] then x[0..n-1], got {len(wx)}")
+    return sum(w * x for w, x in zip(wx[:n], wx[n:]))
+
+
+def dot_vjp(xp, g, out, *wx):
+    n = len(wx) // 2
+    return [g * x for x in wx[n:]] + [g * w for w in wx[:n]]
+
+
 OPS = (
     Op("add", add, add_vjp),
     Op("sub", sub, sub_vjp),
@@ -303,6 +319,7 @@ OPS = (
     Op("erfc", erfc, erfc_vjp),
     Op("maximum", maximum, maximum_vjp, kinks=(Kink((0.0, 0.0), (0.5, 0.5)),)),
     Op("minimum", minimum, minimum_vjp, kinks=(Kink((0.0, 0.0), (0.5, 0.5)),)),
+    Op("dot", dot, dot_vjp, arities=(2, 4, 6)),
 )
 
 

@@ -1,23 +1,39 @@
 """Shared test parametrization: every registered op (and each of its static-parameter examples and kinks) as a case.
 
-A test asks for ``op`` (each registered op), ``op_case`` ((op, params) for each of ``op.examples``),
+A test asks for ``op`` (each registered op), ``op_case`` ((op, params) for each of ``op.examples``, a
+variadic op at each of its ``arities``),
 ``binary_case`` (the same, binary ops only) or ``kink_case`` ((op, kink, params)); the ids name the
-op, so a failure says which one. ``audited`` is the audit of every registered op (order 2, accuracy
+op, so a failure says which one. ``audited(op)`` is the audit of a registered op (order 2, accuracy
 included), run once per session and shared by every test that reads it.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import types
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
-from microreg import Op, PluginError, plugins, registry
+from microreg import Op, PluginError, audit, plugins, registry
 from microreg.op import REQUIRED
+
+# Property-based tests (hypothesis): the same examples on every run (derandomize), few enough that the
+# whole suite stays fast, and no example database, so a clean clone behaves like CI. A failure prints
+# the drawn example and @reproduce_failure. `pytest --hypothesis-profile=thorough` searches wider, at random.
+settings.register_profile("microreg", derandomize=True, database=None, max_examples=5, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+settings.register_profile("thorough", parent=settings.get_profile("microreg"), derandomize=False, max_examples=500)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("hypothesis_profile", None):
+        settings.load_profile("microreg")
 
 
 def case_id(op: Op, params: dict[str, Any]) -> str:
@@ -32,12 +48,19 @@ def kink_params(op: Op) -> dict[str, Any]:
     return {**{k: v for k, v in op.examples[0].items() if k not in defaults}, **defaults}
 
 
+def form_id(op: Op, form: Op, params: dict[str, Any]) -> str:
+    """case_id, with the number of inputs for a variadic op's form: 'dot@4'."""
+    return case_id(op, params) + (f"@{form.arity}" if op.variadic else "")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ops = sorted(registry.ops().values(), key=lambda op: op.name)
+    # a variadic op is tested at each arity it declares, as an op with that many named inputs (Op.forms)
+    forms = [(op, form, dict(p)) for op in ops for form in op.forms() for p in op.examples]
     cases = {
         "op": [pytest.param(op, id=op.name) for op in ops],
-        "op_case": [pytest.param((op, dict(p)), id=case_id(op, p)) for op in ops for p in op.examples],
-        "binary_case": [pytest.param((op, dict(p)), id=case_id(op, p)) for op in ops if op.arity == 2 for p in op.examples],
+        "op_case": [pytest.param((form, p), id=form_id(op, form, p)) for op, form, p in forms],
+        "binary_case": [pytest.param((form, p), id=form_id(op, form, p)) for op, form, p in forms if form.arity == 2],
         "kink_case": [pytest.param((op, k, kink_params(op)), id=f"{op.name}@{','.join(map(str, k.at))}") for op in ops for k in op.kinks],
     }
     for name, values in cases.items():
@@ -46,16 +69,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def audited() -> dict[str, Any]:
-    """Op name -> OpAudit of every op the plugins registered, at order 2 with the accuracy audit: one run per session.
+def audited() -> Callable[[Op | str], audit.OpAudit]:
+    """``audited(op)`` (an Op or a name): the audit of a registered op at order 2 with the accuracy audit, run once per
+    session for every test that reads it (the per-op proofs, accuracy and kink checks read the same records).
 
     A generous time budget: a loaded machine must not turn a slow proof into a failure here (the budget
     has tests of its own).
     """
-    from microreg.audit import audit
 
-    ops = [op for name, op in sorted(registry.ops().items()) if registry.origin(name).distribution is not None]
-    return {record.op: record for record in audit(ops, order=2, budget=120)}
+    @functools.cache
+    def audited(op: Op | str) -> audit.OpAudit:
+        (record,) = audit.audit([op], order=2, budget=120)
+        return record
+
+    return audited
 
 
 @pytest.fixture

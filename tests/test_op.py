@@ -45,6 +45,14 @@ def star_args(xp, *xs):
     return xs[0]
 
 
+def star_args_vjp(xp, g, out, *xs):
+    return (g,) + (0,) * (len(xs) - 1)
+
+
+def star_xp(*args):
+    return args[1]
+
+
 def positional_default(xp, x, k=2.0):
     return k * x
 
@@ -76,10 +84,16 @@ MALFORMED = {
     "name not a string": (lambda: Op(3, double, double_vjp), "must be a Python identifier"),
     "forward not callable": (lambda: Op("d", 2.0, double_vjp), "forward must be callable"),
     "vjp not callable": (lambda: Op("d", double, None), "vjp must be callable"),
-    "forward with *args": (lambda: Op("d", star_args, double_vjp), r"may not take \*args"),
+    "forward with *xp": (lambda: Op("d", star_xp, double_vjp), r"may not take \*\*kwargs, nor \*args in place of xp"),
+    "variadic forward, fixed vjp": (lambda: Op("d", star_args, double_vjp, arities=(2,)), r"vjp must take \(xp, g, out, \*xs\)"),
+    "variadic without arities": (lambda: Op("d", star_args, star_args_vjp), "a variadic op declares arities"),
+    "arity below the fixed inputs": (lambda: Op("d", star_args, star_args_vjp, arities=(0,)), "a variadic op declares arities"),
+    "arities for a fixed op": (lambda: Op("d", double, double_vjp, arities=(2,)), r"arities are for an op with a \*x input"),
+    "kinks on a variadic op": (lambda: Op("d", star_args, star_args_vjp, arities=(2,), kinks=(Kink(0.0, 0.0),)), "cannot declare kinks"),
+    "shapes of the wrong arity": (lambda: Op("d", plus, plus_vjp, shapes=(((2, 3),),)), "shapes must give one shape"),
+    "shapes with a zero size": (lambda: Op("d", double, double_vjp, shapes=(((0,),),)), "shapes must give one shape"),
     "positional static parameter": (lambda: Op("d", positional_default, positional_default_vjp), "must be keyword-only"),
     "no input": (lambda: Op("d", no_input, no_input_vjp), r"must take \(xp, <inputs>"),
-    "three inputs": (lambda: Op("d", three, three_vjp), "ops take one or two inputs, forward takes 3"),
     "vjp for another arity": (lambda: Op("d", double, plus_vjp), r"vjp must take \(xp, g, out, x\)"),
     "parameters differ": (lambda: Op("d", double, slope_vjp), r"static parameters \[\] differ from vjp's \['slope'\]"),
     "unknown domain": (lambda: Op("d", double, double_vjp, domains=("complex",)), "domains must be a tuple"),
@@ -139,3 +153,22 @@ def test_code_names_finds_the_names_of_nested_functions_too():
         return xp.tanh(inner(x))
 
     assert {"tanh", "sigmoid"} <= code_names(outer.__code__)
+
+
+def test_an_op_may_take_more_than_two_inputs():
+    op = Op("three", three, three_vjp)
+    assert (op.inputs, op.arity, op.domains, op.variadic) == (("x", "y", "z"), 3, ("real",) * 3, None)
+    assert op.forms() == (op,) and op.at(3) is op
+    with pytest.raises(TypeError, match=r"three\(\) takes 3 input\(s\) \('x', 'y', 'z'\), got 2"):
+        op.at(2)
+
+
+def test_a_variadic_op_has_a_form_with_named_inputs_per_arity():
+    op = Op("first", star_args, star_args_vjp, arities=(1, 3))
+    assert (op.inputs, op.arity, op.variadic, repr(op)) == (("*xs",), None, "xs", "Op(first(*xs))")
+    one, three = op.forms()
+    assert (one.inputs, one.arity, three.inputs, three.arity) == (("xs[0]",), 1, ("xs[0]", "xs[1]", "xs[2]"), 3)
+    assert op.at(3) is three and three.name == "first" and three.forward is star_args and three.variadic is None
+    assert op.at(5).domains == ("real",) * 5
+    with pytest.raises(TypeError, match=r"first\(\) takes at least 1 input"):
+        op.at(0)

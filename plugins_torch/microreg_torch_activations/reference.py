@@ -1,13 +1,16 @@
 """Every torch.nn activation microreg ships, beside PyTorch's own function and its exact value (mpmath, 200 bits).
 
 For the comparison tests and the accuracy table in docs/activations.md (``python -m
-microreg_torch_activations.reference`` prints it). PyTorch is imported only when asked for.
+microreg_torch_activations.reference`` prints it). PyTorch is imported only when asked for. Each
+measurement is made once per process (``ours``, ``theirs``), so the tests and the table share it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import mpmath
@@ -53,7 +56,7 @@ EXACT: dict[str, Callable[[Any], Any]] = {
     "celu": lambda x: x if x > 0 else 0.5 * mpmath.expm1(x / 0.5),
     "selu": lambda x: mpmath.mpf(SELU_SCALE) * (x if x > 0 else mpmath.mpf(SELU_ALPHA) * mpmath.expm1(x)),
     "gelu_exact": _phi,
-    "gelu": lambda x: x / 2 * (1 + mpmath.tanh(mpmath.mpf(math.sqrt(2 / math.pi)) * (x + mpmath.mpf(0.044715) * x**3))),
+    "gelu": lambda x: x * _sigmoid(2 * _GELU_C * (x + _GELU_A * x**3)),  # x/2 (1 + tanh(u)), which cancels below x = -20 even at PREC bits
     "silu": lambda x: x / (1 + mpmath.exp(-x)),
     "mish": lambda x: x * mpmath.tanh(mpmath.log1p(mpmath.exp(x))),
     "softplus": lambda x: mpmath.log1p(mpmath.exp(x)),
@@ -81,8 +84,8 @@ _GELU_C, _GELU_A = mpmath.mpf(math.sqrt(2 / math.pi)), mpmath.mpf(0.044715)
 
 
 def _gelu_tanh_derivative(x):
-    t = mpmath.tanh(_GELU_C * (x + _GELU_A * x**3))
-    return (1 + t) / 2 + x / 2 * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_A * x * x)
+    z = 2 * _GELU_C * (x + _GELU_A * x**3)  # (1 + tanh(z/2)) / 2 = sigmoid(z): no cancellation at PREC bits
+    return _sigmoid(z) + x * _sigmoid(z) * _sigmoid(-z) * 2 * _GELU_C * (1 + 3 * _GELU_A * x * x)
 
 
 def _mish_derivative(x):
@@ -163,15 +166,98 @@ def torch_values(name: str, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out.detach().numpy(), g.numpy()
 
 
-def worst(name: str, values: tuple[np.ndarray, np.ndarray], xs: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The worst error in ulps against the exact value, and where: ((value ulps, at x), (derivative ulps, at x))."""
-    f, df = EXACT[name], DERIVATIVE[name]
+#: x - tanh(x) cancels near 0, in PyTorch too: its value's error is measured in ulps of x, not of the value
+ABSOLUTE = {"tanhshrink"}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One engine's value and derivative at each of ``xs``, and their errors in ulps against the exact ones."""
+
+    xs: np.ndarray
+    values: np.ndarray
+    grads: np.ndarray
+    value_ulps: np.ndarray
+    grad_ulps: np.ndarray
+
+    def worst(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The largest errors and where: ((value ulps, at x), (derivative ulps, at x))."""
+        i, j = int(np.argmax(self.value_ulps)), int(np.argmax(self.grad_ulps))
+        return (float(self.value_ulps[i]), float(self.xs[i])), (float(self.grad_ulps[j]), float(self.xs[j]))
+
+
+@functools.cache
+def exact(name: str) -> tuple[list, list]:
+    """The exact value and derivative (mpmath numbers of PREC bits) at each of points(name)."""
     with mpmath.workprec(PREC):
-        value_errs = [(ulps(float(v), f(mpmath.mpf(float(x)))), float(x)) for x, v in zip(xs, values[0])]
-        grad_errs = [(ulps(float(g), df(mpmath.mpf(float(x)))), float(x)) for x, g in zip(xs, values[1])]
-    return max(value_errs), max(grad_errs)
+        xs = [mpmath.mpf(float(x)) for x in points(name)]
+        return [EXACT[name](x) for x in xs], [DERIVATIVE[name](x) for x in xs]
+
+
+def error(name: str, x: float, got: float, want: Any) -> float:
+    """got's error in ulps of want (of x for the values of ABSOLUTE's ops); call within mpmath.workprec(PREC)."""
+    if name in ABSOLUTE and x:
+        return float(abs(mpmath.mpf(got) - want) / math.ulp(x)) if math.isfinite(got) else math.inf
+    return ulps(got, want)
+
+
+def _measured(name: str, values: np.ndarray, grads: np.ndarray) -> Measured:
+    xs, (f, df) = points(name), exact(name)
+    with mpmath.workprec(PREC):
+        value_ulps = [error(name, float(x), float(v), e) for x, v, e in zip(xs, values, f)]
+        grad_ulps = [ulps(float(g), e) for g, e in zip(grads, df)]
+    return Measured(xs, values, grads, np.array(value_ulps), np.array(grad_ulps))
+
+
+@functools.cache
+def ours(name: str) -> Measured:
+    """microreg's values and derivatives over points(name), and their errors."""
+    return _measured(name, *microreg_values(name, points(name)))
+
+
+@functools.cache
+def theirs(name: str) -> Measured:
+    """PyTorch's (float64) values and derivatives over points(name), and their errors."""
+    return _measured(name, *torch_values(name, points(name)))
+
+
+def apart(name: str) -> tuple[float, float]:
+    """The largest distance between microreg and PyTorch, in ulps of PyTorch's value and derivative (of x for ABSOLUTE)."""
+    mine, torch = ours(name), theirs(name)
+    with mpmath.workprec(PREC):
+        value = max(error(name, float(x), float(a), mpmath.mpf(float(b))) for x, a, b in zip(mine.xs, mine.values, torch.values))
+        grad = max(ulps(float(a), mpmath.mpf(float(b))) for a, b in zip(mine.grads, torch.grads))
+    return value, grad
+
+
+def _fmt(u: float) -> str:
+    """An error in ulps to two significant figures or so: 0.50, 26, 9.0e15, inf."""
+    if not math.isfinite(u):
+        return "inf"
+    return f"{u:.2f}" if u < 10 else f"{u:.0f}" if u < 1e4 else f"{u:.1e}".replace("e+", "e")
+
+
+def table() -> str:
+    """The accuracy table of docs/activations.md, in Markdown: one row per activation of CASES."""
+    rows = ["| microreg | torch.nn | gradient at a kink | microreg vs exact: value, derivative | "
+            "torch vs exact: value, derivative | microreg vs torch: value, derivative |", "|---|---|---|---|---|---|"]
+    for name, (params, module, _, _) in CASES.items():
+        args = [f"x, {PRELU_SLOPE}"] if name == "prelu" else [f"{k}={v!r}" for k, v in params.items()]
+        call = f"{name}({', '.join(args)})" if args else name
+        kinks = KINKS.get(name, ())
+        at = ", ".join(f"{g:.4g} at {k:g}" for k, g in zip(kinks, microreg_values(name, np.array(kinks, dtype=float))[1]))
+        (mine_v, _), (mine_g, _) = ours(name).worst()
+        (torch_v, _), (torch_g, _) = theirs(name).worst()
+        cells = [f"`{call}`", f"`{module}`", at or "smooth", *(f"{_fmt(v)}, {_fmt(g)}" for v, g in
+                                                              ((mine_v, mine_g), (torch_v, torch_g), apart(name)))]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 def ops() -> list[str]:
     """Every activation of CASES that is registered (both plugins installed)."""
     return [name for name in CASES if name in registry]
+
+
+if __name__ == "__main__":
+    print(table())
