@@ -45,7 +45,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -222,7 +222,8 @@ def audit_op(op: Op, *, plugin: str = "", order: int = 1, resolver: Any = None, 
     sym = sym or _Prover(resolver)  # imports SymPy and mpmath, never inside the budget: an import cut short may not recover
     seconds = budget_seconds(budget)
     forms = op.forms()  # a variadic op at each of its declared arities, with inputs named wx[0], wx[1], ...
-    runs = [_Run(form, sym, resolver, order, measure) for form in forms]
+    runs = [_ShapedRun(op, sym, resolver, order, measure)] if op.shapes else [
+        _Run(form, sym, resolver, order, measure) for form in forms]
     checks: list[Check] = []
     try:
         with Budget(seconds) as timer:
@@ -1082,6 +1083,254 @@ def _one(v: float) -> np.ndarray:
 def _close(expected: float, got: float, rtol: float) -> bool:
     return math.isclose(expected, got, rel_tol=rtol, abs_tol=rtol * 1e-3) if math.isfinite(got) else False
 
+
+# -- ops that are not elementwise: proved on arrays of symbols ----------------------------------------
+
+COTANGENTS = ("3/2", "-7/10", "11/10", "-13/20")  # the cotangent's elements at sampled points, cycled
+
+
+class _ShapedRun:
+    """The audit of an op that is not elementwise, as ``_Run`` does an elementwise one: at each example of its shapes
+    and of its static parameters, everything under the time budget (its symbols are few, its numeric checks cheap)."""
+
+    def __init__(self, op: Op, sym: _Prover, resolver: Any, order: int, measure: bool) -> None:
+        self.op, self.sym, self.resolver, self.order, self.measure = op, sym, resolver, order, measure
+        self.cases = [(shapes, dict(params)) for shapes in op.shapes for params in op.examples]
+        self.checks: list[Check] = []
+        self.done = 0
+
+    def symbolic(self, timer: Budget) -> None:
+        for shapes, params in self.cases:
+            self.checks += _audit_shapes(self.op, shapes, params, self.sym, self.resolver, self.order, self.measure)
+            self.done += 1
+            timer.check()
+
+    def timed_out(self, why: str) -> None:
+        """Mark every example the budget cut short: inconclusive, never a pass."""
+        for shapes, params in self.cases[self.done:]:
+            self.checks += [Check("symbolic", "inconclusive", name, params, f"at shapes {shapes}: {why}") for name in self.op.inputs]
+
+    def numeric(self) -> list[Check]:
+        return self.checks
+
+
+def _audit_shapes(op: Op, shapes: tuple, params: dict[str, Any], sym: _Prover, resolver: Any, order: int,
+                  measure: bool = False) -> list[Check]:
+    """Every check of an op that is not elementwise (matmul), at one example of its input shapes.
+
+    The inputs are NumPy arrays of symbols (``x[0,1]``, ...) with the op's domains, the cotangent an
+    array of symbols ``g[...]`` of the output's shape. For each element e of each input, the vjp's
+    cotangent must be the vector-Jacobian product: the sum over the output's elements k of
+    ``g[k] * d out[k] / d e``. Numerically, the array backend must agree with it at a sampled point,
+    and with central differences; at order 2, so must the vjp differentiated again through the engine.
+    """
+    sp, at_shapes = sym.sp, f"at shapes {', '.join(map(str, shapes))}"
+    xs = [_symbol_array(sp, name, shape, ASSUMPTIONS[d]) for name, shape, d in zip(op.inputs, shapes, op.domains)]
+    exact_params = {k: sym.exact(v) for k, v in params.items()}
+    try:
+        with sym.exact_floats():
+            out = _call(op, "forward", op.forward, sym.xp, xs, exact_params)
+            g = _symbol_array(sp, "g", np.shape(out), {"real": True})
+            vjps = _cotangents(op, _call(op, "vjp", op.vjp, sym.xp, [g[()] if not g.ndim else g, out, *xs], exact_params))
+    except _OpFailed as exc:
+        return [Check("symbolic", "error", name, params, f"{exc} ({at_shapes})") for name in op.inputs]
+    outs, gs = np.asarray(out, dtype=object).reshape(-1), g.reshape(-1)
+    expected = [_vjp_product(sp, outs, gs, x) for x in xs]
+    point = {**{e: v for x, d in zip(xs, op.domains) for e, v in zip(x.flat, _sample(sp, d, x.size))},
+             **dict(zip(gs, itertools.cycle(sp.Rational(c) for c in COTANGENTS)))}
+    checks = []
+    for name, x, want, got in zip(op.inputs, xs, expected, vjps):
+        got = np.asarray(got, dtype=object)
+        if got.shape != x.shape:
+            checks.append(Check("symbolic", "refuted", name, params,
+                                f"the vjp for {name} has shape {got.shape}, its input {x.shape} ({at_shapes})"))
+            continue
+        verdict, how, cex = _prove_elements(sym, x, want, got, point)
+        checks.append(Check("symbolic", verdict, name, params,
+                            f"vjp for {name} vs the vector-Jacobian product of {op.name} {at_shapes}: {how}",
+                            str(want.tolist()), str(got.tolist()), cex))
+    if any(c.verdict == "refuted" for c in checks):
+        return checks
+    checks.append(_shaped_array_check(op, params, xs, gs, outs, vjps, point, at_shapes, resolver))
+    checks += _shaped_central_differences(op, params, xs, gs, point, at_shapes, resolver)
+    if measure:
+        checks.append(_shaped_accuracy(sym, op, params, xs, outs.reshape(g.shape), at_shapes))
+    if order >= 2:
+        checks += [_shaped_graph_check(sym, op, params, xs, g, expected[i], point, i, at_shapes) for i in range(op.arity)]
+    return checks
+
+
+class _Elements(NamedTuple):
+    """An op that is not elementwise seen as a function of each element of its inputs, for ``accuracy.measure``."""
+
+    inputs: tuple[str, ...]
+    domains: tuple[str, ...]
+    arity: int
+
+
+def _shaped_accuracy(sym: _Prover, op: Op, params: dict, xs: list[np.ndarray], out: np.ndarray, at_shapes: str) -> Check:
+    """The accuracy check at one example of shapes: microreg.accuracy measures sum(c * out), and its gradient, whose
+    elements are the vjp's for g = c, over its grid of values of every input element. c is 2**-m in every element,
+    with 2**m at least the number of elements: exact products, and a sum that cannot overflow where its value does not."""
+    sp = sym.sp
+    bound = op.accuracy.ulps if op.accuracy else accuracy.DEFAULT_ULPS
+    c = np.full(out.shape, sp.Rational(1, 2 ** out.size.bit_length()), dtype=object)
+    elements = [e for x in xs for e in x.flat]
+    view = _Elements(tuple(map(str, elements)), tuple(d for x, d in zip(xs, op.domains) for _ in x.flat), len(elements))
+    weights, starts = c.astype(np.float64), np.cumsum([0, *(x.size for x in xs)])
+
+    def engine(points: list[tuple[float, ...]]) -> list[list[Any]]:
+        rows = []
+        for p in points:
+            values = [Value(np.array(p[a:b]).reshape(x.shape)) for a, b, x in zip(starts, starts[1:], xs)]
+            try:
+                total = (apply(op, tuple(values), params) * weights).sum()
+                rows.append([total.data, *(float(v) for gr in grad(total, values) for v in np.ravel(gr))])
+            except Exception as exc:
+                rows.append([f"raises {type(exc).__name__}: {exc}"] * (1 + len(elements)))
+        return rows
+
+    forward = sp.Add(*(ck * ok for ck, ok in zip(c.flat, out.flat)))
+    m = accuracy.measure(view, elements, forward, [set() for _ in elements], {"array": engine}, bound,
+                         op.accuracy.up_to if op.accuracy else None)
+    worst = None if m.worst is None else {**asdict(m.worst), "excess": m.worst.excess}
+    if not m.results:
+        return Check("accuracy", "unchecked", None, params, f"no point of the grid has a finite exact value {at_shapes}", worst=worst)
+    verdict = "accurate" if m.accurate else "inaccurate"
+    return Check("accuracy", verdict, None, params, f"{m.results - len(m.misses)} of {m.results} float64 results (sum(c * out) "
+                 f"and its gradient, the vjp for g = c) within {bound:g} ulps {at_shapes}; worst: {m.worst.describe()}", worst=worst)
+
+
+def _symbol_array(sp: Any, name: str, shape: tuple[int, ...], assumptions: dict) -> np.ndarray:
+    """A NumPy array of SymPy symbols named name[i,j] (just name for shape ())."""
+    arr = np.empty(shape, dtype=object)
+    for idx in np.ndindex(*shape):
+        arr[idx] = sp.Symbol(f"{name}[{','.join(map(str, idx))}]" if idx else name, **assumptions)
+    return arr
+
+
+def _sample(sp: Any, domain: str, n: int) -> list[Any]:
+    """n exact values inside a domain, the audit's sample points cycled."""
+    values = FROM_EDGE if domain in ("positive", "nonnegative") else BOTH_SIDES
+    return [sp.Rational(v) for v, _ in zip(itertools.cycle(values), range(n))]
+
+
+def _vjp_product(sp: Any, outs: np.ndarray, gs: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """For each element e of x: the sum over the output's elements k of g[k] * d out[k] / d e."""
+    product = np.empty(x.shape, dtype=object)
+    for idx in np.ndindex(*x.shape):
+        product[idx] = sp.Add(*(gk * sp.diff(ok, x[idx]) for gk, ok in zip(gs, outs)))
+    return product
+
+
+def _prove_elements(sym: _Prover, x: np.ndarray, want: np.ndarray, got: np.ndarray, point: dict) -> tuple[str, str, dict | None]:
+    """(verdict, how, counterexample) for got == want, element by element."""
+    methods = set()
+    for idx in np.ndindex(*x.shape):
+        method = _is_zero(sym.sp, got[idx] - want[idx])
+        if method is None:
+            e, r = sym.value(want[idx], point), sym.value(got[idx], point)
+            if e is not None and r is not None and not _close(e, r, RTOL):
+                return "refuted", f"they differ at element {x[idx]}", {"at": _floats(point), "region": f"element {x[idx]}",
+                                                                       "expected": e, "registered": r}
+            method = "simplify" if sym.sp.simplify(got[idx] - want[idx]) == 0 else None
+        if method is None:
+            return "inconclusive", f"SymPy could not reduce their difference to 0 at element {x[idx]}", None
+        methods.add(method)
+    return "proved", f"equal at every element ({', '.join(sorted(methods))})", None
+
+
+def _numbers(xs: list[np.ndarray], point: dict) -> list[np.ndarray]:
+    """The inputs' values at point, as float64 arrays."""
+    return [np.array([float(point[e]) for e in x.flat]).reshape(x.shape) for x in xs]
+
+
+def _shaped_array_check(op: Op, params: dict, xs: list[np.ndarray], gs: np.ndarray, outs: np.ndarray, vjps: list[Any],
+                        point: dict, at_shapes: str, resolver: Any) -> Check:
+    """The array backend's forward and vjp vs their exact values at the sampled point."""
+    g = np.array([float(point[e]) for e in gs]).reshape(np.shape(outs) if len(gs) > 1 else ())
+    want = [np.array([_at(o, point) for o in outs]), *(np.array([_at(v, point) for v in np.asarray(c).flat]) for c in vjps)]
+    try:
+        with np.errstate(all="raise", under="ignore"):
+            args = _numbers(xs, point)
+            out = op.forward(Array(resolver), *args, **params)
+            g = g.reshape(np.shape(out))
+            got = [np.ravel(out), *(np.ravel(c) for c in _cotangents(op, op.vjp(Array(resolver), g, out, *args, **params)))]
+    except Exception as exc:
+        return Check("array", "error", None, params, f"the array backend fails {at_shapes}: {type(exc).__name__}: {exc}")
+    for what, w, v in zip(["forward", *(f"vjp for {n}" for n in op.inputs)], want, got):
+        bad = [(a, b) for a, b in zip(w, v) if not _close(a, float(b), BACKEND_RTOL)]
+        if len(w) != len(v) or bad:
+            return Check("array", "refuted", None, params, f"the array backend's {what} differs from SymPy's {at_shapes}",
+                         counterexample={"at": _floats(point), "expected": bad[0][0] if bad else len(w),
+                                         "registered": float(bad[0][1]) if bad else len(v)})
+    return Check("array", "passed", None, params, f"forward and vjp agree with SymPy {at_shapes}")
+
+
+def _at(expr: Any, point: dict) -> float:
+    """expr (a SymPy expression or a number) at point, as a float."""
+    return float(expr.xreplace(point)) if hasattr(expr, "xreplace") else float(expr)
+
+
+def _shaped_central_differences(op: Op, params: dict, xs: list[np.ndarray], gs: np.ndarray, point: dict, at_shapes: str,
+                                resolver: Any) -> list[Check]:
+    """Each element of each input's vjp (at the sampled g) vs the central difference of sum(g * forward) in it."""
+    xp, args = Array(resolver), _numbers(xs, point)
+    checks = []
+    try:
+        out = op.forward(xp, *args, **params)
+        g = np.array([float(point[e]) for e in gs]).reshape(np.shape(out))
+        cots = [np.asarray(c) for c in _cotangents(op, op.vjp(xp, g, out, *args, **params))]
+    except Exception as exc:
+        return [Check("central-difference", "error", name, params, f"the array backend fails {at_shapes}: {type(exc).__name__}: {exc}")
+                for name in op.inputs]
+    for i, name in enumerate(op.inputs):
+        failed = None
+        for idx in np.ndindex(*xs[i].shape):
+            step = 1e-6 * max(1.0, abs(args[i][idx]))
+            sides = []
+            for sign in (1, -1):
+                moved = [a.copy() for a in args]
+                moved[i][idx] += sign * step
+                sides.append(float(np.sum(g * op.forward(xp, *moved, **params))))
+            fd, got = (sides[0] - sides[1]) / (2 * step), float(cots[i][idx])
+            if failed is None and abs(fd - got) > FD_RTOL * (1 + abs(got)):
+                failed = Check("central-difference", "refuted", name, params,
+                               f"the vjp for {name} differs from the central difference of the forward at element {xs[i][idx]} {at_shapes}",
+                               counterexample={"at": _floats(point), "expected": fd, "registered": got})
+        agrees = f"the vjp for {name} agrees with central differences at each of its {xs[i].size} elements {at_shapes}"
+        checks.append(failed or Check("central-difference", "passed", name, params, agrees))
+    return checks
+
+
+def _shaped_graph_check(sym: _Prover, op: Op, params: dict, xs: list[np.ndarray], g: np.ndarray, want: np.ndarray,
+                        point: dict, i: int, at_shapes: str) -> Check:
+    """The vjp for input i differentiated again by the engine (grad with create_graph=True, then grad) vs SymPy.
+
+    With r a fixed array of x_i's shape, the engine's d/dx_j of sum(r * vjp_i) at the sampled point must be
+    SymPy's derivative of sum(r * the vector-Jacobian product for x_i), for every input x_j.
+    """
+    sp, name = sym.sp, op.inputs[i]
+    rs = np.array(_sample(sp, "real", xs[i].size), dtype=object).reshape(xs[i].shape)
+    at_g = {e: point[e] for e in g.flat}
+    target = sp.Add(*(r * w.xreplace(at_g) for r, w in zip(rs.flat, want.flat)))
+    try:
+        values = [Value(a) for a in _numbers(xs, point)]
+        cotangent = np.array([float(point[e]) for e in g.flat]).reshape(g.shape)
+        first = grad((apply(op, tuple(values), params) * cotangent).sum(), values, create_graph=True)[i]
+        second = grad((first * rs.astype(np.float64)).sum(), values)
+    except Exception as exc:
+        return Check("graph", "error", name, params, f"grad(..., create_graph=True) cannot differentiate the vjp for {name} "
+                                                     f"again {at_shapes}: {type(exc).__name__}: {exc}")
+    for x, got in zip(xs, second):
+        got = np.broadcast_to(np.asarray(got, dtype=np.float64), x.shape)
+        for idx in np.ndindex(*x.shape):
+            expected = sym.value(sp.diff(target, x[idx]), point)
+            if expected is not None and not _close(expected, float(got[idx]), BACKEND_RTOL):
+                return Check("graph", "refuted", name, params,
+                             f"d/d{x[idx]} of the vjp for {name} through grad(create_graph=True) differs from SymPy's {at_shapes}",
+                             counterexample={"at": _floats(point), "expected": expected, "registered": float(got[idx])})
+    return Check("graph", "passed", name, params, f"second derivatives agree with SymPy at every element {at_shapes}")
 
 # -- formatting -----------------------------------------------------------------------------------
 

@@ -26,6 +26,10 @@ ELEMENTARY = ("exp", "expm1", "log", "log1p", "sqrt", "sin", "cos", "tan", "sinh
               "erf", "erfc", "abs", "sign", "where", "maximum", "minimum", "pow")
 #: The constants every xp namespace offers: floats, except on symbols, where they are exact.
 CONSTANTS = ("pi", "e")
+#: The functions of whole arrays (not elementwise) every xp namespace offers, for ops such as matmul's vjp:
+#: ``sum(x, axis=None)`` (every element, or one axis) and ``transpose(x)`` (the axes reversed). On a number
+#: they are the number itself; on symbols, the arrays are NumPy arrays of SymPy expressions.
+ARRAY_FUNCTIONS = ("sum", "transpose")
 
 
 class Namespace:
@@ -79,6 +83,32 @@ def _sign(x: float) -> float:
     return float((x > 0) - (x < 0))
 
 
+def _scalar_sum(x: float, axis: int | None = None) -> float:
+    """A number's sum: the number (it has no axis to sum over)."""
+    if axis is not None:
+        raise ValueError(f"a number has no axis {axis} to sum over")
+    return x
+
+
+def _itself(x: Any) -> Any:
+    """A number transposed: the number."""
+    return x
+
+
+def _array_sum(x: np.ndarray, axis: int | None = None) -> Any:
+    """x's elements summed, all of them or along one axis (np.add.reduce: ndarray.sum without its wrapper)."""
+    return np.add.reduce(x, axis=axis)
+
+
+def _object_sum(x: Any, axis: int | None = None) -> Any:
+    """An array of SymPy expressions summed, all of them or along one axis; an expression is its own sum."""
+    return np.sum(x, axis=axis) if isinstance(x, np.ndarray) else _scalar_sum(x, axis)
+
+
+def _object_transpose(x: Any) -> Any:
+    return x.T if isinstance(x, np.ndarray) else x
+
+
 def _maximum(x: float, y: float) -> float:
     return float(x if x >= y else y)
 
@@ -97,7 +127,7 @@ class Scalar(Namespace):
             **{name: getattr(math, name) for name in _COMMON}, "expm1": math.expm1, "log1p": math.log1p,
             "atan": math.atan, "asinh": math.asinh, "erf": math.erf, "erfc": math.erfc,
             "abs": math.fabs, "sign": _sign, "where": _scalar_where, "maximum": _maximum, "minimum": _minimum,
-            "pow": math.pow, "pi": math.pi, "e": math.e})
+            "pow": math.pow, "pi": math.pi, "e": math.e, "sum": _scalar_sum, "transpose": _itself})
 
 
 def _elementwise(fn: Callable[[float], float]) -> Callable[[Any], np.ndarray]:
@@ -127,11 +157,13 @@ class Array(Namespace):
             **{name: getattr(np, name) for name in _COMMON}, "expm1": np.expm1, "log1p": np.log1p,
             "atan": np.arctan, "asinh": np.arcsinh, "erf": _elementwise(math.erf), "erfc": _elementwise(math.erfc),
             "abs": np.abs, "sign": np.sign, "where": np.where,
-            "maximum": np.maximum, "minimum": np.minimum, "pow": np.power, "pi": math.pi, "e": math.e})
+            "maximum": np.maximum, "minimum": np.minimum, "pow": np.power, "pi": math.pi, "e": math.e,
+            "sum": _array_sum, "transpose": np.transpose})
 
 
 class Symbolic(Namespace):
-    """SymPy expressions, for the audit. SymPy is imported when this backend is first built.
+    """SymPy expressions, for the audit. SymPy is imported when this backend is first built. An op that is
+    not elementwise (matmul) runs on NumPy arrays of SymPy expressions, with NumPy's shapes and broadcasting.
 
     Every function is exact: expm1(x) is exp(x) - 1, log1p(x) is log(1 + x), maximum(x, y) is
     (x + y + |x - y|) / 2 (whose derivative SymPy gives as (1 + sign(x - y)) / 2, PyTorch's even split
@@ -146,7 +178,7 @@ class Symbolic(Namespace):
         super().__init__(registry, {
             **{name: getattr(sympy, name) for name in _COMMON}, "erf": sympy.erf, "erfc": sympy.erfc,
             "atan": sympy.atan, "asinh": sympy.asinh, "abs": sympy.Abs, "sign": sympy.sign, "pow": sympy.Pow,
-            "pi": sympy.pi, "e": sympy.E})
+            "pi": sympy.pi, "e": sympy.E, "sum": _object_sum, "transpose": _object_transpose})
         self.sympy = sympy
 
     def expm1(self, x: Any) -> Any:

@@ -33,6 +33,7 @@ TORCH = {
     "tanh": "torch:tanh", "atan": "torch:atan", "asinh": "torch:asinh", "erf": "torch.special:erf",
     "erfc": "torch.special:erfc", "abs": "torch:abs", "sign": "torch:sign", "where": "torch:where",
     "maximum": "torch:maximum", "minimum": "torch:minimum", "pow": "torch:pow", "pi": "math:pi", "e": "math:e",
+    "sum": "torch:sum", "transpose": "torch:t",
 }
 JAX = {
     "exp": "jax.numpy:exp", "expm1": "jax.numpy:expm1", "log": "jax.numpy:log", "log1p": "jax.numpy:log1p",
@@ -41,6 +42,7 @@ JAX = {
     "asinh": "jax.numpy:arcsinh", "erf": "jax.scipy.special:erf", "erfc": "jax.scipy.special:erfc",
     "abs": "jax.numpy:abs", "sign": "jax.numpy:sign", "where": "jax.numpy:where", "maximum": "jax.numpy:maximum",
     "minimum": "jax.numpy:minimum", "pow": "jax.numpy:power", "pi": "math:pi", "e": "math:e",
+    "sum": "jax.numpy:sum", "transpose": "jax.numpy:transpose",
 }
 
 
@@ -107,7 +109,8 @@ def _torch_functions() -> dict[str, Any]:
         return call
 
     functions = {name: _load(path) for name, path in TORCH.items()}
-    return {name: numbers_as_tensors(fn) if callable(fn) and name not in ("where", "pow") else fn for name, fn in functions.items()}
+    tensors_only = ("where", "pow", "sum", "transpose")  # called with tensors, or with keyword arguments (sum's axis)
+    return {name: numbers_as_tensors(fn) if callable(fn) and name not in tensors_only else fn for name, fn in functions.items()}
 
 
 def _sum_to(grad: Any, x: Any) -> Any:

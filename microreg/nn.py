@@ -148,6 +148,8 @@ def _unusable(activation: Any, op: Op | None) -> str:
         return "no op of that name is registered"
     if op.arity != 1:
         return f"it takes the inputs {', '.join(op.inputs)}"
+    if op.shapes:
+        return "it is not elementwise"
     return "" if op.domains == ("real",) else f"its input must be {DOMAINS[op.domains[0]]}"
 
 

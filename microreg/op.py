@@ -116,8 +116,8 @@ class Op:
             raise OpError(f"op {name!r}: shapes must give one shape (a tuple of sizes >= 1) per input {inputs} "
                           f"in each example, for an op that is not variadic, got {self.shapes!r}")
         kinks = tuple(self.kinks)
-        if kinks and variadic:
-            raise OpError(f"op {name!r}: a variadic op cannot declare kinks")
+        if kinks and (variadic or shapes):
+            raise OpError(f"op {name!r}: a variadic op, or one with shapes, cannot declare kinks")
         for k in kinks:
             if (not isinstance(k, Kink) or len(k.at) != len(inputs) or len(k.grad) != len(inputs)
                     or not all(isinstance(v, int | float) for v in (*k.at, *(g for g in k.grad if g is not None)))):

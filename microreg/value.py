@@ -504,12 +504,10 @@ class Value(metaclass=_ValueType):
                               "since d(x**y)/dy = x**y * log(x)")
         return _power(base, self)
 
-    def sum(self) -> Value:
-        """The sum of an array Value's elements, as a scalar Value (a scalar Value is returned as is)."""
-        return self if type(self.data) is float else apply(_SUM, (self,))
+    # sum() is the registered op sum: v.sum() adds every element, v.sum(axis=0) sums over the first axis.
 
     def mean(self) -> Value:
-        """The mean of an array Value's elements, as a scalar Value."""
+        """The mean of an array Value's elements, as a scalar Value (a scalar Value is returned as is)."""
         if type(self.data) is float:
             return self
         if not self.data.size:
@@ -637,8 +635,8 @@ registry.reserved = RESERVED
 
 # Python operators and the ops they dispatch to; methods for every op are generated as ops register.
 OPERATORS = {"add": ("__add__", "__radd__"), "sub": ("__sub__", "__rsub__"), "mul": ("__mul__", "__rmul__"),
-             "div": ("__truediv__", "__rtruediv__"), "neg": ("__neg__",)}
-_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "neg": "-"}  # Value._op, as micrograd's lecture writes them
+             "div": ("__truediv__", "__rtruediv__"), "neg": ("__neg__",), "matmul": ("__matmul__", "__rmatmul__")}
+_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "neg": "-", "matmul": "@"}  # Value._op, as micrograd's lecture writes them
 
 
 _FAST: dict[str, Any] = {}  # op name -> its fast method, taking static parameters as a dict
@@ -678,7 +676,7 @@ def _unbroadcast(g: Any, data: Any) -> Any:
         if type(g.data) is np.ndarray:
             if type(data) is float:
                 return g.sum()
-            return g if g.data.shape == data.shape else apply(_SUM, (g,), {"shape": data.shape})
+            return g if g.data.shape == data.shape else apply(_SUM_TO, (g,), {"shape": data.shape})
         if type(data) is np.ndarray:
             return g + np.zeros_like(data)
         return g
@@ -916,15 +914,13 @@ def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g
 
 
-def _sum(xp: Any, x: Any, *, shape: tuple[int, ...] = ()) -> Any:
-    if shape:
-        return _sum_to(x, shape)
-    return x.sum() if isinstance(x, np.ndarray | Value) else x
+def _sum_down(xp: Any, x: Any, *, shape: tuple[int, ...]) -> Any:
+    return _sum_to(x, shape)
 
 
-def _sum_vjp(xp: Any, g: Any, out: Any, x: Any, *, shape: tuple[int, ...] = ()) -> tuple:
+def _sum_down_vjp(xp: Any, g: Any, out: Any, x: Any, *, shape: tuple[int, ...]) -> tuple:
     return (g + 0.0 * x,)
 
 
-_SUM = Op("sum", forward=_sum, vjp=_sum_vjp,
-          doc="The sum of an array's elements, or down to a shape it was broadcast from (engine-internal reduction).")
+_SUM_TO = Op("sum_to", forward=_sum_down, vjp=_sum_down_vjp, examples=({"shape": (1,)},),
+             doc="An array summed down to a shape it was broadcast from (the engine's unbroadcast on Values).")

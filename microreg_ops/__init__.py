@@ -14,7 +14,7 @@ the true derivatives are normal floats).
 
 from __future__ import annotations
 
-from microreg import Kink, Op, hookimpl
+from microreg import Accuracy, Kink, Op, hookimpl
 
 
 def add(xp, x, y):
@@ -277,6 +277,12 @@ def minimum_vjp(xp, g, out, x, y):
     return g * (1 - s) * 0.5, g * (1 + s) * 0.5
 
 
+# A sum of products overflows float64 where one product does, even if the sum itself would not (1e300 * 1e300 -
+# 1e300 * 1e300): dot and matmul are accurate for inputs up to 1e150, as in NumPy and PyTorch.
+PRODUCTS = Accuracy(16, "a product of two inputs beyond 1e154 overflows float64, even where the sum it belongs to would not",
+                    up_to=1e150)
+
+
 def dot(xp, *wx):
     """w . x = w[0] * x[0] + ... + w[n-1] * x[n-1] for the 2n inputs w[0], ..., w[n-1], x[0], ..., x[n-1].
 
@@ -291,6 +297,38 @@ def dot(xp, *wx):
 def dot_vjp(xp, g, out, *wx):
     n = len(wx) // 2
     return [g * x for x in wx[n:]] + [g * w for w in wx[:n]]
+
+
+def matmul(xp, x, y):
+    """The matrix product x @ y of an (m, k) and a (k, n) array: a whole layer's W @ X in one node."""
+    shapes = getattr(x, "shape", ()), getattr(y, "shape", ())
+    if len(shapes[0]) != 2 or len(shapes[1]) != 2 or shapes[0][1] != shapes[1][0]:
+        raise ValueError(f"matmul takes an (m, k) and a (k, n) array, got shapes {tuple(shapes[0])} and {tuple(shapes[1])}")
+    return x @ y
+
+
+def matmul_vjp(xp, g, out, x, y):
+    return g @ xp.transpose(y), xp.transpose(x) @ g
+
+
+def transpose(xp, x):
+    """x with its axes reversed: a matrix transposed."""
+    return xp.transpose(x)
+
+
+def transpose_vjp(xp, g, out, x):
+    return (xp.transpose(g),)
+
+
+def reduce_sum(xp, x, *, axis=None):
+    """The sum of x's elements; with axis=0, over its first axis only (a matrix's column sums)."""
+    if axis not in (None, 0):
+        raise ValueError(f"sum takes axis=None (every element) or axis=0 (the first axis; transpose first for another), got {axis!r}")
+    return xp.sum(x, axis=axis)
+
+
+def reduce_sum_vjp(xp, g, out, x, *, axis=None):
+    return (g + 0 * x,)  # g repeated over the summed elements: 0 * x has x's shape, and g broadcasts along its first axis
 
 
 OPS = (
@@ -319,7 +357,10 @@ OPS = (
     Op("erfc", erfc, erfc_vjp),
     Op("maximum", maximum, maximum_vjp, kinks=(Kink((0.0, 0.0), (0.5, 0.5)),)),
     Op("minimum", minimum, minimum_vjp, kinks=(Kink((0.0, 0.0), (0.5, 0.5)),)),
-    Op("dot", dot, dot_vjp, arities=(2, 4, 6)),
+    Op("dot", dot, dot_vjp, arities=(2, 4, 6), accuracy=PRODUCTS),
+    Op("matmul", matmul, matmul_vjp, shapes=(((2, 3), (3, 2)), ((1, 2), (2, 3))), accuracy=PRODUCTS),
+    Op("transpose", transpose, transpose_vjp, shapes=(((2, 3),),)),
+    Op("sum", reduce_sum, reduce_sum_vjp, shapes=(((2, 3),), ((3,),)), examples=({"axis": None}, {"axis": 0})),
 )
 
 

@@ -1,10 +1,11 @@
 """Shared test parametrization: every registered op (and each of its static-parameter examples and kinks) as a case.
 
 A test asks for ``op`` (each registered op), ``op_case`` ((op, params) for each of ``op.examples``, a
-variadic op at each of its ``arities``),
-``binary_case`` (the same, binary ops only) or ``kink_case`` ((op, kink, params)); the ids name the
-op, so a failure says which one. ``audited(op)`` is the audit of a registered op (order 2, accuracy
-included), run once per session and shared by every test that reads it.
+variadic op at each of its ``arities``; elementwise ops only), ``binary_case`` (the same, binary ops
+only), ``kink_case`` ((op, kink, params)) or ``array_case`` ((op, shapes, params) for an op that is not
+elementwise, at each example of its input shapes); the ids name the op, so a failure says which one.
+``audited(op)`` is the audit of a registered op (order 2, accuracy included), run once per session and
+shared by every test that reads it.
 """
 
 from __future__ import annotations
@@ -56,12 +57,14 @@ def form_id(op: Op, form: Op, params: dict[str, Any]) -> str:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ops = sorted(registry.ops().values(), key=lambda op: op.name)
     # a variadic op is tested at each arity it declares, as an op with that many named inputs (Op.forms)
-    forms = [(op, form, dict(p)) for op in ops for form in op.forms() for p in op.examples]
+    forms = [(op, form, dict(p)) for op in ops if not op.shapes for form in op.forms() for p in op.examples]
     cases = {
         "op": [pytest.param(op, id=op.name) for op in ops],
         "op_case": [pytest.param((form, p), id=form_id(op, form, p)) for op, form, p in forms],
         "binary_case": [pytest.param((form, p), id=form_id(op, form, p)) for op, form, p in forms if form.arity == 2],
         "kink_case": [pytest.param((op, k, kink_params(op)), id=f"{op.name}@{','.join(map(str, k.at))}") for op in ops for k in op.kinks],
+        "array_case": [pytest.param((op, shapes, dict(p)), id=f"{case_id(op, p)}@{'x'.join(map(str, shapes))}")
+                       for op in ops for shapes in op.shapes for p in op.examples],
     }
     for name, values in cases.items():
         if name in metafunc.fixturenames:

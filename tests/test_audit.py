@@ -28,6 +28,7 @@ from wrong_vjps import (
     UNPROVABLE,
     UNSTABLE,
     WRONG,
+    WRONG_FUSED,
     log_guarded_vjp,
 )
 
@@ -190,6 +191,25 @@ def test_a_second_order_only_bug_is_proved_at_order_one_and_refuted_at_order_two
         first, second = audit.audit_op(wrong, measure=False), audit.audit_op(wrong, order=2, measure=False)
     assert first.verdict == "proved", f"{mistake}: {first.report()}"
     assert second.verdict == "refuted" and [c.kind for c in second.problems()] == ["graph"], second.report()
+
+
+@pytest.mark.parametrize(("mistake", "wrong"), WRONG_FUSED, ids=[op.name for _, op in WRONG_FUSED])
+def test_a_wrong_vjp_of_a_fused_op_is_refuted_element_by_element(mistake, wrong):
+    record = audit.audit_op(wrong)
+    assert record.verdict == "refuted", f"{mistake}: {record.report()}"
+    for check in (c for c in record.checks if c.verdict == "refuted"):
+        cex = check.counterexample
+        assert "has shape" in check.message if cex is None else not math.isclose(cex["expected"], cex["registered"], rel_tol=1e-6)
+
+
+def test_a_fused_op_is_proved_at_each_arity_and_each_shape(audited):
+    proved = [c.message for c in audited(registry.get("dot")).checks if c.kind == "symbolic" and c.verdict == "proved"]
+    assert len(proved) == 2 + 4 + 6  # every input at 2, 4 and 6 inputs
+    matmul = audited(registry.get("matmul"))
+    assert [c.message.split(": ")[0] for c in matmul.checks if c.kind == "symbolic"] == [
+        f"vjp for {name} vs the vector-Jacobian product of matmul at shapes {shapes}"
+        for shapes in ("(2, 3), (3, 2)", "(1, 2), (2, 3)") for name in "xy"]
+    assert matmul.verdict == "proved"
 
 
 @pytest.mark.parametrize("right", RIGHT, ids=[op.name for op in RIGHT])

@@ -238,6 +238,19 @@ def test_export_matches_microregs_own_engine(framework, op_case):
     assert_same((out[defined], [g[defined] for g in grads]), (want_out[defined], [g[defined] for g in want_grads]), op, xs)
 
 
+def test_export_of_an_op_on_arrays_matches_microregs_own_engine(framework, array_case):
+    op, shapes, params = array_case
+    to, run, _ = FRAMEWORKS[framework]
+    arrays = [np.random.default_rng(7).uniform(-2.0, 2.0, s) for s in shapes]
+    out, grads = run(to(op), arrays, params)
+    xs = [Value(a) for a in arrays]
+    mine = getattr(xs[0], op.name)(*xs[1:], **params)
+    mine.sum().backward()  # the frameworks' cotangent: ones of the output's shape
+    np.testing.assert_allclose(out, mine.data, rtol=RTOL, atol=ATOL)
+    for g, x, name in zip(grads, xs, op.inputs):
+        np.testing.assert_allclose(g, x.grad, rtol=RTOL, atol=ATOL, err_msg=f"d{op.name}/d{name}")
+
+
 def test_export_takes_the_declared_value_at_each_kink(framework, kink_case):
     op, kink, params = kink_case
     to, run, _ = FRAMEWORKS[framework]
@@ -259,9 +272,10 @@ def test_jax_check_grads_passes_at_order_2(op):
     from jax.test_util import check_grads
 
     f, params = export.jax(op), op.examples[0]  # one example each: every JAX compile costs ~0.2 s
-    form = op.forms()[-1]  # a variadic op at its largest declared arity
+    # a variadic op at its largest declared arity; an op on arrays at its first example shapes
+    xs = [np.random.default_rng(7).uniform(-2.0, 2.0, s) for s in op.shapes[0]] if op.shapes else checked(op.forms()[-1])
     with jax.enable_x64(True):
-        check_grads(lambda *a: f(*a, **params), [jax.numpy.asarray(x) for x in checked(form)], order=2, modes=["rev"])
+        check_grads(lambda *a: f(*a, **params), [jax.numpy.asarray(x) for x in xs], order=2, modes=["rev"])
 
 
 def test_float32_in_float32_out(op_case):
@@ -376,7 +390,7 @@ def test_torch_export_runs_where_its_input_lives(device):
     torch = pytest.importorskip("torch")
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device here")
-    for name, op in sorted(registry.ops().items()):
+    for name, op in sorted((name, op) for name, op in registry.ops().items() if not op.shapes):
         form = op.forms()[-1]  # a variadic op at its largest declared arity
         xs = [torch.tensor(x, device=device, requires_grad=True) for x in checked(form)]
         out = export.torch(op)(*xs, **op.examples[0])

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def activations(real: bool) -> list[str]:
     """Unary ops usable as activations: defined on all reals (real=True), or only on part of them."""
     return sorted(n for n, op in registry.ops().items()
-                  if op.arity == 1 and REQUIRED not in op.params.values() and (op.domains == ("real",)) == real)
+                  if op.arity == 1 and not op.shapes and REQUIRED not in op.params.values() and (op.domains == ("real",)) == real)
 
 
 def load_example(name: str):

@@ -54,7 +54,8 @@ def _dot(*wx: Any) -> Any:
 #: op name -> the torch function; static parameters are passed through by name, so the names must match.
 TORCH = {
     "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "neg": torch.neg, "pow": _pow,
-    "dot": _dot, "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log,
+    "dot": _dot, "matmul": torch.matmul, "transpose": torch.t, "sum": torch.sum,
+    "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log,
     "expm1": torch.expm1, "sqrt": torch.sqrt, "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "sinh": torch.sinh,
     "cosh": torch.cosh, "atan": torch.atan, "asinh": torch.asinh, "gaussian": _gaussian, "erf": torch.erf,
     "erfc": torch.erfc, "maximum": _maximum, "minimum": _minimum,
@@ -112,6 +113,22 @@ def test_op_matches_torch(op_case, backend):
         np.testing.assert_allclose(grads[i], t.grad.numpy(), rtol=1e-12, atol=1e-14, err_msg=f"d{op.name}/d{op.inputs[i]}")
 
 
+def test_array_op_matches_torch(array_case):
+    op, shapes, params = array_case
+    rng = np.random.default_rng(sum(map(ord, op.name)))
+    arrays = [rng.uniform(-2.0, 2.0, s) for s in shapes]
+    ts = [tensor(a) for a in arrays]
+    want = TORCH[op.name](*ts, **params)
+    weights = rng.uniform(-1.0, 1.0, tuple(want.shape))
+    (want * tensor(weights)).sum().backward()
+    xs = [Value(a) for a in arrays]
+    out = getattr(xs[0], op.name)(*xs[1:], **params)
+    (out * weights).sum().backward()
+    np.testing.assert_allclose(out.data, want.detach().numpy(), rtol=1e-12, atol=1e-14)
+    for x, t, name in zip(xs, ts, op.inputs):
+        np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-12, atol=1e-14, err_msg=f"d{op.name}/d{name}")
+
+
 def test_declared_kink_values_are_torchs(kink_case):
     op, kink, params = kink_case
     fn = torch_equivalent(op)
@@ -131,7 +148,7 @@ def random_expression(seed: int, steps: int = 14) -> tuple[list[str], list[tuple
     every node, in each engine.
     """
     rng = random.Random(seed)
-    ops = [form for name, op in sorted(registry.ops().items()) if name in TORCH for form in op.forms()]
+    ops = [form for name, op in sorted(registry.ops().items()) if name in TORCH and not op.shapes for form in op.forms()]
     leaves = [(Value(x), tensor(x)) for x in (rng.uniform(0.3, 2.0) * rng.choice((-1, 1)) for _ in range(3))]
     pool, tape = list(leaves), []
     while len(tape) < steps:
@@ -173,7 +190,8 @@ def test_random_expression_matches_torch(seed):
 
 
 ACTIVATIONS = sorted(name for name, op in registry.ops().items()
-                     if name in TORCH and op.arity == 1 and op.domains == ("real",) and REQUIRED not in op.params.values())
+                     if name in TORCH and op.arity == 1 and not op.shapes and op.domains == ("real",)
+                     and REQUIRED not in op.params.values())
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)

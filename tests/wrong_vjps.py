@@ -340,6 +340,72 @@ RIGHT: tuple[Op, ...] = (
 )
 
 
+# -- fused ops: a variadic dot, and ops on arrays (proved on arrays of symbols) ----------------------
+
+
+def dot(xp, *wx):
+    n = len(wx) // 2
+    return sum(w * x for w, x in zip(wx[:n], wx[n:]))
+
+
+def dot_swapped_halves_vjp(xp, g, out, *wx):
+    n = len(wx) // 2
+    return [g * w for w in wx[:n]] + [g * x for x in wx[n:]]  # each cotangent takes its own input, not its partner
+
+
+def dot_first_pair_only_vjp(xp, g, out, *wx):
+    n = len(wx) // 2
+    return [g * wx[n]] + [0] * (n - 1) + [g * wx[0]] + [0] * (n - 1)
+
+
+def matmul(xp, x, y):
+    return x @ y
+
+
+def matmul_untransposed_vjp(xp, g, out, x, y):
+    return g @ y, x @ g
+
+
+def matmul_swapped_product_vjp(xp, g, out, x, y):
+    return xp.transpose(y) @ g, g @ xp.transpose(x)
+
+
+def matmul_missing_g_vjp(xp, g, out, x, y):
+    return xp.transpose(y) * 0 + 1, xp.transpose(x) * 0 + 1
+
+
+def transpose(xp, x):
+    return xp.transpose(x)
+
+
+def transpose_forgotten_vjp(xp, g, out, x):
+    return (g,)
+
+
+def column_sums(xp, x):
+    return xp.sum(x, axis=0)
+
+
+def column_sums_doubled_vjp(xp, g, out, x):
+    return (2 * g + 0 * x,)
+
+
+SQUARE = (((2, 2), (2, 2)),)  # square matrices: a vjp that forgets a transpose still has the right shape
+
+#: Mistakes in fused ops, refuted element by element (or for the wrong shape): their counterexamples
+#: name elements (x[0,1], wx[2]), not inputs.
+WRONG_FUSED: tuple[tuple[str, Op], ...] = (
+    ("each weight's cotangent from itself, not its partner", Op("dot_swapped_halves", dot, dot_swapped_halves_vjp, arities=(2, 4))),
+    ("only the first pair differentiated", Op("dot_first_pair_only", dot, dot_first_pair_only_vjp, arities=(4,))),
+    ("a transpose forgotten", Op("matmul_untransposed", matmul, matmul_untransposed_vjp, shapes=SQUARE)),
+    ("the factors of a product swapped", Op("matmul_swapped_product", matmul, matmul_swapped_product_vjp, shapes=SQUARE)),
+    ("a missing g", Op("matmul_missing_g", matmul, matmul_missing_g_vjp, shapes=SQUARE)),
+    ("a transpose forgotten, square", Op("transpose_forgotten", transpose, transpose_forgotten_vjp, shapes=(((2, 2),),))),
+    ("a cotangent of the wrong shape", Op("transpose_wrong_shape", transpose, transpose_forgotten_vjp, shapes=(((2, 3),),))),
+    ("a factor of 2", Op("column_sums_doubled", column_sums, column_sums_doubled_vjp, shapes=(((2, 3),),))),
+)
+
+
 # -- numerically unstable rules: proved, yet inaccurate in float64 ----------------------------------------------
 
 
