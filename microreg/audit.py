@@ -1101,7 +1101,8 @@ class _ShapedRun:
 
     def symbolic(self, timer: Budget) -> None:
         for shapes, params in self.cases:
-            self.checks += _audit_shapes(self.op, shapes, params, self.sym, self.resolver, self.order, self.measure)
+            self.checks += _audit_shapes(self.op, shapes, params, self.sym, self.resolver, self.order, self.measure,
+                                         branches=(shapes, params) == self.cases[0])
             self.done += 1
             timer.check()
 
@@ -1115,7 +1116,7 @@ class _ShapedRun:
 
 
 def _audit_shapes(op: Op, shapes: tuple, params: dict[str, Any], sym: _Prover, resolver: Any, order: int,
-                  measure: bool = False) -> list[Check]:
+                  measure: bool = False, branches: bool = False) -> list[Check]:
     """Every check of an op that is not elementwise (matmul), at one example of its input shapes.
 
     The inputs are NumPy arrays of symbols (``x[0,1]``, ...) with the op's domains, the cotangent an
@@ -1149,6 +1150,11 @@ def _audit_shapes(op: Op, shapes: tuple, params: dict[str, Any], sym: _Prover, r
         checks.append(Check("symbolic", verdict, name, params,
                             f"vjp for {name} vs the vector-Jacobian product of {op.name} {at_shapes}: {how}",
                             str(want.tolist()), str(got.tolist()), cex))
+    if branches:  # kinks are not declared per element: an op on arrays must not branch (matmul, sum, transpose do not)
+        found = _switches(sp, [*outs, *(v for c in vjps for v in np.asarray(c, dtype=object).flat)])
+        checks.append(Check("branch", "inconclusive", None, params, f"it branches on {', '.join(map(str, found))} {at_shapes}: "
+                                                                    "kinks of an op on arrays cannot be declared or checked")
+                      if found else Check("branch", "passed", None, params, f"branch points: none {at_shapes}"))
     if any(c.verdict == "refuted" for c in checks):
         return checks
     checks.append(_shaped_array_check(op, params, xs, gs, outs, vjps, point, at_shapes, resolver))

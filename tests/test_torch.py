@@ -296,7 +296,7 @@ def random_graph(data: st.DataObject, op: Op, params: dict[str, Any], txp: Torch
     shape = (lambda: data.draw(st.sampled_from(SHAPES))) if arrays else (lambda: ())
     leaves = [leaf(data, shape()) for _ in range(data.draw(st.integers(1, 3)))]
     pool, applied = list(leaves), 0
-    others = sorted((form for o in registry.ops().values() for form in o.forms()), key=lambda o: (o.name, o.arity))
+    others = sorted((form for o in registry.ops().values() if not o.shapes for form in o.forms()), key=lambda o: (o.name, o.arity))
     for stage in ("before", "op", "after"):
         for _ in range(1 if stage == "op" else data.draw(st.integers(0, 3))):
             chosen = op if stage == "op" else data.draw(st.sampled_from(others))
