@@ -134,7 +134,8 @@ def test_declared_kink_values_are_torchs(kink_case):
     fn = torch_equivalent(op)
     ts = [tensor(a) for a in kink.at]
     fn(*ts, **params).backward()
-    assert [t.grad.item() for t in ts] == [0.0 if g is None else g for g in kink.grad]
+    # the same branch, its value to an ulp: softplus's at its threshold is sigmoid(20), which torch rounds its own way
+    assert [t.grad.item() for t in ts] == pytest.approx([0.0 if g is None else g for g in kink.grad], rel=2.3e-16, abs=0)
 
 
 def _in_domain(x: float, domain: str) -> bool:

@@ -22,14 +22,25 @@ GELU_A = 0.044715
 GELU_LIMIT = 50.0  # |x| beyond which gelu's tanh has saturated far below float64's resolution
 
 
-def softplus(xp, x):
-    """log(1 + exp(x)), written as relu(x) + log1p(exp(-|x|)): no finite input overflows, and the
-    result keeps its precision where it is tiny (softplus(-40) is 4.248354255291589e-18, not 0)."""
-    return xp.relu(x) + xp.log1p(xp.exp(-xp.abs(x)))
+def _log1p_exp(xp, z):
+    """log(1 + exp(z)) as relu(z) + log1p(exp(-|z|)): softplus without a threshold, shared with mish."""
+    return xp.relu(z) + xp.log1p(xp.exp(-xp.abs(z)))
 
 
-def softplus_vjp(xp, g, out, x):
-    return (g * xp.sigmoid(x),)
+def softplus(xp, x, *, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold, as PyTorch's Softplus(beta, threshold).
+
+    Written as (relu(z) + log1p(exp(-|z|))) / beta, z = beta x: no finite input overflows, and the
+    result keeps its precision where it is tiny (softplus(-40) is 4.248354255291589e-18, not 0). At
+    x = threshold / beta it steps by log1p(exp(-threshold)) / beta (2e-9 by default) and the vjp gives
+    sigmoid(threshold), PyTorch's branch below the threshold.
+    """
+    z = beta * x
+    return xp.where(z > threshold, x, _log1p_exp(xp, z) / beta)
+
+
+def softplus_vjp(xp, g, out, x, *, beta=1.0, threshold=20.0):
+    return (xp.where(beta * x > threshold, g, g * xp.sigmoid(beta * x)),)
 
 
 def silu(xp, x):
@@ -97,12 +108,12 @@ def softsign_vjp(xp, g, out, x):
 
 
 def mish(xp, x):
-    """x * tanh(softplus(x))."""
-    return x * xp.tanh(xp.softplus(x))
+    """x * tanh(softplus(x)), softplus without the switch to x at a threshold (PyTorch's Mish has none)."""
+    return x * xp.tanh(_log1p_exp(xp, x))
 
 
 def mish_vjp(xp, g, out, x):
-    t = xp.tanh(xp.softplus(x))
+    t = xp.tanh(_log1p_exp(xp, x))
     return (g * (t + x * (1 - t * t) * xp.sigmoid(x)),)
 
 
@@ -116,7 +127,8 @@ def hardtanh_vjp(xp, g, out, x, *, min_val=-1.0, max_val=1.0):
 
 
 OPS = (
-    Op("softplus", softplus, softplus_vjp),
+    Op("softplus", softplus, softplus_vjp, kinks=(Kink(20.0, 1 / (1 + math.exp(-20.0))),),
+       examples=({"beta": 1.0, "threshold": 20.0}, {"beta": 2.0, "threshold": 10.0}, {"beta": 0.5, "threshold": 30.0})),
     Op("silu", silu, silu_vjp),
     Op("gelu", gelu, gelu_vjp),
     Op("elu", elu, elu_vjp, kinks=(Kink(0.0, 1.0),), examples=({"alpha": 1.0}, {"alpha": 0.5})),

@@ -5,6 +5,8 @@ Run with ``pytest plugins_example/tests`` once the package is installed (``pip i
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,8 @@ from microreg.testing import assert_proved, ops_of
 OURS = ("softplus", "silu", "gelu", "elu", "leaky_relu", "softsign", "mish", "hardtanh")
 # Each op with its default parameters and one other choice, as PyTorch names them.
 CASES = [(name, {}) for name in OURS] + [("elu", {"alpha": 0.5}), ("leaky_relu", {"negative_slope": 0.2}),
-                                         ("hardtanh", {"min_val": -2.0, "max_val": 0.5})]
+                                         ("hardtanh", {"min_val": -2.0, "max_val": 0.5}),
+                                         ("softplus", {"beta": 2.0, "threshold": 10.0}), ("softplus", {"beta": 1.5, "threshold": 5.0})]
 # Points including the kinks (0, +-1, and the non-default hardtanh bounds), large inputs, and tiny ones.
 POINTS = [-1000.0, -30.0, -2.0, -1.0, -0.3, -1e-9, 0.0, 1e-9, 0.3, 0.5, 1.0, 2.0, 30.0, 1000.0]
 
@@ -106,6 +109,29 @@ def test_second_derivative_matches_pytorch(name, params):
         (t1,) = torch.autograd.grad(fn(t, **params), t, create_graph=True)
         t2 = torch.autograd.grad(t1, t)[0].item() if t1.requires_grad else 0.0
         assert float(d2) == pytest.approx(t2, rel=1e-9, abs=1e-12), x
+
+
+def test_softplus_keeps_its_precision_far_below_zero():
+    v = Value(-40.0)
+    y = v.softplus()
+    assert y.data == 4.248354255291589e-18  # log(1 + exp(-40)) would be 0
+    z = y.log()
+    z.backward()
+    assert z.data == pytest.approx(math.log(4.248354255291589e-18), rel=1e-15)
+    assert v.grad == pytest.approx(1.0, rel=1e-15)  # sigmoid(x) / softplus(x), which tends to 1 as x falls
+
+
+@pytest.mark.parametrize(("beta", "threshold"), [(1.0, 20.0), (2.0, 10.0), (1.5, 5.0), (0.5, 30.0)])
+def test_softplus_is_x_itself_above_its_threshold_as_in_pytorch(beta, threshold):
+    torch = pytest.importorskip("torch")
+    edge = threshold / beta
+    for x in (math.nextafter(edge, -math.inf), edge, math.nextafter(edge, math.inf), edge + 0.5, edge - 0.5):
+        t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        expected = torch.nn.functional.softplus(t, beta=beta, threshold=threshold)
+        expected.backward()
+        data, g = value_and_grad("softplus", {"beta": beta, "threshold": threshold}, x)
+        assert data == pytest.approx(expected.item(), rel=1e-15), x
+        assert g == pytest.approx(t.grad.item(), rel=1e-15), x  # sigmoid(threshold) at the edge: the same to an ulp
 
 
 def test_static_parameters_are_positional_or_keyword():

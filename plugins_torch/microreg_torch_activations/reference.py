@@ -29,7 +29,7 @@ CASES: dict[str, tuple[dict[str, Any], str, str, dict[str, Any]]] = {
     "gelu": ({}, "GELU(approximate='tanh')", "gelu", {"approximate": "tanh"}),
     "silu": ({}, "SiLU()", "silu", {}),
     "mish": ({}, "Mish()", "mish", {}),
-    "softplus": ({}, "Softplus(threshold=40)", "softplus", {"threshold": 40.0}),
+    "softplus": ({}, "Softplus()", "softplus", {}),
     "softsign": ({}, "Softsign()", "softsign", {}),
     "logsigmoid": ({}, "LogSigmoid()", "logsigmoid", {}),
     "hardtanh": ({}, "Hardtanh()", "hardtanh", {}),
@@ -46,6 +46,12 @@ CASES: dict[str, tuple[dict[str, Any], str, str, dict[str, Any]]] = {
 PRELU_SLOPE = 0.25  # prelu's second input, fixed for the grid
 
 
+def _tanhshrink(x):
+    """x - tanh(x), which is x^3/3 near 0: 2 |log2 x| more bits, so that the difference keeps PREC of its own."""
+    with mpmath.extraprec(2 * max(0, -int(mpmath.log(abs(x), 2))) if x else 0):
+        return x - mpmath.tanh(x)
+
+
 def _phi(x):
     return x * mpmath.ncdf(x)
 
@@ -59,7 +65,7 @@ EXACT: dict[str, Callable[[Any], Any]] = {
     "gelu": lambda x: x * _sigmoid(2 * _GELU_C * (x + _GELU_A * x**3)),  # x/2 (1 + tanh(u)), which cancels below x = -20 even at PREC bits
     "silu": lambda x: x / (1 + mpmath.exp(-x)),
     "mish": lambda x: x * mpmath.tanh(mpmath.log1p(mpmath.exp(x))),
-    "softplus": lambda x: mpmath.log1p(mpmath.exp(x)),
+    "softplus": lambda x: x if x > 20 else mpmath.log1p(mpmath.exp(x)),  # PyTorch's threshold: x above 20
     "softsign": lambda x: x / (1 + abs(x)),
     "logsigmoid": lambda x: -mpmath.log1p(mpmath.exp(-x)),
     "hardtanh": lambda x: min(max(x, -1), 1),
@@ -70,7 +76,7 @@ EXACT: dict[str, Callable[[Any], Any]] = {
     "prelu": lambda x: x if x > 0 else PRELU_SLOPE * x,
     "softshrink": lambda x: x - 0.5 if x > 0.5 else x + 0.5 if x < -0.5 else 0,
     "hardshrink": lambda x: x if abs(x) > 0.5 else 0,
-    "tanhshrink": lambda x: x - mpmath.tanh(x),
+    "tanhshrink": _tanhshrink,
     "threshold": lambda x: x if x > 0.5 else -1,
 }
 
@@ -102,7 +108,7 @@ DERIVATIVE: dict[str, Callable[[Any], Any]] = {
     "gelu": _gelu_tanh_derivative,
     "silu": lambda x: _sigmoid(x) * (1 + x * (1 - _sigmoid(x))),
     "mish": _mish_derivative,
-    "softplus": _sigmoid,
+    "softplus": lambda x: 1 if x > 20 else _sigmoid(x),
     "softsign": lambda x: 1 / (1 + abs(x)) ** 2,
     "logsigmoid": lambda x: _sigmoid(-x),
     "hardtanh": lambda x: 1 if -1 < x < 1 else 0,
@@ -118,9 +124,9 @@ DERIVATIVE: dict[str, Callable[[Any], Any]] = {
 }
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-KINKS = {"elu": (0,), "celu": (0,), "selu": (0,), "hardtanh": (-1, 1), "relu6": (0, 6), "hardsigmoid": (-3, 3),
-         "hardswish": (-3, 3), "leaky_relu": (0,), "prelu": (0,), "softshrink": (-0.5, 0.5), "hardshrink": (-0.5, 0.5),
-         "threshold": (0.5,)}
+KINKS = {"softplus": (20,), "elu": (0,), "celu": (0,), "selu": (0,), "hardtanh": (-1, 1), "relu6": (0, 6),
+         "hardsigmoid": (-3, 3), "hardswish": (-3, 3), "leaky_relu": (0,), "prelu": (0,), "softshrink": (-0.5, 0.5),
+         "hardshrink": (-0.5, 0.5), "threshold": (0.5,)}
 _MAGNITUDES = (5e-324, 1e-310, 1e-300, 1e-200, 1e-100, 1e-20, 1e-8, 1e-4, 0.01, 0.1, 0.3, 0.7, 1.3, 2.2, 3.7, 6.1,
                9.9, 15.0, 21.0, 30.0, 37.0, 37.7, 38.3, 40.0, 60.0, 100.0, 300.0, 700.0, 1000.0)
 #: |x| up to 1e3, the tiny and subnormal range, and every fifth of [-40, 40], both sides of each kink
@@ -166,10 +172,6 @@ def torch_values(name: str, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out.detach().numpy(), g.numpy()
 
 
-#: x - tanh(x) cancels near 0, in PyTorch too: its value's error is measured in ulps of x, not of the value
-ABSOLUTE = {"tanhshrink"}
-
-
 @dataclass(frozen=True)
 class Measured:
     """One engine's value and derivative at each of ``xs``, and their errors in ulps against the exact ones."""
@@ -194,17 +196,20 @@ def exact(name: str) -> tuple[list, list]:
         return [EXACT[name](x) for x in xs], [DERIVATIVE[name](x) for x in xs]
 
 
-def error(name: str, x: float, got: float, want: Any) -> float:
-    """got's error in ulps of want (of x for the values of ABSOLUTE's ops); call within mpmath.workprec(PREC)."""
-    if name in ABSOLUTE and x:
-        return float(abs(mpmath.mpf(got) - want) / math.ulp(x)) if math.isfinite(got) else math.inf
-    return ulps(got, want)
+def condition(name: str, x: float, derivative: bool = False) -> float:
+    """The condition number of the op's value (or derivative) at x: |x q'(x) / q(x)|, the relative error that
+    rounding x alone causes, in units of x's own; as microreg.accuracy counts it (inf at a zero of q)."""
+    q = DERIVATIVE[name] if derivative else EXACT[name]
+    with mpmath.workprec(PREC):
+        x_ = mpmath.mpf(x)
+        value = q(x_)
+        return float(abs(x_ * mpmath.diff(q, x_) / value)) if value else math.inf
 
 
 def _measured(name: str, values: np.ndarray, grads: np.ndarray) -> Measured:
     xs, (f, df) = points(name), exact(name)
     with mpmath.workprec(PREC):
-        value_ulps = [error(name, float(x), float(v), e) for x, v, e in zip(xs, values, f)]
+        value_ulps = [ulps(float(v), e) for v, e in zip(values, f)]
         grad_ulps = [ulps(float(g), e) for g, e in zip(grads, df)]
     return Measured(xs, values, grads, np.array(value_ulps), np.array(grad_ulps))
 
@@ -222,10 +227,10 @@ def theirs(name: str) -> Measured:
 
 
 def apart(name: str) -> tuple[float, float]:
-    """The largest distance between microreg and PyTorch, in ulps of PyTorch's value and derivative (of x for ABSOLUTE)."""
+    """The largest distance between microreg and PyTorch, in ulps of PyTorch's value and derivative."""
     mine, torch = ours(name), theirs(name)
     with mpmath.workprec(PREC):
-        value = max(error(name, float(x), float(a), mpmath.mpf(float(b))) for x, a, b in zip(mine.xs, mine.values, torch.values))
+        value = max(ulps(float(a), mpmath.mpf(float(b))) for a, b in zip(mine.values, torch.values))
         grad = max(ulps(float(a), mpmath.mpf(float(b))) for a, b in zip(mine.grads, torch.grads))
     return value, grad
 
@@ -245,7 +250,7 @@ def table() -> str:
         args = [f"x, {PRELU_SLOPE}"] if name == "prelu" else [f"{k}={v!r}" for k, v in params.items()]
         call = f"{name}({', '.join(args)})" if args else name
         kinks = KINKS.get(name, ())
-        at = ", ".join(f"{g:.4g} at {k:g}" for k, g in zip(kinks, microreg_values(name, np.array(kinks, dtype=float))[1]))
+        at = ", ".join(f"{g:.10g} at {k:g}" for k, g in zip(kinks, microreg_values(name, np.array(kinks, dtype=float))[1]))
         (mine_v, _), (mine_g, _) = ours(name).worst()
         (torch_v, _), (torch_g, _) = theirs(name).worst()
         cells = [f"`{call}`", f"`{module}`", at or "smooth", *(f"{_fmt(v)}, {_fmt(g)}" for v, g in

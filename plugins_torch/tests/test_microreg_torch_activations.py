@@ -5,8 +5,6 @@ Run with ``pytest plugins_torch/tests`` once the package is installed (``pip ins
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from microreg_torch_activations import reference as R
@@ -22,11 +20,6 @@ BOUND = 16  # ulps, against the exact value, for value and derivative, over refe
 # gelu_exact's lower tail (x near -38) is subnormal: Phi(x) is computed to an ulp of the subnormal range and
 # multiplied by |x| up to 38 (measured: 26.3 subnormal ulps, 1.3e-322 absolute).
 VALUE_BOUND = {"gelu_exact": 32}
-# Where PyTorch is itself further from the exact value (its error in ulps, measured), microreg is compared with
-# the exact value only: its exact GELU forms 1 + erf(x/sqrt(2)), which cancels below x = -5; its hardsigmoid,
-# softsign and tanhshrink derivatives lose 1e8, 305 and 7e15 ulps (at 2.9, 700 and 1e-100).
-# plugins_example's elu, gelu, mish and softplus are not yet written in a stable form (issue 9 rewrites them).
-NOT_COMPARED = {"elu", "gelu", "mish", "softplus", "silu"}
 
 
 def test_this_plugin_registers_exactly_its_ops():
@@ -45,7 +38,7 @@ def test_proved_by_the_audit_with_second_derivatives(name):
 
 @pytest.mark.parametrize("name", OURS)
 def test_within_16_ulps_of_the_exact_value_over_the_whole_grid(name):
-    (value_ulps, at), (grad_ulps, grad_at) = R.ours(name).worst()  # tanhshrink's value: in ulps of x (R.ABSOLUTE)
+    (value_ulps, at), (grad_ulps, grad_at) = R.ours(name).worst()
     assert value_ulps <= VALUE_BOUND.get(name, BOUND), f"{name}({at}) is {value_ulps:.1f} ulps off"
     assert grad_ulps <= BOUND, f"{name}'({grad_at}) is {grad_ulps:.1f} ulps off"
 
@@ -59,8 +52,11 @@ def test_finite_with_finite_gradients_for_every_finite_input(name):
         assert np.isfinite(out).all() and np.isfinite(g).all(), (name, x, out, g)
 
 
-@pytest.mark.parametrize("name", [n for n in R.CASES if n not in NOT_COMPARED])
-def test_values_and_gradients_within_4_ulps_of_pytorch_or_closer_to_the_exact_value(name):
+@pytest.mark.parametrize("name", list(R.CASES))
+def test_where_pytorch_differs_by_more_than_4_ulps_microreg_is_the_more_accurate_or_accurate(name):
+    """At each point of the grid, value and derivative: within 4 ulps of PyTorch's; or closer to the exact value than
+    PyTorch's; or within the audit's bound, 16 ulps times the condition number (where rounding x alone moves the
+    exact result by more than an ulp, near a zero of the derivative say, neither engine can do better)."""
     pytest.importorskip("torch")
     mine, theirs = R.ours(name), R.theirs(name)
     far = []
@@ -68,20 +64,21 @@ def test_values_and_gradients_within_4_ulps_of_pytorch_or_closer_to_the_exact_va
         for kind in ("value", "grad"):
             for x, a, b, a_ulps, b_ulps in zip(mine.xs, getattr(mine, kind + "s"), getattr(theirs, kind + "s"),
                                                getattr(mine, kind + "_ulps"), getattr(theirs, kind + "_ulps")):
-                if name == "tanhshrink" and kind == "value" and abs(a - b) <= 4 * math.ulp(x):
-                    continue  # x - tanh(x) magnifies tanh's last bit, which libm and PyTorch round differently
                 if abs(b) < 2.2250738585072014e-308 and abs(a - b) <= 32 * 5e-324:
                     continue  # the subnormal range (gelu_exact near x = -38.5): see VALUE_BOUND
-                if R.ulps(float(a), R.mpmath.mpf(float(b))) > 4 and a_ulps >= b_ulps:
+                if (R.ulps(float(a), R.mpmath.mpf(float(b))) > 4 and a_ulps >= b_ulps
+                        and a_ulps > BOUND * max(1.0, R.condition(name, float(x), kind == "grad"))):
                     far.append((kind, float(x), float(a), float(b)))
-    assert far == [], f"{name}: farther than 4 ulps from PyTorch, and not closer to the exact value, at {far[:3]}"
+    assert far == [], f"{name}: farther than 4 ulps from PyTorch, less accurate and beyond the audit's bound, at {far[:3]}"
 
 
 @pytest.mark.parametrize("name", [n for n in R.KINKS if n in R.CASES])
 def test_the_gradient_at_each_kink_is_pytorchs(name):
     pytest.importorskip("torch")
     xs = np.array(R.KINKS[name], dtype=float)
-    assert list(R.microreg_values(name, xs)[1]) == list(R.torch_values(name, xs)[1])
+    mine, theirs = R.microreg_values(name, xs)[1], R.torch_values(name, xs)[1]
+    # the same branch; its value to an ulp (softplus at 20 is sigmoid(20), which the two compute differently)
+    assert all(R.ulps(float(a), R.mpmath.mpf(float(b))) <= 1 for a, b in zip(mine, theirs)), (list(mine), list(theirs))
 
 
 def test_prelu_learns_its_slope_as_a_second_input():
