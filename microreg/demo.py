@@ -1,8 +1,8 @@
 """Train an MLP 2-16-16-1 on two moons, showing progress, then write loss.png, decision_boundary.png and metrics.json.
 
-The whole training set goes through the network as one graph per epoch: each input is a NumPy
-array holding that coordinate of every point, so each op runs elementwise over the batch. The loss
-is binary cross-entropy from the logits; Adam updates the weights.
+The whole training set goes through the network as one graph per epoch: the points are the columns
+of one array, and each layer is one matmul node over all of them (``MLP(..., graph="matmul")``). The
+loss is binary cross-entropy from the logits; Adam updates the weights.
 """
 
 from __future__ import annotations
@@ -39,11 +39,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     X, y = make_moons(SAMPLES, NOISE, seed=args.seed)
-    model = MLP(2, [*HIDDEN, 1], activation=activation, activation_params=params, seed=args.seed)
+    model = MLP(2, [*HIDDEN, 1], activation=activation, activation_params=params, seed=args.seed, graph="matmul")
     optimizer = Adam(model.parameters(), lr=LR)
-    columns = list(X.T)
+    columns = X.T  # one point per column: each layer is one matmul over the whole batch
     arch = f"MLP 2-{'-'.join(map(str, HIDDEN))}-1 ({args.activation})"
-    _say(f"training {arch[:-1]}, {len(model.parameters())} parameters) "
+    size = sum(np.size(p.data) for p in model.parameters())  # weights and biases: 6 array Values hold 337 numbers
+    _say(f"training {arch[:-1]}, {size} parameters) "
          f"on {SAMPLES} two-moons points for {args.epochs} epochs")
 
     def evaluate() -> tuple[Value, float]:
@@ -75,14 +76,14 @@ def run(args: argparse.Namespace) -> int:
 
     metrics = {"accuracy": accuracy, "loss": losses, "accuracy_per_epoch": accuracies, "epochs": args.epochs,
                "seed": args.seed, "activation": args.activation, "samples": SAMPLES, "noise": NOISE,
-               "hidden": list(HIDDEN), "parameters": len(model.parameters()), "train_seconds": round(seconds, 3)}
+               "hidden": list(HIDDEN), "parameters": size, "train_seconds": round(seconds, 3)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _say(f"final training accuracy {accuracy:.1%} after {seconds:.1f} s; wrote {out / 'metrics.json'}")
 
     try:
         viz.plot_loss(losses, out / "loss.png", accuracies, ylabel="binary cross-entropy",
                       title=f"Training an {arch} on two moons")
-        viz.plot_decision_boundary(lambda pts: model(list(pts.T)).data, X, y, out / "decision_boundary.png",
+        viz.plot_decision_boundary(lambda pts: model(pts.T).data, X, y, out / "decision_boundary.png",
                                    title=f"{arch}: decision regions, training accuracy {accuracy:.1%}")
     except viz.PlotsUnavailableError as exc:
         _say(f"no plots written: {exc}")

@@ -11,6 +11,7 @@ import pytest
 from fakes import SWISH
 
 from microreg import Value, registry
+from microreg.data import make_moons
 from microreg.nn import MLP, Layer, Module, Neuron, check_activation
 from microreg.op import REQUIRED
 from microreg.viz import nodes
@@ -69,7 +70,7 @@ def test_same_seed_same_weights_other_seed_other_weights():
 def test_hidden_layers_use_activation_and_the_last_layer_is_linear_by_default():
     model = MLP(2, [3, 3, 1], activation="tanh")
     assert [n.activation for layer in model.layers for n in layer.neurons] == ["tanh"] * 6 + [None]
-    assert model([1.0, 2.0]).op == "add"  # the last op of a linear neuron is its sum
+    assert model([1.0, 2.0]).op == "dot"  # a linear neuron is its dot node
 
 
 def test_output_activation_applies_to_the_last_layer_only():
@@ -85,11 +86,20 @@ def test_single_output_is_a_value_several_are_a_list():
     assert isinstance(outs, list) and len(outs) == 2
 
 
-def test_neuron_builds_the_graph_op_for_op():
+def test_neuron_builds_the_graph_op_for_op_with_graph_ops():
     # b + w0*x0 + w1*x1, then the activation: the same graph as micrograd's Neuron (the benchmark relies on it)
-    neuron = Neuron(2, "tanh", rng=None)
+    neuron = Neuron(2, "tanh", rng=None, graph="ops")
     out = neuron([Value(1.0), Value(2.0)])
     assert [v.op for v in nodes(out) if v.op] == ["mul", "add", "mul", "add", "tanh"]
+
+
+def test_neuron_is_one_labelled_dot_node_by_default():
+    neuron = Neuron(2, "tanh", name="L1N3")
+    x = [Value(1.0), Value(2.0)]
+    out = neuron(x)
+    dot = out.parents[0]
+    assert [v.op for v in nodes(out) if v.op] == ["dot", "tanh"] and dot.label == "L1N3"
+    assert dot.parents == (neuron.b, *neuron.w, *x) and [w.label for w in neuron.w] == ["L1N3 w0", "L1N3 w1"]
 
 
 def test_neuron_computes_activation_of_weighted_sum():
@@ -105,8 +115,9 @@ def test_neuron_rejects_wrong_number_of_inputs():
 
 
 def test_an_input_that_is_not_a_number_is_a_type_error_naming_it():
-    with pytest.raises(TypeError, match=r"mul\(\) takes real numbers.* got 'a' \(str\)"):
-        MLP(3, [4, 1], seed=0)(["a", "b", "c"])
+    for graph, op in (("dot", "dot"), ("ops", "mul")):
+        with pytest.raises(TypeError, match=rf"{op}\(\) takes (real numbers|a real number).* got 'a' \(str\)"):
+            MLP(3, [4, 1], seed=0, graph=graph)(["a", "b", "c"])
 
 
 def test_layer_outputs_one_value_per_neuron():
@@ -228,3 +239,57 @@ def test_four_point_example_loss_falls_below_0_05(seed):
     assert len(losses) == 51
     assert losses[-1] < 0.05
     assert losses[-1] < losses[0] / 10
+
+
+# -- the three graphs: a dot node per neuron, micrograd's ops, a matmul node per layer ---------------------
+
+
+def flat_grads(model: MLP) -> np.ndarray:
+    """Every parameter's gradient, neuron by neuron (its weights, then its bias), whatever the graph."""
+    if model.graph == "matmul":
+        return np.concatenate([np.hstack([layer.W.grad, layer.b.grad]).ravel() for layer in model.layers])
+    return np.array([p.grad for p in model.parameters()])
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_the_three_graphs_give_the_op_for_op_graphs_loss_and_gradients(activation):
+    X, y = make_moons(30, noise=0.1, seed=1)
+    Y = 2.0 * y - 1.0
+
+    def train_loss(graph: str, batch: bool) -> tuple[float, np.ndarray]:
+        model = MLP(2, [8, 8, 1], activation=activation, seed=5, graph=graph)
+        if batch:
+            scores = model(X.T if graph == "matmul" else list(X.T))
+            data = (1 + -Y * scores).relu().sum()
+        else:
+            data = sum((1 + -yi * model(list(xi))).relu() for xi, yi in zip(X, Y))
+        loss = data + 1e-3 * sum((p * p).sum() for p in model.parameters())
+        loss.backward()
+        return loss.data, flat_grads(model)
+
+    want_loss, want = train_loss("ops", batch=False)
+    for graph, batch in (("dot", False), ("dot", True), ("ops", True), ("matmul", True)):
+        loss, got = train_loss(graph, batch)
+        assert loss == pytest.approx(want_loss, rel=1e-12), (graph, batch)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"graph={graph}, batch={batch}")
+    assert np.array_equal(train_loss("dot", batch=False)[1], want)  # the same sums in the same order: equal to the bit
+
+
+def test_a_matmul_mlp_has_the_weights_of_the_scalar_one_and_one_matmul_per_layer():
+    scalar, batch = MLP(2, [3, 1], seed=7), MLP(2, [3, 1], seed=7, graph="matmul")
+    assert batch.layers[0].W.data.tolist() == [[w.data for w in n.w] for n in scalar.layers[0].neurons]
+    out = batch(np.array([[0.5, 1.0], [-1.0, 2.0]]))
+    assert out.data.shape == (2,) and [v.op for v in nodes(out)].count("matmul") == 2
+    assert out.data.tolist() == [scalar([0.5, -1.0]).data, scalar([1.0, 2.0]).data]
+    assert batch([0.5, -1.0]).data.tolist() == [scalar([0.5, -1.0]).data]  # one point: a batch of one
+    assert [p.data.shape for p in batch.parameters()] == [(3, 2), (3, 1), (1, 3), (1, 1)]
+
+
+def test_a_matmul_mlp_names_the_shape_it_takes_and_refuses_a_list_of_values():
+    model = MLP(2, [3, 1], seed=0, graph="matmul")
+    with pytest.raises(ValueError, match=r"takes an array of shape \(2, N\), one point per column \(model\(X.T\).*got shape \(5, 2\)"):
+        model(np.zeros((5, 2)))
+    with pytest.raises(TypeError, match="not a list of Values: use graph='dot'"):
+        model([Value(1.0), Value(2.0)])
+    with pytest.raises(ValueError, match="graph must be one of 'dot', 'ops', 'matmul', got 'fused'"):
+        MLP(2, [1], graph="fused")
