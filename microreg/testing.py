@@ -1,6 +1,8 @@
 """A pytest plugin for microreg users and plugin authors (loaded through the ``pytest11`` entry point).
 
 Fixture ``register_op``: ``register_op(op, ...)`` registers ops for the duration of one test.
+Fixture ``audited``: ``audited(op)`` is the audit of an op at order 2, accuracy included, run once per
+test session for every test that reads it (in every test directory of the session).
 
 Auditing a plugin's ops in its own tests takes one line::
 
@@ -14,7 +16,8 @@ or one test per op: ``@pytest.mark.parametrize("name", ops_of("my_plugin"))`` th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
@@ -37,6 +40,27 @@ def register_op() -> Iterator:
             return stack.enter_context(registry.temporary(*ops))
 
         yield register
+
+
+@pytest.fixture(scope="session")
+def audited() -> Callable[[Op | str], OpAudit]:
+    """``audited(op)`` (an Op, or the name of a registered one): its audit at order 2 with the accuracy audit, run
+    once per session for every test that reads it; a project's tests and its plugins' own then share one audit.
+
+    A generous time budget: a loaded machine must not turn a slow proof into a failure here.
+    """
+    from .audit import audit
+    from .plugins import registry
+
+    @functools.cache
+    def audit_once(op: Op) -> OpAudit:
+        (record,) = audit([op], order=2, budget=120)
+        return record
+
+    def audited(op: Op | str) -> OpAudit:
+        return audit_once(registry.get(op) if isinstance(op, str) else op)  # by the Op: a name may be registered again
+
+    return audited
 
 
 def assert_proved(*ops: Op | str, order: int = 1, budget: float | None = None) -> list[OpAudit]:

@@ -4,24 +4,21 @@ A test asks for ``op`` (each registered op), ``op_case`` ((op, params) for each 
 variadic op at each of its ``arities``; elementwise ops only), ``binary_case`` (the same, binary ops
 only), ``kink_case`` ((op, kink, params)) or ``array_case`` ((op, shapes, params) for an op that is not
 elementwise, at each example of its input shapes); the ids name the op, so a failure says which one.
-``audited(op)`` is the audit of a registered op (order 2, accuracy included), run once per session and
-shared by every test that reads it.
+``audited(op)``, the audit of a registered op run once per session, comes from microreg.testing.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import sys
 import types
-from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from microreg import Op, PluginError, audit, plugins, registry
+from microreg import Op, PluginError, plugins, registry
 from microreg.op import REQUIRED
 
 # Property-based tests (hypothesis): the same examples on every run (derandomize), few enough that the
@@ -69,23 +66,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, values in cases.items():
         if name in metafunc.fixturenames:
             metafunc.parametrize(name, values)
-
-
-@pytest.fixture(scope="session")
-def audited() -> Callable[[Op | str], audit.OpAudit]:
-    """``audited(op)`` (an Op or a name): the audit of a registered op at order 2 with the accuracy audit, run once per
-    session for every test that reads it (the per-op proofs, accuracy and kink checks read the same records).
-
-    A generous time budget: a loaded machine must not turn a slow proof into a failure here (the budget
-    has tests of its own).
-    """
-
-    @functools.cache
-    def audited(op: Op | str) -> audit.OpAudit:
-        (record,) = audit.audit([op], order=2, budget=120)
-        return record
-
-    return audited
 
 
 @pytest.fixture
