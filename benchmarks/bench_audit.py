@@ -2,8 +2,10 @@
 
     python benchmarks/bench_audit.py [--repeats N] [--quick]
 
-1. The full audit of the core ops (``microreg audit``, only the ``microreg_ops`` plugin loaded), SymPy's
-   import included: the wall time of a fresh process from start to exit. Target: at most 3 s.
+1. The whole ``microreg audit``: every installed plugin's ops (the core, the example plugin and the
+   torch plugin), order 1, the accuracy audit and SymPy's import included: the wall time of a fresh
+   process from start to exit, and the CPU time it used (this machine is shared: the CPU time shows
+   what the audit costs, the wall time what a user waits). Target: at most 10 s.
 2. What a cached strict load adds to the first use of the engine: a fresh process imports microreg,
    builds y = tanh(x) and backpropagates, with ``MICROREG_STRICT=1`` and every op already proved in
    the cache, against the same without strict mode; all installed plugins load. Target: at most 50 ms.
@@ -22,7 +24,7 @@ import sys
 import tempfile
 import time
 
-AUDIT_TARGET = 3.0
+AUDIT_TARGET = 10.0
 STRICT_TARGET = 0.050
 FIRST_USE = """
 import time
@@ -46,17 +48,20 @@ def child_env(**changes: str | None) -> dict[str, str]:
     return env
 
 
-def bench_full_audit(repeats: int) -> list[float]:
-    """Wall times of `python -m microreg.cli audit` over the core ops, each in a fresh process."""
-    env = child_env(MICROREG_DISABLE_PLUGIN_AUTOLOAD="1")
-    times = []
+def bench_full_audit(repeats: int) -> tuple[list[float], list[float], str]:
+    """Wall and CPU times of `python -m microreg.cli audit`, each in a fresh process, and its summary line."""
+    env = child_env()
+    walls, cpus = [], []
     for _ in range(repeats):
+        before = os.times()
         start = time.perf_counter()
         run = subprocess.run([sys.executable, "-m", "microreg.cli", "audit", "--json"], env=env, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - start)
+        after = os.times()
+        cpus.append(after.children_user + after.children_system - before.children_user - before.children_system)
         if run.returncode != 0:
             raise SystemExit(f"microreg audit failed (exit {run.returncode}):\n{run.stderr}")
-    return times
+    return walls, cpus, run.stderr.strip().splitlines()[-1]
 
 
 def first_use(env: dict[str, str]) -> tuple[float, bool]:
@@ -91,11 +96,11 @@ def main() -> int:
     if args.quick:
         args.repeats = 1
 
-    times = bench_full_audit(args.repeats)
-    audit = statistics.median(times)
-    print(f"1. full audit of the core ops, SymPy import included (fresh process, median of {args.repeats}): "
-          f"{audit:.2f} s (min {min(times):.2f}, max {max(times):.2f}); target {AUDIT_TARGET:.0f} s, "
-          f"ratio {audit / AUDIT_TARGET:.2f}")
+    walls, cpus, summary = bench_full_audit(args.repeats)
+    wall = statistics.median(walls)
+    print(f"1. the whole microreg audit, accuracy and SymPy's import included (fresh process, median of {args.repeats}): "
+          f"{wall:.2f} s wall (min {min(walls):.2f}, max {max(walls):.2f}), {statistics.median(cpus):.2f} s CPU; "
+          f"target {AUDIT_TARGET:.0f} s, ratio {wall / AUDIT_TARGET:.2f} [{summary}]")
 
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as bytecode:
         for label, prefix in (("with a bytecode cache", bytecode), ("without a bytecode cache", None)):

@@ -179,12 +179,19 @@ def _render(records: list[OpAudit]) -> str:
         ulps = "-" if worst is None else f"{worst['excess']:.2g}" + (f" (<= {r.bound:g})" if r.declared else "")
         if r.declared:
             notes.append(f"{r.op} declares an accuracy bound of {r.bound:g} ulps: {r.declared}")
-        rows.append([r.op, plugin, r.verdict, r.accuracy or "-", ulps,
-                     ", ".join(f"{n} {v}" for n, v in r.input_verdicts().items()) or "-",
+        rows.append([r.op, plugin, r.verdict, r.accuracy or "-", ulps, _inputs(r.input_verdicts()),
                      f"{sum(c.verdict == 'passed' for c in kinks)}/{len(kinks)}" if kinks else "-", f"{r.seconds:.2f}"])
     reports = [r.report() for r in records if r.problems()]
     table = _table(rows, ["op", "plugin", "verdict", "accuracy", "worst ulps", "inputs", "kinks", "seconds"])
     return "\n\n".join([table, *(["\n".join(notes)] if notes else []), *reports])
+
+
+def _inputs(verdicts: dict[str, str]) -> str:
+    """'x, y proved' when the inputs agree ('6 inputs proved' for many), else each input's verdict."""
+    if len(set(verdicts.values())) == 1:
+        (verdict,) = set(verdicts.values())
+        return f"{', '.join(verdicts) if len(verdicts) <= 3 else f'{len(verdicts)} inputs'} {verdict}"
+    return ", ".join(f"{n} {v}" for n, v in verdicts.items()) or "-"
 
 
 def _escape(text: str, properties: bool = False) -> str:

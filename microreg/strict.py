@@ -57,17 +57,17 @@ def fingerprint(op: Op, resolver: Any = None) -> str:
 
 @functools.cache
 def _versions() -> tuple[str, ...]:
-    """What else a verdict depends on: this audit, microreg, SymPy, mpmath and NumPy (looked up without importing them),
-    and Python (whose math module the float backend is)."""
+    """What else a verdict depends on: this audit, microreg, SymPy (looked up without importing it), NumPy (the array
+    backend, whose accuracy the audit measures) and Python (whose math module is the float backend)."""
     from importlib import metadata
 
-    found = []
-    for name in ("sympy", "mpmath", "numpy"):
-        try:
-            found.append(metadata.version(name))
-        except metadata.PackageNotFoundError:
-            found.append("absent")
-    return CACHE_FORMAT, plugins.__version__, *found, sys.version.split()[0]
+    import numpy
+
+    try:
+        sympy_version = metadata.version("sympy")  # SymPy pins the mpmath its exact values come from
+    except metadata.PackageNotFoundError:
+        sympy_version = "absent"
+    return CACHE_FORMAT, plugins.__version__, sympy_version, numpy.__version__, sys.version.split()[0]
 
 
 def _hash_code(h: Any, fn: Any, resolver: Any, seen: set) -> None:

@@ -39,9 +39,9 @@ def transcript(text: str) -> list[str]:
 
 
 def rows(lines: list[str]) -> dict[str, list[str]]:
-    """The table rows of an audit transcript, by op: [op, plugin version, verdict, inputs, kinks, seconds]."""
+    """The table rows of an audit transcript, by op: [op, plugin version, verdict, accuracy, worst ulps, inputs, kinks, seconds]."""
     table = [re.split(r"\s{2,}", line) for line in lines]
-    return {r[0]: r for r in table if len(r) == 6 and r[0] not in ("op",) and not r[0].startswith("-")}
+    return {r[0]: r for r in table if len(r) == 8 and r[0] not in ("op",) and not r[0].startswith("-")}
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
@@ -55,9 +55,10 @@ def test_a_doc_states_no_measured_figure_but_the_readmes(doc):
 def test_the_audit_transcripts_of_the_readme_and_the_audit_guide_agree():
     readme, guide = (transcript((ROOT / path).read_text()) for path in ("README.md", "docs/audit.md"))
     assert [line for line in readme if line in guide or line == "..."] == readme
-    for line in guide:  # progress lines name the seconds of the op's row
-        if m := re.fullmatch(r"audit: (\w+) (\w+) \(([\d.]+) s\)", line):
-            assert rows(guide)[m.group(1)][2::3] == [m.group(2), m.group(3)], line
+    for line in guide:  # progress lines name the verdict, accuracy and seconds of the op's row
+        if m := re.fullmatch(r"audit: (\w+) (\w+), (\w+) \(([\d.]+) s\)", line):
+            row = rows(guide)[m.group(1)]
+            assert [row[2], row[3], row[7]] == [m.group(2), m.group(3), m.group(4)], line
 
 
 @pytest.mark.parametrize("path", ["README.md", "docs/audit.md"])
@@ -66,11 +67,11 @@ def test_the_audit_transcript_shows_the_registered_ops(path):
     if "activations" not in registry.plugins:
         pytest.skip("the example plugin, whose ops the transcript shows, is not installed")
     lines = transcript((ROOT / path).read_text())
-    for op, (_, plugin, verdict, inputs, _, _) in rows(lines).items():
+    for op, (_, plugin, verdict, accuracy, _, inputs, _, _) in rows(lines).items():
         origin = registry.origin(op)
-        assert plugin == f"{origin.name} {origin.version}" and verdict == "proved"
-        audited = max((form.inputs for form in registry.get(op).forms()), key=len)  # dot: wx[0], ... at its largest arity
-        assert inputs == ", ".join(f"{name} proved" for name in audited)
+        assert plugin == f"{origin.name} {origin.version}" and (verdict, accuracy) == ("proved", "accurate")
+        names = max((form.inputs for form in registry.get(op).forms()), key=len)
+        assert inputs == f"{', '.join(names) if len(names) <= 3 else f'{len(names)} inputs'} proved"
     shown = {p: len(registry.plugins[p].ops) for p in ("microreg_ops", "activations")}
     assert re.search(rf"^{sum(shown.values())} op\(s\) audited in ", "\n".join(lines), flags=re.M), (
         f"{path}: the transcript's count is not the {sum(shown.values())} ops of {shown}: run `microreg audit` and copy "
