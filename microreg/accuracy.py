@@ -111,12 +111,13 @@ def measure(op: Op, xs: Sequence[Any], forward: Any, breaks: Sequence[set[float]
         if op.arity == 1:
             points += [(v,) for v in _overflow_edges(mpmath, exact[0], [p[0] for p in points])]
         points = sorted(p for p in set(points) if up_to is None or max(map(abs, p)) <= up_to)
-        values = [[_evaluate(mpmath, f, p) for f in exact] for p in points]
+        args = [tuple(map(mpmath.mpf, p)) for p in points]  # floats are exact in mpmath: converted once, used by every quantity
+        values = [[_evaluate(mpmath, f, a) for f in exact] for a in args]
         names = ["forward", *(f"vjp for {n}" for n in op.inputs)]
         result = Measurement(bound)
         for backend, run in backends.items():
             computed = run(points)
-            for p, exact_row, got_row in zip(points, values, computed):
+            for p, a, exact_row, got_row in zip(points, args, values, computed):
                 floats = [_as_float(e) for e in exact_row]
                 if floats[0] is None:
                     continue  # outside the domain, or the result itself overflows float64: nothing to compute
@@ -130,14 +131,14 @@ def measure(op: Op, xs: Sequence[Any], forward: Any, breaks: Sequence[set[float]
                         continue  # another cotangent overflows float64 here: the vjp may well raise for all of them
                     miss = _miss(what, backend, dict(zip(op.inputs, p)), e_float, got)
                     if miss.ulps > 2:  # make sure of the exact value, then see whether the condition number excuses the error
-                        e = exact_row[k] = _confirmed(mpmath, exact[k], p, e)
+                        e = exact_row[k] = _confirmed(mpmath, exact[k], a, e)
                         e_float = _as_float(e)
                         if e_float is None:
                             continue
                         miss = _miss(what, backend, dict(zip(op.inputs, p)), e_float, got)
                         if k not in slopes:
                             slopes[k] = [_lambdify(sp, xs, _derivative(sp, quantities[k], x)) for x in xs]
-                        miss.condition = _condition(mpmath, p, e, [_evaluate(mpmath, f, p) for f in slopes[k]])
+                        miss.condition = _condition(mpmath, a, e, [_evaluate(mpmath, f, a) for f in slopes[k]])
                     result.results += 1
                     result.failures += bool(miss.problem)
                     if result.worst is None or miss.excess > result.worst.excess:
@@ -178,21 +179,21 @@ def _overflow_edges(mpmath: Any, forward: Callable, values: list[float]) -> list
         for side in (1.0, -1.0):
             ordered = sorted((v for v in values if v * side > 0), key=abs)
             for a, b in itertools.pairwise(ordered):
-                if _as_float(_evaluate(mpmath, forward, (b,))) is None:
-                    if _as_float(_evaluate(mpmath, forward, (a,))) is None or not _overflows(mpmath, forward, b):
+                if _as_float(_evaluate(mpmath, forward, (mpmath.mpf(b),))) is None:
+                    if _as_float(_evaluate(mpmath, forward, (mpmath.mpf(a),))) is None or not _overflows(mpmath, forward, b):
                         break  # undefined rather than overflowing
                     for _ in range(64):  # bisect on the magnitude's exponent
                         mid = side * math.sqrt(abs(a)) * math.sqrt(abs(b))
                         if mid in (a, b):
                             break
-                        a, b = (mid, b) if _as_float(_evaluate(mpmath, forward, (mid,))) is not None else (a, mid)
+                        a, b = (mid, b) if _as_float(_evaluate(mpmath, forward, (mpmath.mpf(mid),))) is not None else (a, mid)
                     found += [a * f for f in (0.5, 0.9, 0.99, 0.999, 1.0)]
                     break
     return found
 
 
 def _overflows(mpmath: Any, forward: Callable, v: float) -> bool:
-    value = _evaluate(mpmath, forward, (v,))
+    value = _evaluate(mpmath, forward, (mpmath.mpf(v),))
     return value is not None and abs(value) > MAX_FLOAT
 
 
@@ -254,10 +255,10 @@ def _erf(z: Any) -> Any:
 _CHEAPER = {**{name: _far(name) for name in ("exp", "sinh", "cosh", "expm1")}, "erf": _erf, "erfc": _erfc}
 
 
-def _evaluate(mpmath: Any, f: Callable, point: Sequence[float]) -> Any:
-    """f at point as an mpmath real, or None where it is undefined or not real."""
+def _evaluate(mpmath: Any, f: Callable, args: Sequence[Any]) -> Any:
+    """f at a point (its coordinates as mpmath numbers) as an mpmath real, or None where it is undefined or not real."""
     try:
-        value = f(*(mpmath.mpf(v) for v in point))
+        value = f(*args)
     except (ArithmeticError, ValueError, TypeError):
         return None
     if isinstance(value, bool | int | float):
@@ -267,12 +268,12 @@ def _evaluate(mpmath: Any, f: Callable, point: Sequence[float]) -> Any:
     return value
 
 
-def _confirmed(mpmath: Any, f: Callable, point: Sequence[float], value: Any) -> Any:
+def _confirmed(mpmath: Any, f: Callable, args: Sequence[Any], value: Any) -> Any:
     """value evaluated again at 2 and 4 times PRECISION bits while that changes it (a cancellation deeper than
     PRECISION bits, such as max(x, y) written (x + y + |x - y|) / 2 at x = -1e300, y = -1e-100)."""
     for bits in (2 * PRECISION, 4 * PRECISION):
         with mpmath.workprec(bits):
-            again = _evaluate(mpmath, f, point)
+            again = _evaluate(mpmath, f, args)
             if again is None or value is None or abs(again - value) <= abs(again) * mpmath.mpf(2) ** -80:
                 return again
         value = again
@@ -287,11 +288,11 @@ def _as_float(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _condition(mpmath: Any, point: Sequence[float], value: Any, slopes: list[Any]) -> float:
+def _condition(mpmath: Any, args: Sequence[Any], value: Any, slopes: list[Any]) -> float:
     """sum |x_j * dq/dx_j| / |q|: the relative error of q caused by relative errors of 1 in its inputs (1 if unknown)."""
     if value is None or value == 0 or any(s is None for s in slopes):
         return 1.0
-    return float(mpmath.fsum(abs(mpmath.mpf(x) * s) for x, s in zip(point, slopes)) / abs(value))
+    return float(mpmath.fsum(abs(x * s) for x, s in zip(args, slopes)) / abs(value))
 
 
 def _miss(what: str, backend: str, at: dict[str, float], e_float: float, got: Any) -> Miss:
