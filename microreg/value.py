@@ -10,6 +10,8 @@ import functools
 import gc
 import inspect
 import math
+import os
+import platform
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,6 +73,31 @@ def _as_floats(fn: Callable, args: Sequence[Any], kw: dict) -> Any:
     """
     with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="raise"):
         return fn(ARRAY_AS_FLOATS, *args, **kw)
+
+
+ENV_KEEP_MEMORY = "MICROREG_KEEP_MEMORY"
+_memory_kept = False
+
+
+def _keep_freed_memory() -> None:
+    """On glibc, keep freed memory for reuse instead of returning it to the system at once (``mallopt``): once, at the
+    first op on arrays, unless ``MICROREG_KEEP_MEMORY=0``.
+
+    A training step allocates its intermediate arrays afresh and frees them all at its end. By default glibc hands the
+    freed heap back to the kernel as soon as 128 kB of it lie free (or unmaps each large array), so every step's arrays
+    are fresh pages, each zero-filled by a page fault: 1,100 faults, half the step's time, for an MLP 2-64-64-1 on 1,000
+    points. With this, arrays up to 32 MB come from the heap and up to 64 MB of it stay free for reuse.
+    """
+    global _memory_kept
+    _memory_kept = True
+    if os.environ.get(ENV_KEEP_MEMORY, "").strip() in ("0", "false", "no") or platform.libc_ver()[0] != "glibc":
+        return
+    import ctypes
+
+    mallopt = ctypes.CDLL(None).mallopt
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 64 << 20)
 
 
 class DomainError(ValueError):
@@ -145,6 +172,8 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
         if all(type(d) is float for d in datas):
             out = op.forward(SCALAR, *datas, **kw)
         else:
+            if not _memory_kept:
+                _keep_freed_memory()
             token = _raise_fp()
             try:
                 out = op.forward(ARRAY, *datas, **kw)
