@@ -5,8 +5,7 @@
     python3 tasks.py bench [ARGS...]   # the benchmarks, side by side with micrograd (--quick: a smoke run)
 
 Needs only Python 3.11+; everything else is installed into .venv (never the system Python).
-MICROREG_TEST_TORCH=2.13.0 also installs that PyTorch for the comparison and export tests (CI does);
-MICROREG_TEST_JAX=0.10.2 likewise installs that JAX (CPU) for the JAX export tests.
+PyTorch and JAX are optional: the tests that need them skip where .venv lacks them (.ci/run installs both).
 """
 
 from __future__ import annotations
@@ -37,11 +36,6 @@ def setup(task: str) -> None:
     for plugin in plugins:
         if task in ("test", "demo") and plugin.is_dir():
             subprocess.run([*pip, "-e", str(plugin)], check=True)
-    for variable, package in (("MICROREG_TEST_TORCH", "torch"), ("MICROREG_TEST_JAX", "jax[cpu]")):
-        # optional: the tests that need it skip without it
-        if task == "test" and os.environ.get(variable):
-            if subprocess.run([*pip, f"{package}=={os.environ[variable]}"]).returncode:
-                print(f"{package} could not be installed: the tests that need it will be skipped", flush=True)
     stamp.touch()
 
 
