@@ -84,6 +84,7 @@ class Op:
     inputs: tuple[str, ...] = field(init=False)
     params: Mapping[str, Any] = field(init=False)
     variadic: str | None = field(init=False)
+    arity: int | None = field(init=False)  # the number of inputs; None for a variadic op (at(n) has n)
 
     def __post_init__(self) -> None:
         name = self.name
@@ -130,6 +131,7 @@ class Op:
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "variadic", variadic)
+        object.__setattr__(self, "arity", None if variadic else len(inputs))
         object.__setattr__(self, "arities", arities)
         object.__setattr__(self, "shapes", shapes)
         object.__setattr__(self, "_fixed", {})
@@ -146,11 +148,6 @@ class Op:
                 )
         object.__setattr__(self, "examples", tuple({**{k: d for k, d in params.items() if d is not REQUIRED}, **e} for e in examples))
         object.__setattr__(self, "doc", self.doc or inspect.getdoc(self.forward) or "")
-
-    @property
-    def arity(self) -> int | None:
-        """The number of inputs; None for a variadic op (``at(n)`` is the op with n inputs)."""
-        return None if self.variadic else len(self.inputs)
 
     def forms(self) -> tuple[Op, ...]:
         """The op at each arity it is audited and tested at: ``(self,)`` unless it is variadic."""
@@ -172,6 +169,7 @@ class Op:
             object.__setattr__(fixed, "inputs", self.inputs[:-1] + tuple(f"{self.variadic}[{i}]" for i in range(k)))
             object.__setattr__(fixed, "domains", self.domains[:-1] + self.domains[-1:] * k)
             object.__setattr__(fixed, "variadic", None)
+            object.__setattr__(fixed, "arity", n)
             object.__setattr__(fixed, "arities", ())
             fixed = self._fixed.setdefault(n, fixed)
         return fixed

@@ -164,12 +164,23 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
     comes out silently.
     """
     kw = params or _NO_PARAMS
-    if len(args) != op.arity:
-        op = op.at(len(args))
-    name = op.name + "()"
-    datas = tuple(x.data if type(x) is Value else _data(x, name, copy=False) for x in args)
+    n = len(args)
+    if n != op.arity:
+        op = op.at(n)
+    if n == 1:  # the common cases unrolled: no generators on the batch path
+        x = args[0]
+        datas = (x.data if type(x) is Value else _data(x, op.name + "()", copy=False),)
+        scalar = type(datas[0]) is float
+    elif n == 2:
+        x, y = args
+        datas = (x.data if type(x) is Value else _data(x, op.name + "()", copy=False),
+                 y.data if type(y) is Value else _data(y, op.name + "()", copy=False))
+        scalar = type(datas[0]) is float and type(datas[1]) is float
+    else:
+        datas = tuple(x.data if type(x) is Value else _data(x, op.name + "()", copy=False) for x in args)
+        scalar = all(type(d) is float for d in datas)
     try:
-        if all(type(d) is float for d in datas):
+        if scalar:
             out = op.forward(SCALAR, *datas, **kw)
         else:
             if not _memory_kept:
@@ -199,13 +210,16 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
         raise DomainError(_describe(op, "forward", datas, kw, exc)) from None
     except TypeError as exc:  # a static parameter of the wrong type, say: name the op and what it was given
         raise TypeError(f"{op.name}({_arguments(op, datas, kw)}) failed: {exc}") from exc
+    if n <= 2:
+        a = args[0] if type(args[0]) is Value else datas[0]
+        b = None if n == 1 else args[1] if type(args[1]) is Value else datas[1]
+        if type(a) is not Value and type(b) is not Value:
+            return out
+        return _node(out, _Bound(op, params) if params else op, a, b)
     inputs = tuple(x if type(x) is Value else d for x, d in zip(args, datas))
     if Value not in map(type, inputs):
         return out
-    fn = _Bound(op, params) if params else op
-    if len(inputs) > 2:
-        return _node(out, fn, inputs, _MANY)
-    return _node(out, fn, inputs[0], inputs[1] if len(inputs) == 2 else None)
+    return _node(out, _Bound(op, params) if params else op, inputs, _MANY)
 
 
 # A node of an op with more than two inputs keeps them as a tuple in _a, with this marker in _b: a unary or
@@ -719,10 +733,14 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
 
     Runs with NumPy raising on floating-point errors, as the sweep sets it.
     """
-    op = node._fn
+    op, a, b = node._fn, node._a, node._b
     op, kw = (op.op, op.params) if type(op) is _Bound else (op, _NO_PARAMS)
-    inputs = _inputs(node)
-    datas = tuple(p.data if type(p) is Value else p for p in inputs)
+    if b is _MANY:
+        inputs = a
+        datas = tuple(p.data if type(p) is Value else p for p in inputs)
+    else:  # the common cases unrolled: no generators on the batch path
+        inputs = (a,) if b is None else (a, b)
+        datas = (a.data if type(a) is Value else a,) if b is None else (a.data if type(a) is Value else a, b.data if type(b) is Value else b)
     if create_graph:
         xp, out, args = VALUES, node, inputs
     else:
