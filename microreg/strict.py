@@ -9,8 +9,6 @@ checks that a file exists.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
 import sys
 import types
@@ -46,6 +44,8 @@ def cache_dir() -> Path:
 
 def fingerprint(op: Op, resolver: Any = None) -> str:
     """A hash of all the audit of op depends on: the record, its code and the code it calls, and the versions."""
+    import hashlib  # here, not at import: only strict mode hashes (hashlib and json cost 6 ms of every import)
+
     h = hashlib.sha256()
     for part in (*_versions(), op.name, op.domains, op.kinks, op.examples, dict(op.params), op.arities, op.shapes):
         h.update(repr(part).encode())
@@ -163,6 +163,8 @@ def refuse_unproved(ops: Iterable[Op], plugin: str) -> None:
 
 
 def _remember(folder: Path, key: str, record: OpAudit) -> None:
+    import json
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"{key}.{os.getpid()}.tmp"

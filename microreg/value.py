@@ -740,7 +740,8 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
         datas = tuple(p.data if type(p) is Value else p for p in inputs)
     else:  # the common cases unrolled: no generators on the batch path
         inputs = (a,) if b is None else (a, b)
-        datas = (a.data if type(a) is Value else a,) if b is None else (a.data if type(a) is Value else a, b.data if type(b) is Value else b)
+        da = a.data if type(a) is Value else a
+        datas = (da,) if b is None else (da, b.data if type(b) is Value else b)
     if create_graph:
         xp, out, args = VALUES, node, inputs
     else:
