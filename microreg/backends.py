@@ -48,7 +48,8 @@ class Namespace:
         op = self._registry.find(name)
         if op is None:
             raise AttributeError(
-                f"xp.{name} is neither an elementary function ({', '.join(ELEMENTARY)}) "
+                f"xp.{name} is neither an elementary function ({', '.join(ELEMENTARY)}), a function of whole arrays "
+                f"({', '.join(ARRAY_FUNCTIONS)}) "
                 f"nor a registered op on the {self.kind} backend"
             )
         fn = self._op(op)

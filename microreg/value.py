@@ -362,7 +362,7 @@ def _nary(op: Op) -> tuple[Any, Any]:
             if type(out) is float and out - out == 0.0:
                 n = len(args)
                 if n > 2:
-                    return _node(out, op if n == op.arity else op.at(n), args, _MANY)
+                    return _node(out, op.at(n), args, _MANY)
         return apply(op, args, op.bind((), params) if params else None)
 
     method.__name__, method.__doc__, method.__signature__ = op.name, op.doc, _signature(op)
@@ -584,10 +584,7 @@ def _accumulate(visited: list[Value], saved: list[tuple[Value, Any]]) -> None:
                 raise FloatingPointError(f"{old!r} + {node.grad!r} is {total}")
             sums.append(total)
     except FloatingPointError as exc:
-        for v in visited:
-            v.grad = 0.0
-        for v, old in saved:
-            v.grad = old
+        _restore(visited, saved)
         raise DomainError(f"the gradient of {node!r} overflowed when added to the one a previous backward() left "
                           f"(zero the grads between steps): {exc}") from None
     finally:
@@ -644,7 +641,7 @@ class ValueNamespace(Namespace):
         """log(1 + x) through the log op (whose vjp, g / (1 + x), is as accurate), holding log1p(x) as its value.
 
         Not an op of its own: its domain, x > -1, is none an op can declare. The node keeps the
-        correctly rounded log1p(x), as pow keeps the correctly rounded power (see ``_exact``).
+        correctly rounded log1p(x), as pow keeps the correctly rounded power (see ``_power``).
         """
         if not isinstance(x, Value):
             return SCALAR.log1p(x) if type(x) is float else np.log1p(x)
@@ -914,9 +911,8 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                     push(b)
     except BaseException as exc:
         for node in visited:
-            node._k, node.grad = 0, 0.0
-        for node, old in saved:
-            node.grad = old
+            node._k = 0
+        _restore(visited, saved)
         if type(exc) is FloatingPointError:  # summing array cotangents overflowed
             raise DomainError(f"a gradient overflowed while summing cotangents: {exc}") from None
         raise
@@ -945,11 +941,16 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], crea
         result.append(zeros_like(v.data) if type(g) is float and type(v.data) is np.ndarray else g)
     if create_graph:  # a constant gradient is still a Value (a leaf), so it can be differentiated again
         result = [g if isinstance(g, Value) else Value(g) for g in result]
+    _restore(visited, saved)
+    return result
+
+
+def _restore(visited: list[Value], saved: list[tuple[Value, Any]]) -> None:
+    """Every grad a sweep touched as it was before: 0, or what ``saved`` kept."""
     for node in visited:
         node.grad = 0.0
     for node, old in saved:
         node.grad = old
-    return result
 
 
 def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

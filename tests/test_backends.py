@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from microreg import Value, grad, registry
-from microreg.backends import CONSTANTS, ELEMENTARY, Array, Scalar, Symbolic
+from microreg.backends import ARRAY_FUNCTIONS, CONSTANTS, ELEMENTARY, Array, Scalar, Symbolic
 from microreg.value import VALUES
 
 NAMESPACES = {"scalar": Scalar, "array": Array, "symbolic": Symbolic}
@@ -28,13 +28,13 @@ def xp(request):
     return NAMESPACES[request.param](registry)
 
 
-def test_every_namespace_offers_every_elementary_function_and_constant(xp):
-    assert [name for name in ELEMENTARY if not callable(getattr(xp, name))] == []
+def test_every_namespace_offers_every_elementary_function_array_function_and_constant(xp):
+    assert [name for name in (*ELEMENTARY, *ARRAY_FUNCTIONS) if not callable(getattr(xp, name))] == []
     assert [float(getattr(xp, name)) for name in CONSTANTS] == [math.pi, math.e]
 
 
 def test_the_value_namespace_offers_them_too():
-    assert [name for name in ELEMENTARY if not callable(getattr(VALUES, name))] == []
+    assert [name for name in (*ELEMENTARY, *ARRAY_FUNCTIONS) if not callable(getattr(VALUES, name))] == []
     assert (VALUES.pi, VALUES.e) == (math.pi, math.e)
 
 
