@@ -43,11 +43,13 @@ def cache_dir() -> Path:
 
 
 def fingerprint(op: Op, resolver: Any = None) -> str:
-    """A hash of all the audit of op depends on: the record, its code and the code it calls, and the versions."""
+    """A hash of all the audit of op depends on: the record (with the accuracy bound it declares), its code and the code
+    it calls, and the versions."""
     import hashlib  # here, not at import: only strict mode hashes (hashlib and json cost 6 ms of every import)
 
     h = hashlib.sha256()
-    for part in (*_versions(), op.name, op.domains, op.kinks, op.examples, dict(op.params), op.arities, op.shapes):
+    for part in (*_versions(), op.name, op.domains, op.kinks, op.examples, dict(op.params), op.arities, op.shapes,
+                 op.accuracy):
         h.update(repr(part).encode())
     seen: set = set()
     for fn in (op.forward, op.vjp):

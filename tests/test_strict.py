@@ -14,7 +14,7 @@ import pytest
 from wrong_vjps import RIGHT, UNPROVABLE, UNSTABLE, WRONG, tanh_stable_vjp, tanh_vjp
 
 import microreg
-from microreg import Op, PluginError, audit, strict
+from microreg import Accuracy, Op, PluginError, audit, strict
 from microreg.testing import ops_of
 
 
@@ -102,6 +102,15 @@ def test_an_edited_op_is_audited_again_despite_the_cache(cache):
     edited = dict((o.name, o) for _, o in WRONG)["tanh_sign_flipped"].vjp
     with pytest.raises(PluginError, match="op 't' is refuted"):
         strict.refuse_unproved([Op("t", tanh, edited)], "mine")
+
+
+def test_an_op_accepted_under_a_declared_bound_is_audited_again_without_it(cache):
+    _, unstable = UNSTABLE[0]
+    loose = Op(unstable.name, unstable.forward, unstable.vjp, accuracy=Accuracy(1e300, "loose on purpose"))
+    assert strict.fingerprint(loose) != strict.fingerprint(unstable)
+    strict.refuse_unproved([loose], "mine")
+    with pytest.raises(PluginError, match=rf"op '{unstable.name}' is proved by the audit \(float64 accuracy: inaccurate\)"):
+        strict.refuse_unproved([unstable], "mine")
 
 
 def test_the_fingerprint_is_the_same_in_another_process_with_another_hash_seed():
