@@ -25,6 +25,7 @@ from typing import Any
 from .backends import Namespace
 from .op import REQUIRED, Op
 from .plugins import registry
+from .value import _sum_to
 
 #: xp name -> "module:attribute", per framework; the names are the Array API standard's where it has them.
 TORCH = {
@@ -113,15 +114,14 @@ def _torch_functions() -> dict[str, Any]:
     return {name: numbers_as_tensors(fn) if callable(fn) and name not in tensors_only else fn for name, fn in functions.items()}
 
 
-def _sum_to(grad: Any, x: Any) -> Any:
-    """A cotangent summed back to the shape of its input (the op may have broadcast it)."""
+def _torch_unbroadcast(grad: Any, x: Any) -> Any:
+    """A cotangent summed back to the shape of its input by the engine's own unbroadcast; a number first made a
+    tensor, and a cotangent smaller than its input expanded, as torch's backward must return each input's shape."""
     import torch
 
     if not isinstance(grad, torch.Tensor):
         return x.new_full(x.shape, grad)
-    if grad.shape == x.shape:
-        return grad
-    return grad.expand(torch.broadcast_shapes(grad.shape, x.shape)).sum_to_size(x.shape)
+    return _sum_to(grad.expand(torch.broadcast_shapes(grad.shape, x.shape)), x.shape)
 
 
 @functools.cache
@@ -140,7 +140,8 @@ def _torch(op: Op) -> Callable:
     def backward(ctx: Any, g: Any) -> tuple:
         *xs, out = ctx.saved_tensors
         cotangents = vjp_fn(XP["torch"], g, out, *xs, **ctx.params)
-        return (*(None if not need else _sum_to(0.0 if c is None else c, x) for c, x, need in zip(cotangents, xs, ctx.needs_input_grad)),
+        return (*(None if not need else _torch_unbroadcast(0.0 if c is None else c, x)
+                  for c, x, need in zip(cotangents, xs, ctx.needs_input_grad)),
                 *(None for _ in names))
 
     # a class named after the op, so that a tensor's grad_fn reads <geluBackward>; torch.func.vmap's rule generated
@@ -174,15 +175,13 @@ def torch(op: Op | str) -> Callable:
 # -- JAX -------------------------------------------------------------------------------------------
 
 
-def _unbroadcast(grad: Any, x: Any) -> Any:
-    """A cotangent summed back to the shape and dtype of its input."""
+def _jax_unbroadcast(grad: Any, x: Any) -> Any:
+    """A cotangent summed back to the shape of its input by the engine's own unbroadcast (broadcast up first, were it
+    smaller), and cast to its input's dtype, as a custom_vjp must return it."""
     import jax.numpy as jnp
 
     shape = jnp.shape(x)
-    grad = jnp.broadcast_to(grad, jnp.broadcast_shapes(jnp.shape(grad), shape))
-    lead = grad.ndim - len(shape)
-    axes = (*range(lead), *(lead + i for i, d in enumerate(shape) if d == 1 and grad.shape[lead + i] != 1))
-    return grad.sum(axis=axes).reshape(shape).astype(jnp.result_type(x))
+    return _sum_to(jnp.broadcast_to(grad, jnp.broadcast_shapes(jnp.shape(grad), shape)), shape).astype(jnp.result_type(x))
 
 
 @functools.cache
@@ -202,7 +201,7 @@ def _jax(op: Op) -> Callable:
     def bwd(*args: Any) -> tuple:
         *static, (xs, out), g = args
         cotangents = vjp_fn(XP["jax"], g, out, *xs, **dict(zip(names, static)))
-        return tuple(jnp.zeros_like(x) if c is None else _unbroadcast(c, x) for c, x in zip(cotangents, xs))
+        return tuple(jnp.zeros_like(x) if c is None else _jax_unbroadcast(c, x) for c, x in zip(cotangents, xs))
 
     function = jax.custom_vjp(forward, nondiff_argnums=tuple(range(n, n + len(names))))
     function.defvjp(fwd, bwd)
