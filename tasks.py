@@ -27,14 +27,16 @@ def setup(task: str) -> None:
         print(f"creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
     stamp = VENV / f".installed-{task}"
-    plugins = [ROOT / "plugins_example", ROOT / "plugins_torch"]  # the example first: the second's tests use both
+    # every task uses the plugins: the tests test them, the demo trains with their activations, the audit
+    # benchmark times all their ops; the example first, as the second's tests use both
+    plugins = [ROOT / "plugins_example", ROOT / "plugins_torch"]
     sources = [ROOT / "pyproject.toml", *(p / "pyproject.toml" for p in plugins)]
     if stamp.exists() and all(stamp.stat().st_mtime >= p.stat().st_mtime for p in sources if p.exists()):
         return
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-e", f"{ROOT}[{EXTRAS[task]}]"], check=True)
     for plugin in plugins:
-        if task in ("test", "demo") and plugin.is_dir():
+        if plugin.is_dir():
             subprocess.run([*pip, "-e", str(plugin)], check=True)
     stamp.touch()
 
