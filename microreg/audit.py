@@ -206,17 +206,17 @@ def audit(ops: Iterable[Op | str] | None = None, *, order: int = 1, progress: Ca
     sym = _Prover(resolver)
     records = []
     for op in chosen:
-        record = audit_op(op, plugin=plugin or _plugin_of(op), order=order, resolver=resolver, sym=sym, budget=budget,
-                          measure=measure)
+        record = audit_op(op, plugin=plugin, order=order, resolver=resolver, sym=sym, budget=budget, measure=measure)
         records.append(record)
         if progress is not None:
             progress(record)
     return records
 
 
-def audit_op(op: Op, *, plugin: str = "", order: int = 1, resolver: Any = None, sym: _Prover | None = None,
+def audit_op(op: Op, *, plugin: str | None = None, order: int = 1, resolver: Any = None, sym: _Prover | None = None,
              budget: float | None = None, measure: bool = True) -> OpAudit:
-    """Audit one op. ``resolver`` finds the ops it calls through ``xp`` (the registry by default)."""
+    """Audit one op. ``resolver`` finds the ops it calls through ``xp`` (the registry by default); ``plugin`` names where
+    it comes from (by default, the plugin that registered it)."""
     start = time.perf_counter()
     resolver = resolver if resolver is not None else registry
     sym = sym or _Prover(resolver)  # imports SymPy and mpmath, never inside the budget: an import cut short may not recover
@@ -1116,7 +1116,7 @@ class _ShapedRun:
 
 
 def _audit_shapes(op: Op, shapes: tuple, params: dict[str, Any], sym: _Prover, resolver: Any, order: int,
-                  measure: bool = False, branches: bool = False) -> list[Check]:
+                  measure: bool, branches: bool) -> list[Check]:
     """Every check of an op that is not elementwise (matmul), at one example of its input shapes.
 
     The inputs are NumPy arrays of symbols (``x[0,1]``, ...) with the op's domains, the cotangent an

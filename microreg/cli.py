@@ -132,7 +132,6 @@ def _unknown(name: str) -> str:
         registry.get(name)
     except KeyError as exc:
         return exc.args[0]
-    return ""
 
 
 def _progress(record: OpAudit) -> None:
