@@ -350,7 +350,7 @@ class _Run:
 
     def __init__(self, op: Op, sym: _Prover, resolver: Any, order: int, measure: bool) -> None:
         self.op, self.sym, self.resolver, self.order, self.measure = op, sym, resolver, order, measure
-        self.kink_params = {**op.examples[0], **{k: d for k, d in op.params.items() if d is not REQUIRED}}
+        self.kink_params = _kink_params(op)
         self.examples = [dict(p) for p in op.examples]
         if self.kink_params not in self.examples:  # kinks are declared for the defaults: audit those too
             self.examples.append(dict(self.kink_params))
@@ -1046,7 +1046,7 @@ def _central_differences(op: Op, params: dict, cells: list[_Cell], resolver: Any
 
 def _kink_checks(op: Op, resolver: Any) -> list[Check]:
     """At each declared Kink, the vjp for g = 1 and the default parameters gives the declared cotangents."""
-    params = {**op.examples[0], **{k: d for k, d in op.params.items() if d is not REQUIRED}}
+    params = _kink_params(op)
     checks = []
     for kink in op.kinks:
         declared = [0.0 if v is None else float(v) for v in kink.grad]
@@ -1074,6 +1074,11 @@ def _kink_checks(op: Op, resolver: Any) -> list[Check]:
                 checks.append(Check("kink", "passed", name, params,
                                     f"at the kink {_fmt_point(op, kink.at)} the vjp for {name} gives {declared[i]:g}, as declared"))
     return checks
+
+
+def _kink_params(op: Op) -> dict[str, Any]:
+    """The static parameters kinks are declared for: the first example, with every default the op has."""
+    return {**op.examples[0], **{k: d for k, d in op.params.items() if d is not REQUIRED}}
 
 
 def _one(v: float) -> np.ndarray:
