@@ -239,8 +239,7 @@ def _any_arity(op: Op, export: Callable[[Op], Callable]) -> Callable:
 
 def _named(fn: Callable, op: Op, framework: str) -> Callable:
     fn.__name__ = fn.__qualname__ = op.name
-    params = "".join(f", {k}" if d is REQUIRED else f", {k}={d!r}" for k, d in op.params.items())
-    fn.__doc__ = f"{op.name}({', '.join(op.inputs)}{params}) on {framework} arrays, exported from microreg.\n\n{op.doc}"
+    fn.__doc__ = f"{op.signature} on {framework} arrays, exported from microreg.\n\n{op.doc}"
     return fn
 
 

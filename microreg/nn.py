@@ -7,16 +7,16 @@ per layer, for a whole batch at once. All three compute the same values and grad
 
 from __future__ import annotations
 
-import operator
+import functools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .op import DOMAINS, REQUIRED, Op
+from .op import DOMAINS, Op
 from .plugins import registry
-from .value import Value, zeros_like
+from .value import _FAST, Value, zeros_like
 
 #: What a model takes as an activation: the name of a registered unary op, a function from Value to Value, or None (linear).
 Activation = str | Callable[[Value], Value] | None
@@ -216,17 +216,14 @@ def check_activation(activation: Activation, params: Mapping[str, Any] | None = 
     if why:
         ops = sorted(n for n, o in registry.ops().items() if not _unusable(n, o))
         raise ValueError(f"activation {activation!r} is not a registered unary op defined on all reals ({why}); choose one of {ops}")
-    params = dict(params or {})
-    takes = ", ".join(f"{k}={d!r}" if d is not REQUIRED else k for k, d in op.params.items()) or "none"
-    unknown = sorted(params.keys() - op.params.keys())
-    if unknown:
-        raise ValueError(f"activation {op.name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: {takes}")
-    missing = [k for k, d in op.params.items() if d is REQUIRED and k not in params]
-    if missing:
-        raise ValueError(f"activation {op.name!r} needs the parameter(s) {', '.join(missing)} in activation_params "
-                         f"(its parameters: {takes})")
+    try:
+        params = op.bind((), params or {})
+    except TypeError as exc:  # a parameter it does not take, or a required one missing: as v.<op>(...) says it
+        raise ValueError(f"activation {op.name!r}: {exc}") from None
+    # v.<op>() given the parameters bound here, not binding them again at every call; a bare function without any
+    method = _FAST[op.name]
     call = ", ".join(f"{k}={v!r}" for k, v in params.items())
-    return _tried(operator.methodcaller(op.name, **params), f"{op.name}({call})")
+    return _tried(functools.partial(method, _params=params) if params else method, f"{op.name}({call})")
 
 
 def _unusable(activation: Any, op: Op | None) -> str:

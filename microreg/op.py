@@ -191,9 +191,14 @@ class Op:
             raise TypeError(f"{self.name}() is missing static parameter(s) {missing}")
         return bound
 
-    def __repr__(self) -> str:
+    @property
+    def signature(self) -> str:
+        """The op as a call: ``leaky_relu(x, negative_slope=0.01)``, a required static parameter by its name alone."""
         params = "".join(f", {k}" if d is REQUIRED else f", {k}={d!r}" for k, d in self.params.items())
-        return f"Op({self.name}({', '.join(self.inputs)}{params}))"
+        return f"{self.name}({', '.join(self.inputs)}{params})"
+
+    def __repr__(self) -> str:
+        return f"Op({self.signature})"
 
 
 def _positive(v: Any) -> bool:

@@ -107,7 +107,7 @@ def test_an_activation_spec_is_a_name_and_literal_parameters(spec, parsed):
     ("swish(1.5)", "activation 'swish(1.5)' is not NAME or NAME(parameter=value, ...)"),
     ("swish(beta=1.5", "activation 'swish(beta=1.5' is not NAME or NAME(parameter=value, ...)"),
     ("swish(beta=b)", "activation 'swish(beta=b)': parameter beta must be a number, got b"),
-    ("swish(slope=2)", "activation 'swish' has no parameter 'slope'; its parameters: beta=1.0"),
+    ("swish(slope=2)", "activation 'swish': swish() got an unexpected parameter 'slope'; it takes ['beta']"),
     ("swish(beta='x')", "activation swish(beta='x') fails at x = 0: swish(x=0.0, beta='x') failed"),
 ])
 def test_a_bad_activation_spec_exits_2_naming_the_op_and_the_parameter(tmp_path, register_op, capsys, spec, error):

@@ -172,10 +172,10 @@ def test_activation_params_are_the_ops_static_parameters(register_op):
 
 
 @pytest.mark.parametrize("activation, params, message", [
-    ("swish", {"slope": 2.0}, "activation 'swish' has no parameter 'slope'; its parameters: beta=1.0"),
+    ("swish", {"slope": 2.0}, "activation 'swish': swish() got an unexpected parameter 'slope'; it takes ['beta']"),
     ("swish", {"beta": "steep"}, "activation swish(beta='steep') fails at x = 0: swish(x=0.0, beta='steep') failed: can't multiply"),
     ("swish", {"beta": math.nan}, "activation swish(beta=nan) fails at x = 0: swish(x=0.0, beta=nan)"),
-    ("tanh", {"beta": 2.0}, "activation 'tanh' has no parameter 'beta'; its parameters: none"),
+    ("tanh", {"beta": 2.0}, "activation 'tanh': tanh() got an unexpected parameter 'beta'; it takes []"),
     (None, {"beta": 2.0}, "activation_params {'beta': 2.0} are the static parameters of a named op, not of activation=None"),
 ])
 def test_a_bad_parameter_is_named_with_its_op(register_op, activation, params, message):

@@ -99,5 +99,6 @@ def test_usable_as_an_mlp_activation_with_its_parameters(name):
 
 
 def test_threshold_in_a_model_needs_its_parameters():
-    with pytest.raises(ValueError, match=r"activation 'threshold' needs the parameter\(s\) threshold, value in activation_params"):
+    missing = r"activation 'threshold': threshold\(\) is missing static parameter\(s\) \['threshold', 'value'\]"
+    with pytest.raises(ValueError, match=missing):
         MLP(2, [4, 1], activation="threshold")
