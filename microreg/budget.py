@@ -42,12 +42,11 @@ def _barrier() -> None:
 class Budget:
     """``with Budget(seconds):`` raises ``TimedOut`` inside the block once it has run for that long.
 
-    ``seconds`` of None or <= 0 means no limit. ``expired`` tells afterwards whether time ran out.
+    ``seconds`` of None or <= 0 means no limit.
     """
 
     def __init__(self, seconds: float | None) -> None:
         self.seconds = seconds if seconds and seconds > 0 else None
-        self.expired = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._armed = False
@@ -74,7 +73,6 @@ class Budget:
     def check(self) -> None:
         """Raise TimedOut if the time is up (for code that can stop by itself, and where no watchdog runs)."""
         if time.monotonic() > self._deadline:
-            self.expired = True
             raise TimedOut
 
     def _disarm(self) -> None:
@@ -91,7 +89,6 @@ class Budget:
             with self._lock:
                 if not self._armed:
                     return
-                self.expired = True
                 _raise_in(thread, TimedOut)
             if self._stop.wait(REPEAT):
                 return
