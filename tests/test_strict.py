@@ -215,7 +215,7 @@ def test_a_strict_load_refuses_a_plugin_with_a_wrong_vjp(strict_cache, tmp_path)
     command = strict_run(strict_cache, "import sys; from microreg import cli; sys.exit(cli.main(['audit', 'tanh']))",
                          pythonpath=str(tmp_path))
     assert command.returncode == 1
-    assert command.stderr.startswith("microreg audit: plugin 'bad_cube' failed to load") and "Traceback" not in command.stderr
+    assert command.stderr.startswith("microreg: plugin 'bad_cube' failed to load") and "Traceback" not in command.stderr
     ops = strict_run(strict_cache, "import sys; from microreg import cli; sys.exit(cli.main(['ops']))", pythonpath=str(tmp_path))
     assert ops.returncode == 1 and ops.stdout == ""
     assert ops.stderr.startswith("microreg: plugin 'bad_cube' failed to load") and ops.stderr.count("\n") == 1, ops.stderr
