@@ -460,13 +460,19 @@ def test_an_op_refuses_an_input_that_is_not_a_number_naming_the_op_and_the_opera
         assert_refused(lambda: getattr(Value(1.5), op.name)(bad, **params), op.name, bad)
 
 
-@pytest.mark.parametrize("bad", [None, "a", ["a", "b"]], ids=["None", "str", "list_of_str"])
-def test_a_static_parameter_that_cannot_be_a_number_is_an_error_naming_the_op(op, bad):
+#: Each static parameter of each registered op with each value that cannot be a number, except a value the op
+#: declares valid (sum's axis=None).
+BAD_PARAMS = [pytest.param((op, name, bad), id=f"{op.name}.{name}={label}")
+              for op in sorted(registry.ops().values(), key=lambda op: op.name) for name in op.params
+              for bad, label in ((None, "None"), ("a", "str"), (["a", "b"], "list_of_str"))
+              if all(example[name] != bad for example in op.examples)]
+
+
+@pytest.mark.parametrize("bad_param", BAD_PARAMS)
+def test_a_static_parameter_that_cannot_be_a_number_is_an_error_naming_the_op(bad_param):
     """Static parameters are passed to the op as given (a plugin's may be a string); one that fails is named with the op."""
-    for name in op.params:
-        if any(example[name] == bad for example in op.examples):  # a value the op declares valid (sum's axis=None)
-            continue
-        params = {**op.examples[0], name: bad}
-        with pytest.raises((TypeError, DomainError)) as info:
-            call(op, [Value(1.5) for _ in op.inputs], params)
-        assert f"{op.name}(" in str(info.value) and repr(bad) in str(info.value), str(info.value)
+    op, name, bad = bad_param
+    params = {**op.examples[0], name: bad}
+    with pytest.raises((TypeError, DomainError)) as info:
+        call(op, [Value(1.5) for _ in op.inputs], params)
+    assert f"{op.name}(" in str(info.value) and repr(bad) in str(info.value), str(info.value)
