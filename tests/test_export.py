@@ -84,18 +84,10 @@ def run_jax_jit_vmap(fn: Any, xs: list[np.ndarray], params: dict) -> tuple[np.nd
 
 
 def torch_natives() -> dict[str, Any]:
-    """The torch equivalents: the engine's comparison tests' table, and the torch.nn plugin's where it is installed."""
-    import torch
+    """The torch equivalents: the engine's comparison tests' table (with the torch.nn plugin's, where it is installed)."""
     from test_torch import TORCH  # one table of torch equivalents, kept beside the engine's own torch tests
 
-    F = torch.nn.functional
-    try:
-        from microreg_torch_activations.reference import CASES
-    except ImportError:
-        CASES = {}
-    # prelu's second input is torch's weight, one per channel, not a tensor shaped like the first
-    plugin = {name: getattr(F, function) for name, (_, _, function, _) in CASES.items() if name != "prelu"}
-    return {**plugin, **TORCH}
+    return TORCH
 
 
 def _jax_pow(x: Any, *, n: float) -> Any:

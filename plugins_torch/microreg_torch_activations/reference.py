@@ -17,6 +17,7 @@ import mpmath
 import numpy as np
 
 from microreg import Value, registry
+from microreg_torch_activations import SELU_ALPHA, SELU_SCALE
 
 PREC = 200
 
@@ -122,11 +123,6 @@ DERIVATIVE: dict[str, Callable[[Any], Any]] = {
     "tanhshrink": lambda x: mpmath.tanh(x) ** 2,
     "threshold": lambda x: 1 if x > 0.5 else 0,
 }
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-KINKS = {"softplus": (20,), "elu": (0,), "celu": (0,), "selu": (0,), "hardtanh": (-1, 1), "relu6": (0, 6),
-         "hardsigmoid": (-3, 3), "hardswish": (-3, 3), "leaky_relu": (0,), "prelu": (0,), "softshrink": (-0.5, 0.5),
-         "hardshrink": (-0.5, 0.5), "threshold": (0.5,)}
 _MAGNITUDES = (5e-324, 1e-310, 1e-300, 1e-200, 1e-100, 1e-20, 1e-8, 1e-4, 0.01, 0.1, 0.3, 0.7, 1.3, 2.2, 3.7, 6.1,
                9.9, 15.0, 21.0, 30.0, 37.0, 37.7, 38.3, 40.0, 60.0, 100.0, 300.0, 700.0, 1000.0)
 #: |x| up to 1e3, the tiny and subnormal range, and every fifth of [-40, 40], both sides of each kink
@@ -142,9 +138,15 @@ def ulps(got: float, exact: Any) -> float:
     return float(err / max(math.ulp(abs(want)), 5e-324)) if want else (0.0 if got == 0 else math.inf)
 
 
+def kinks(name: str) -> tuple[float, ...]:
+    """Where the registered op declares a kink in x (its Kinks, declared for the default parameters: at the same x
+    with those of CASES)."""
+    return tuple(kink.at[0] for kink in registry.get(name).kinks)
+
+
 def points(name: str) -> np.ndarray:
     """The grid, without the op's kinks (where the derivative is a convention, checked separately)."""
-    return np.array([x for x in GRID if x not in KINKS.get(name, ())])
+    return np.array([x for x in GRID if x not in kinks(name)])
 
 
 def microreg_values(name: str, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,8 +251,7 @@ def table() -> str:
     for name, (params, module, _, _) in CASES.items():
         args = [f"x, {PRELU_SLOPE}"] if name == "prelu" else [f"{k}={v!r}" for k, v in params.items()]
         call = f"{name}({', '.join(args)})" if args else name
-        kinks = KINKS.get(name, ())
-        at = ", ".join(f"{g:.10g} at {k:g}" for k, g in zip(kinks, microreg_values(name, np.array(kinks, dtype=float))[1]))
+        at = ", ".join(f"{g:.10g} at {k:g}" for k, g in zip(kinks(name), microreg_values(name, np.array(kinks(name)))[1]))
         (mine_v, _), (mine_g, _) = ours(name).worst()
         (torch_v, _), (torch_g, _) = theirs(name).worst()
         cells = [f"`{call}`", f"`{module}`", at or "smooth", *(f"{_fmt(v)}, {_fmt(g)}" for v, g in
