@@ -34,6 +34,7 @@ from bench_engine import make_step, ratio, timed  # noqa: E402
 
 from microreg.data import make_moons  # noqa: E402
 from microreg.nn import MLP  # noqa: E402
+from microreg.plugins import install_hint  # noqa: E402
 
 SIZES = ((16, 100), (64, 100), (16, 1000), (64, 1000))  # (width, points)
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             line += f"; {mid:.0f}x faster than micrograd's scalar step [{lo:.0f}-{hi:.0f}]"
         print(line)
     if "torch" not in steps:
-        print("torch not installed: pip install torch==2.13.0 for that comparison")
+        print(f"torch not installed: {install_hint('torch')} for that comparison")
     return 0 if met else 1
 
 

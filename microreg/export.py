@@ -24,7 +24,7 @@ from typing import Any
 
 from .backends import Namespace
 from .op import REQUIRED, Op
-from .plugins import registry
+from .plugins import install_hint, registry
 from .value import _sum_to
 
 #: xp name -> "module:attribute", per framework; the names are the Array API standard's where it has them.
@@ -261,7 +261,7 @@ def usage(op: Op | str, framework: str) -> str:
              f"# Its backward is the op's registered vjp: `microreg audit {op.name} --order 2` proves it.",
              "# More: pydoc microreg.export"]
     if importlib.util.find_spec(framework) is None:
-        lines.append(f"# {framework} is not installed here: pip install 'microreg[{framework}]'")
+        lines.append(f"# {framework} is not installed here: {install_hint(framework)}")
     lines += [f"import {framework}", "from microreg import export", "", f'{op.name} = export.{framework}("{op.name}")']
     if framework == "torch":
         lines.append(f"out = {call}  # tensors of any float dtype, on any device; they broadcast")

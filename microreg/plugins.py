@@ -18,12 +18,16 @@ Environment switches (as pytest and datasette users expect):
   a plugin with an op that is not proved is refused. Every plugin is tried first, then one error
   names each that failed, raised once, by the first use; the core and the plugins that loaded stay
   usable, and asking the registry or ``Value`` for a missing op names the plugins that failed.
+
+Also ``install_hint(extra)``: how to add one of microreg's own optional extras, said the way this microreg
+was installed, for the modules whose features need one (pictures, export to a framework).
 """
 
 from __future__ import annotations
 
 import os
 from importlib import metadata
+from pathlib import Path
 
 import pluggy
 
@@ -36,11 +40,31 @@ CORE = "microreg_ops"
 ENV_DISABLE = "MICROREG_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "MICROREG_BLOCK_PLUGINS"
 ENV_STRICT = "MICROREG_STRICT"
+SOURCE = Path(__file__).resolve().parents[1]  # a clone's root when microreg runs from one
 
 try:
     __version__ = metadata.version("microreg")
 except metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
+
+
+def install_hint(extra: str) -> str:
+    """The command that adds microreg's optional ``extra`` the way this microreg was installed: from its clone,
+    from the local directory or wheel it was installed from, or from the package index."""
+    import json  # here, not at the top: every `import microreg` loads this module, and few runs need a hint
+    import shlex
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    if (SOURCE / "pyproject.toml").is_file():  # a clone: the source tree itself, or an editable install of it
+        return f"pip install -e {shlex.quote(f'{SOURCE}[{extra}]')}"
+    try:
+        url = json.loads(metadata.distribution("microreg").read_text("direct_url.json") or "{}").get("url", "")
+    except metadata.PackageNotFoundError:
+        url = ""
+    if url.startswith("file:"):
+        return f"pip install {shlex.quote(f'{url2pathname(urlparse(url).path)}[{extra}]')}"
+    return f"pip install 'microreg[{extra}]'"
 
 
 def _flag(name: str) -> bool:

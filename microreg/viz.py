@@ -8,27 +8,22 @@ it or turns it off. The plots need matplotlib (the ``plot`` extra), imported onl
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sysconfig
 import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 import numpy as np
 
+from .plugins import install_hint
 from .value import Value, _inputs, _record
 
-SOURCE = Path(__file__).resolve().parents[1]  # a clone's root when microreg runs from one
 FORMATS = ("svg", "png", "pdf")
 # The programs that lay a graph out, in order of preference. graphviz-pure writes svg and png, not pdf.
 ENGINES = {"dot": FORMATS, "graphviz-pure": ("svg", "png")}
@@ -41,20 +36,6 @@ class GraphvizNotFoundError(RuntimeError):
 
 class PlotsUnavailableError(ImportError):
     """matplotlib, the optional ``plot`` extra, is not installed."""
-
-
-def install_hint(extra: str) -> str:
-    """The command that adds microreg's optional ``extra`` the way this microreg was installed: from its clone,
-    from the local directory or wheel it was installed from, or from the package index."""
-    if (SOURCE / "pyproject.toml").is_file():  # a clone: the source tree itself, or an editable install of it
-        return f"pip install -e {shlex.quote(f'{SOURCE}[{extra}]')}"
-    try:
-        url = json.loads(metadata.distribution("microreg").read_text("direct_url.json") or "{}").get("url", "")
-    except metadata.PackageNotFoundError:
-        url = ""
-    if url.startswith("file:"):
-        return f"pip install {shlex.quote(f'{url2pathname(urlparse(url).path)}[{extra}]')}"
-    return f"pip install 'microreg[{extra}]'"
 
 
 def nodes(value: Value, limit: int | None = None) -> list[Value]:

@@ -16,7 +16,7 @@ from fakes import SWISH
 from microreg import Op
 from microreg.cli import main
 from microreg.demo import parse_activation
-from microreg.viz import install_hint
+from microreg.plugins import install_hint
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"

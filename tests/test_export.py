@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from microreg import DomainError, Op, Value, backends, export, registry
+from microreg.plugins import install_hint
 
 # Float64 agreement: relative 1e-12, with a floor of 1e-14 so that values far below any activation's
 # scale (softplus(-40) = 4e-18, where a log(1 + exp(x)) and torch's log1p differ) are not judged relatively.
@@ -377,6 +378,12 @@ def test_the_printed_usage_runs_as_printed(framework, name):
 def test_usage_names_the_frameworks_it_knows():
     with pytest.raises(ValueError, match="export to one of \\['jax', 'torch'\\], not 'tf'"):
         export.usage("gelu", "tf")
+
+
+@pytest.mark.parametrize("name", ["torch", "jax"])
+def test_usage_says_how_to_install_a_framework_that_is_missing(monkeypatch, name):
+    monkeypatch.setattr(export.importlib.util, "find_spec", lambda module: None)
+    assert f"# {name} is not installed here: {install_hint(name)}" in export.usage("relu", name).splitlines()
 
 
 # -- PyTorch only ----------------------------------------------------------------------------------

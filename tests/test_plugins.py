@@ -288,3 +288,28 @@ def test_end_to_end_a_broken_distribution_is_skipped_and_a_good_one_adds_value_m
     reason = "OpError: op 'halve': vjp must take (xp, g, out, <inputs>...), takes ('xp', 'x')"
     assert result["plugins"]["bad"] == ["fake-bad", "3.1", [], reason]
     assert result["warnings"] == [f"microreg: plugin 'bad' skipped: {reason}"]
+
+
+class Installed:
+    """A microreg distribution as importlib.metadata shows it, with the direct_url.json pip wrote (None: none)."""
+
+    def __init__(self, direct_url: str | None) -> None:
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        return self.direct_url if name == "direct_url.json" else None
+
+
+@pytest.mark.parametrize("source, direct_url, hint", [
+    ("clone", None, "pip install -e '{clone}[plot]'"),
+    ("site-packages", '{"url": "file:///home/me/src/microreg", "dir_info": {}}', "pip install '/home/me/src/microreg[plot]'"),
+    ("site-packages", None, "pip install 'microreg[plot]'"),
+], ids=["from_a_clone", "from_a_local_directory", "from_the_package_index"])
+def test_the_install_hint_follows_how_microreg_was_installed(tmp_path, monkeypatch, source, direct_url, hint):
+    clone = tmp_path / "my clone"
+    clone.mkdir()
+    if source == "clone":
+        (clone / "pyproject.toml").write_text("[project]\nname = 'microreg'\n")
+    monkeypatch.setattr(plugins, "SOURCE", clone)
+    monkeypatch.setattr(plugins.metadata, "distribution", lambda name: Installed(direct_url))
+    assert plugins.install_hint("plot") == hint.format(clone=clone)

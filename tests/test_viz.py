@@ -14,6 +14,7 @@ import pytest
 
 from microreg import Value, apply, viz
 from microreg.nn import MLP
+from microreg.plugins import install_hint
 from microreg.viz import GraphvizNotFoundError, PlotsUnavailableError, draw_dot, nodes, render, svg, to_dot
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
@@ -131,7 +132,7 @@ def test_without_a_layout_program_render_says_what_to_install(tmp_path, programs
     programs()
     with pytest.raises(GraphvizNotFoundError) as info:
         render(Value(1.0), tmp_path / "graph.svg")
-    assert viz.install_hint("graph") in str(info.value) and "graphviz-pure" in str(info.value)
+    assert install_hint("graph") in str(info.value) and "graphviz-pure" in str(info.value)
     assert "install Graphviz itself" in str(info.value) and "to_dot(value)" in str(info.value)
     assert not (tmp_path / "graph.svg").exists()
 
@@ -318,30 +319,5 @@ def test_plot_decision_boundary_rejects_bad_shapes_and_labels(tmp_path, X, y):
 def test_plots_without_matplotlib_say_how_to_get_it(tmp_path, monkeypatch):
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(PlotsUnavailableError, match=re.escape(f"the plots need matplotlib: {viz.install_hint('plot')}")):
+    with pytest.raises(PlotsUnavailableError, match=re.escape(f"the plots need matplotlib: {install_hint('plot')}")):
         viz.plot_loss([1.0], tmp_path / "loss.png")
-
-
-class Installed:
-    """A microreg distribution as importlib.metadata shows it, with the direct_url.json pip wrote (None: none)."""
-
-    def __init__(self, direct_url: str | None) -> None:
-        self.direct_url = direct_url
-
-    def read_text(self, name: str) -> str | None:
-        return self.direct_url if name == "direct_url.json" else None
-
-
-@pytest.mark.parametrize("source, direct_url, hint", [
-    ("clone", None, "pip install -e '{clone}[plot]'"),
-    ("site-packages", '{"url": "file:///home/me/src/microreg", "dir_info": {}}', "pip install '/home/me/src/microreg[plot]'"),
-    ("site-packages", None, "pip install 'microreg[plot]'"),
-], ids=["from_a_clone", "from_a_local_directory", "from_the_package_index"])
-def test_the_install_hint_follows_how_microreg_was_installed(tmp_path, monkeypatch, source, direct_url, hint):
-    clone = tmp_path / "my clone"
-    clone.mkdir()
-    if source == "clone":
-        (clone / "pyproject.toml").write_text("[project]\nname = 'microreg'\n")
-    monkeypatch.setattr(viz, "SOURCE", clone)
-    monkeypatch.setattr(viz.metadata, "distribution", lambda name: Installed(direct_url))
-    assert viz.install_hint("plot") == hint.format(clone=clone)
