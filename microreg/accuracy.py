@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .op import Op
+from .op import Accuracy, Op
 
 DEFAULT_ULPS = 16.0
 PRECISION = 1200  # bits: 1 + x still has 100 bits beyond x's own for the smallest subnormal x = 2**-1074
@@ -91,14 +91,20 @@ Backend = Callable[[list[tuple[float, ...]]], list[list[Any]]]
 """Runs an op at points: per point, the forward and each cotangent (g = 1) as floats, or a string saying what failed."""
 
 
+def bound(declared: Accuracy | None) -> float:
+    """The bound in ulps an op is judged against: the one its Accuracy declares, else DEFAULT_ULPS."""
+    return declared.ulps if declared else DEFAULT_ULPS
+
+
 def measure(op: Op, xs: Sequence[Any], forward: Any, breaks: Sequence[set[float]], backends: dict[str, Backend],
-            bound: float, up_to: float | None = None) -> Measurement:
+            declared: Accuracy | None = None) -> Measurement:
     """Measure op's forward and vjps on each of ``backends`` against forward, its exact SymPy expression in xs.
 
     ``breaks`` holds, per input, the values where a branch of the op switches (its kinks and region
     boundaries): the grid samples both sides of each, and the vjps are not measured exactly on them
-    (the derivative may not exist there; ``microreg.audit`` checks those points). With ``up_to``,
-    only points whose inputs are all at most that large are measured.
+    (the derivative may not exist there; ``microreg.audit`` checks those points). The results are judged
+    against the bound the op ``declared`` (see ``bound``); where that Accuracy has ``up_to``, only points
+    whose inputs are all at most that large are measured.
     """
     import mpmath
     import sympy as sp
@@ -110,11 +116,12 @@ def measure(op: Op, xs: Sequence[Any], forward: Any, breaks: Sequence[set[float]
         points = grid(op.domains, breaks)
         if op.arity == 1:
             points += [(v,) for v in _overflow_edges(mpmath, exact[0], [p[0] for p in points])]
+        up_to = declared.up_to if declared else None
         points = sorted(p for p in set(points) if up_to is None or max(map(abs, p)) <= up_to)
         args = [tuple(map(mpmath.mpf, p)) for p in points]  # floats are exact in mpmath: converted once, used by every quantity
         values = [[_evaluate(mpmath, f, a) for f in exact] for a in args]
         names = ["forward", *(f"vjp for {n}" for n in op.inputs)]
-        result = Measurement(bound)
+        result = Measurement(bound(declared))
         for backend, run in backends.items():
             computed = run(points)
             for p, a, exact_row, got_row in zip(points, args, values, computed):
@@ -143,7 +150,7 @@ def measure(op: Op, xs: Sequence[Any], forward: Any, breaks: Sequence[set[float]
                     result.failures += bool(miss.problem)
                     if result.worst is None or miss.excess > result.worst.excess:
                         result.worst = miss
-                    if miss.excess > bound:
+                    if miss.excess > result.bound:
                         result.misses.append(miss)
     result.misses.sort(key=lambda m: -m.excess)
     return result

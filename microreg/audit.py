@@ -236,7 +236,7 @@ def audit_op(op: Op, *, plugin: str | None = None, order: int = 1, resolver: Any
             run.timed_out(why)
         sym.sp.core.cache.clear_cache()  # a SymPy call cut short may leave half-learned facts in its cached objects
     checks = [c for run in runs for c in run.numeric()] + checks + _kink_checks(op, resolver)
-    bound = op.accuracy.ulps if op.accuracy else accuracy.DEFAULT_ULPS
+    bound = accuracy.bound(op.accuracy)
     declared = None
     if op.accuracy:
         declared = op.accuracy.reason + (f" (measured for |inputs| up to {op.accuracy.up_to:g})" if op.accuracy.up_to else "")
@@ -897,25 +897,31 @@ def _vjp_at(op: Op, params: dict, point: list[float], i: int, resolver: Any) -> 
 
 def _accuracy(sym: _Prover, op: Op, params: dict, breaks: list[set[float]]) -> Check:
     """The accuracy check of one example: microreg.accuracy's measurement against the op's bound."""
-    bound = op.accuracy.ulps if op.accuracy else accuracy.DEFAULT_ULPS
-    declared = f" (declared: {op.accuracy.reason})" if op.accuracy else ""
     try:
         exact = _on_symbols(sym, op, params, binary=True)
     except _OpFailed as exc:
         return Check("accuracy", "unchecked", None, params, f"no exact values: {exc}")
     backends = {"scalar": _engine(op, params, arrays=False), "array": _engine(op, params, arrays=True)}
-    m = accuracy.measure(op, exact.xs, exact.forward, breaks, backends, bound, op.accuracy.up_to if op.accuracy else None)
-    worst = None if m.worst is None else {**asdict(m.worst), "excess": m.worst.excess}
+    m = accuracy.measure(op, exact.xs, exact.forward, breaks, backends, op.accuracy)
+    return _judged(op, params, m, "on the scalar and array backends")
+
+
+def _judged(op: Op, params: dict, m: accuracy.Measurement, results: str, where: str = "") -> Check:
+    """The accuracy check that a measurement makes: unchecked where no exact value was finite, else accurate or
+    inaccurate, naming the worst points. results says which results were measured, where at which shapes."""
     if not m.results:
-        return Check("accuracy", "unchecked", None, params, "no point of the grid has a finite exact value", worst=worst)
+        return Check("accuracy", "unchecked", None, params, f"no point of the grid has a finite exact value{where}")
+    declared = f" (declared: {op.accuracy.reason})" if op.accuracy else ""
+    worst = {**asdict(m.worst), "excess": m.worst.excess}
     if m.accurate:
         return Check("accuracy", "accurate", None, params,
-                     f"{m.results} float64 results on the scalar and array backends within {bound:g} ulps{declared}; "
+                     f"{m.results} float64 results {results} within {m.bound:g} ulps{where}{declared}; "
                      f"worst: {m.worst.describe()}", worst=worst)
     failures = f"; {m.failures} of them raise, overflow or give 0 where the exact value is not 0" if m.failures else ""
     return Check("accuracy", "inaccurate", None, params,
-                 f"{len(m.misses)} of {m.results} float64 results are off by more than {bound:g} ulps{declared}{failures}; "
-                 f"worst: {m.worst.describe()}; also: {'; '.join(x.describe() for x in m.misses[1:3]) or 'none'}", worst=worst)
+                 f"{len(m.misses)} of {m.results} float64 results {results} are off by more than {m.bound:g} ulps{where}{declared}"
+                 f"{failures}; worst: {m.worst.describe()}; also: {'; '.join(x.describe() for x in m.misses[1:3]) or 'none'}",
+                 worst=worst)
 
 
 def _engine(op: Op, params: dict, arrays: bool) -> accuracy.Backend:
@@ -1184,7 +1190,6 @@ def _shaped_accuracy(sym: _Prover, op: Op, params: dict, xs: list[np.ndarray], o
     elements are the vjp's for g = c, over its grid of values of every input element. c is 2**-m in every element,
     with 2**m at least the number of elements: exact products, and a sum that cannot overflow where its value does not."""
     sp = sym.sp
-    bound = op.accuracy.ulps if op.accuracy else accuracy.DEFAULT_ULPS
     c = np.full(out.shape, sp.Rational(1, 2 ** out.size.bit_length()), dtype=object)
     elements = [e for x in xs for e in x.flat]
     view = _Elements(tuple(map(str, elements)), tuple(d for x, d in zip(xs, op.domains) for _ in x.flat), len(elements))
@@ -1202,14 +1207,8 @@ def _shaped_accuracy(sym: _Prover, op: Op, params: dict, xs: list[np.ndarray], o
         return rows
 
     forward = sp.Add(*(ck * ok for ck, ok in zip(c.flat, out.flat)))
-    m = accuracy.measure(view, elements, forward, [set() for _ in elements], {"array": engine}, bound,
-                         op.accuracy.up_to if op.accuracy else None)
-    worst = None if m.worst is None else {**asdict(m.worst), "excess": m.worst.excess}
-    if not m.results:
-        return Check("accuracy", "unchecked", None, params, f"no point of the grid has a finite exact value {at_shapes}", worst=worst)
-    verdict = "accurate" if m.accurate else "inaccurate"
-    return Check("accuracy", verdict, None, params, f"{m.results - len(m.misses)} of {m.results} float64 results (sum(c * out) "
-                 f"and its gradient, the vjp for g = c) within {bound:g} ulps {at_shapes}; worst: {m.worst.describe()}", worst=worst)
+    m = accuracy.measure(view, elements, forward, [set() for _ in elements], {"array": engine}, op.accuracy)
+    return _judged(op, params, m, "(sum(c * out) and its gradient, the vjp for g = c)", f" {at_shapes}")
 
 
 def _symbol_array(sp: Any, name: str, shape: tuple[int, ...], assumptions: dict) -> np.ndarray:
