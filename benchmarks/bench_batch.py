@@ -27,26 +27,18 @@ import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import make_step, ratio, timed  # noqa: E402
+from bench_engine import make_step, moons, ratio, timed  # noqa: E402
 
-from microreg.data import make_moons  # noqa: E402
 from microreg.nn import MLP  # noqa: E402
 from microreg.plugins import install_hint  # noqa: E402
 
 SIZES = ((16, 100), (64, 100), (16, 1000), (64, 1000))  # (width, points)
 
 
-def data(n: int) -> tuple[np.ndarray, np.ndarray]:
-    X, y = make_moons(n, noise=0.1, seed=0)
-    return X, 2.0 * y - 1.0
-
-
 def batched_step(width: int, n: int) -> Callable[[], float]:
     """microreg's step on the whole batch: one matmul node per layer, the points as columns."""
-    X, Y = data(n)
+    X, Y = moons(n)
     model = MLP(2, [width, width, 1], seed=0, graph="matmul")
     params, columns = model.parameters(), X.T.copy()
 
@@ -71,7 +63,7 @@ def torch_step(width: int, n: int) -> Callable[[], float] | None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(2, width), torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(),
                                 torch.nn.Linear(width, 1)).double()
-    X, Y = data(n)
+    X, Y = moons(n)
     x, y = torch.tensor(X), torch.tensor(Y)
 
     def step() -> float:

@@ -30,20 +30,22 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
+import numpy as np
+
 import microreg
 from microreg.data import make_moons
 from microreg.nn import MLP
 
 
-def moons(n: int) -> tuple[list[list[float]], list[float]]:
-    """microreg.data.make_moons as plain Python lists, with the labels as -1/+1 for the hinge loss."""
+def moons(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """microreg.data.make_moons with the labels as -1/+1 for the hinge loss."""
     X, y = make_moons(n, noise=0.1, seed=0)
-    return X.tolist(), (2.0 * y - 1.0).tolist()
+    return X, 2.0 * y - 1.0
 
 
 def make_step(model, wrap):
-    """A step exactly as micrograd's demo.ipynb writes it, for either engine."""
-    X, Y = moons(100)
+    """A step exactly as micrograd's demo.ipynb writes it, for either engine, on plain Python lists."""
+    X, Y = (a.tolist() for a in moons(100))
 
     def step() -> float:
         inputs = [list(map(wrap, row)) for row in X] if wrap else X
@@ -104,14 +106,20 @@ def bench_step(rounds: int, block_seconds: float) -> dict[str, list[float]]:
                   "microreg, fused dot": make_step(MLP(2, [16, 16, 1], activation="relu", seed=0), None)}, rounds, block_seconds)
 
 
-def bench_chain(n: int) -> dict:
-    x = microreg.Value(1.0)
-    y = x
+def chain(value_cls, n: int, factor: float) -> tuple:
+    """x and y = x * factor * ... * factor, n nodes built one by one, and the memory per node of the graph (tracemalloc)."""
+    x = y = value_cls(1.0)
     tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
     for _ in range(n):
-        y = y * 1.0000001
-    per_node = tracemalloc.get_traced_memory()[0] / n
+        y = y * factor
+    used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
+    return x, y, used / n
+
+
+def bench_chain(n: int) -> dict:
+    x, y, per_node = chain(microreg.Value, n, 1.0000001)
     t = time.process_time()
     y.backward()
     took = time.process_time() - t
@@ -131,26 +139,19 @@ def bench_chain(n: int) -> dict:
     return {"nodes": n, "microreg_backward_s": took, "bytes_per_node": per_node, "micrograd_at_1000_nodes": mg}
 
 
-def bench_compositions(n: int) -> dict[str, float]:
-    """sub, div and neg as registered ops against the compositions they could be (forward + backward)."""
-    V = microreg.Value
-    forms = {
-        "a - b (op sub)": lambda a, b: a - b,
-        "a + (-b) (neg, add)": lambda a, b: a + (-b),
-        "a / b (op div)": lambda a, b: a / b,
-        "a * b ** -1 (pow, mul)": lambda a, b: a * b**-1,
-    }
+def per_use(forms: dict[str, Callable], start: float, n: int) -> dict[str, float]:
+    """Seconds per use of each form, forward and backward, on a chain y = form(y) of n uses from Value(start): the
+    least of 3 runs, with the collector paused (the cost of the ops themselves, not of the collector walking a long chain)."""
     out = {}
-    gc.disable()  # the cost of the ops themselves, not of the collector walking a long chain
+    gc.disable()
     try:
         for name, form in forms.items():
             runs = []
             for _ in range(3):
-                a, b = V(1.5), V(2.5)
+                y = microreg.Value(start)
                 t = time.process_time()
-                y = a
                 for _ in range(n):
-                    y = form(y, b) * 1.0
+                    y = form(y)
                 y.backward()
                 runs.append((time.process_time() - t) / n)
                 del y
@@ -160,37 +161,21 @@ def bench_compositions(n: int) -> dict[str, float]:
     return out
 
 
+def bench_compositions(n: int) -> dict[str, float]:
+    """sub, div and neg as registered ops against the compositions they could be (forward + backward)."""
+    b = microreg.Value(2.5)
+    return per_use({
+        "a - b (op sub)": lambda y: (y - b) * 1.0,
+        "a + (-b) (neg, add)": lambda y: (y + (-b)) * 1.0,
+        "a / b (op div)": lambda y: (y / b) * 1.0,
+        "a * b ** -1 (pow, mul)": lambda y: (y * b**-1) * 1.0,
+    }, 1.5, n)
+
+
 def bench_activations(n: int) -> dict[str, float]:
-    """ns per use of relu, tanh and sigmoid, forward and backward, on a chain (min of 3 runs)."""
-    out = {}
-    gc.disable()
-    try:
-        for name in ("relu", "tanh", "sigmoid"):
-            runs = []
-            for _ in range(3):
-                y = x = microreg.Value(0.3)
-                t = time.process_time()
-                for _ in range(n):
-                    y = getattr(y * 1.0, name)()
-                y.backward()
-                runs.append((time.process_time() - t) / n)
-                del y, x
-            out[name] = min(runs)
-    finally:
-        gc.enable()
-    return out
-
-
-def bytes_per_op(value_cls, n: int) -> float:
-    x = value_cls(1.0)
-    y = x
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for _ in range(n):
-        y = y * 0.999
-    used = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
-    return used / n
+    """Seconds per use of relu, tanh and sigmoid, forward and backward, on a chain y = (y * 1.0).<activation>()."""
+    return per_use({"relu": lambda y: (y * 1.0).relu(), "tanh": lambda y: (y * 1.0).tanh(),
+                    "sigmoid": lambda y: (y * 1.0).sigmoid()}, 0.3, n)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = 1 if args.quick else 7
     step = bench_step(rounds, 0.5 if args.quick else 1.5)
     chain = bench_chain(100_000 if args.quick else 1_000_000)
-    ours, theirs = bytes_per_op(microreg.Value, 100_000), bytes_per_op(MGValue, 100_000)
+    ours, theirs = chain(microreg.Value, 100_000, 0.999)[2], chain(MGValue, 100_000, 0.999)[2]
     print(f"training step, MLP 2-16-16-1 on 100 moons, median of {rounds} round(s) [lowest-highest round]:")
     for name, target in (("microreg, op for op", 0.125), ("microreg, fused dot", 0.04)):
         mid, lo, hi = ratio(step, name, "micrograd")
