@@ -317,7 +317,6 @@ def test_audit_of_a_name_no_plugin_offers_still_fails_while_a_plugin_is_broken(b
 def test_ops_of_a_plugin_that_failed_to_load_says_why(broken, monkeypatch):
     from microreg import testing
 
-    monkeypatch.setattr(testing, "registry", broken, raising=False)
     monkeypatch.setattr("microreg.plugins.registry", broken)
     with pytest.raises(LookupError, match="plugin 'broken' failed to load: ValueError: config file missing"):
         testing.ops_of("broken")
