@@ -16,6 +16,7 @@ import pytest
 from hypothesis import Phase, assume, event, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from wrong_vjps import WRONG, cases
 
 from microreg import DomainError, Op, Value, apply, export, grad, registry
 from microreg.backends import Namespace
@@ -368,23 +369,19 @@ def test_random_graphs_match_torch_to_the_third_derivative(op_case, data):
     compare_with_torch(data, *op_case)
 
 
-def _square(xp, x):
-    return x * x
+AT_A_KINK = "wrong only at its kink, which the random graphs keep MARGIN away from (the kink checks catch it)"
 
 
-def _square_vjp_wrong(xp, g, out, x):
-    return (3 * g * x,)
-
-
-def test_the_random_graph_check_catches_a_wrong_vjp(register_op):
-    (wrong,) = register_op(Op("square_wrong", _square, _square_vjp_wrong))
+@pytest.mark.parametrize("wrong_op", cases(WRONG, {"relu_wrong_kink": AT_A_KINK, "absolute_wrong_kink": AT_A_KINK}))
+def test_the_random_graph_check_catches_a_wrong_vjp(register_op, wrong_op):
+    register_op(wrong_op)
 
     @settings(phases=[Phase.generate], max_examples=3)  # no shrinking: the first failure will do
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
-        compare_with_torch(data, wrong, {})
+        compare_with_torch(data, wrong_op, wrong_op.examples[-1])
 
-    with pytest.raises(AssertionError, match="derivative of order 1"):
+    with pytest.raises(AssertionError, match="derivative of order [123]"):  # a missing g: at order 2, where g != 1
         check()
 
 

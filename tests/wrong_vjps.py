@@ -14,6 +14,8 @@ that one mistake: the audit must refute each. The other kinds of mistakes, each 
   at parameters the audit varies itself;
 - ``SECOND_ORDER`` (with its ``HELPERS`` registered): right at first order, wrong only when the vjp is
   differentiated again through the engine: refuted at ``order=2``.
+- ``DRIFTING``: a forward whose scalar fast path drifted from the code that runs on arrays and symbols:
+  refuted, and its scalar and array paths disagree.
 
 ``RIGHT`` holds correct versions of ops that exist only here: the audit must prove them and find them
 accurate (it never flags a correct rule).
@@ -22,6 +24,8 @@ accurate (it never flags a correct rule).
 from __future__ import annotations
 
 import math
+
+import pytest
 
 from microreg import Kink, Op
 
@@ -588,6 +592,22 @@ SECOND_ORDER: tuple[tuple[str, Op], ...] = (
 )
 
 
+# -- a backend path that drifted: right on symbols and arrays, wrong on floats ----------------------------------
+
+
+def drifting_square(xp, x):
+    if isinstance(x, float):  # a scalar fast path that drifted from the general code
+        return 1.001 * x * x
+    return x * x
+
+
+def square_vjp(xp, g, out, x):
+    return (2 * g * x,)
+
+
+DRIFTING = Op("drifting_square", drifting_square, square_vjp)
+
+
 # -- rules the audit cannot prove, without a counterexample: an error, and a correct rule SymPy cannot reduce --
 
 
@@ -605,3 +625,10 @@ def root_scale_vjp(xp, g, out, x):
 
 MATH_TANH = Op("math_tanh", math_tanh, tanh_vjp)
 UNPROVABLE = Op("root_scale", root_scale, root_scale_vjp)
+
+
+def cases(catalogue: tuple[tuple[str, Op], ...], not_caught: dict[str, str]) -> list:
+    """The catalogue's ops as test cases for a check; those it is not meant to catch marked so, with the reason
+    (a strict xfail: a check that starts catching one says so)."""
+    return [pytest.param(op, id=op.name, marks=[pytest.mark.xfail(strict=True, reason=not_caught[op.name])]
+                         if op.name in not_caught else []) for _, op in catalogue]
