@@ -240,7 +240,10 @@ def _unusable(activation: Any, op: Op | None) -> str:
 
 
 def _tried(activate: Callable[[Value], Value], what: str) -> Callable[[Value], Value]:
-    """activate, once it has given a Value with a finite gradient at 0; else a ValueError naming what."""
+    """activate, once it has given a Value at 0 and backward() through it; else a ValueError naming what.
+
+    backward() is what checks the gradient: a cotangent that is not finite is a DomainError there.
+    """
     try:
         out = activate(Value(0.0))
         if type(out) is not Value:

@@ -202,6 +202,15 @@ def test_a_function_that_leaves_the_graph_is_refused():
         MLP(2, [3, 1], activation=math.tanh)
 
 
+def steep(v: Value) -> Value:
+    return v * 1e200 * 1e200  # 0 at 0, but its gradient there overflows
+
+
+def test_an_activation_whose_gradient_at_0_is_not_finite_is_refused():
+    with pytest.raises(ValueError, match=r"activation <function steep .*> fails at x = 0: .* a cotangent is inf, not finite"):
+        MLP(2, [3, 1], activation=steep)
+
+
 def test_check_activation_accepts_none_as_linear():
     assert check_activation(None) is None
 
