@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .op import Accuracy, Op
+from .op import Accuracy
 
 DEFAULT_ULPS = 16.0
 PRECISION = 1200  # bits: 1 + x still has 100 bits beyond x's own for the smallest subnormal x = 2**-1074
@@ -96,9 +96,10 @@ def bound(declared: Accuracy | None) -> float:
     return declared.ulps if declared else DEFAULT_ULPS
 
 
-def measure(op: Op, xs: Sequence[Any], forward: Any, breaks: Sequence[set[float]], backends: dict[str, Backend],
+def measure(xs: Sequence[Any], domains: Sequence[str], forward: Any, breaks: Sequence[set[float]], backends: dict[str, Backend],
             declared: Accuracy | None = None) -> Measurement:
-    """Measure op's forward and vjps on each of ``backends`` against forward, its exact SymPy expression in xs.
+    """Measure an op's forward and vjps on each of ``backends`` against forward, its exact SymPy expression in the
+    symbols xs (its inputs, named as the op names them, each in its domain from ``domains``).
 
     ``breaks`` holds, per input, the values where a branch of the op switches (its kinks and region
     boundaries): the grid samples both sides of each, and the vjps are not measured exactly on them
@@ -113,14 +114,15 @@ def measure(op: Op, xs: Sequence[Any], forward: Any, breaks: Sequence[set[float]
     exact = [_lambdify(sp, xs, q) for q in quantities]
     slopes: dict[int, list[Callable]] = {}  # the derivatives of quantity k, built the first time a condition number is needed
     with mpmath.workprec(PRECISION):
-        points = grid(op.domains, breaks)
-        if op.arity == 1:
+        points = grid(domains, breaks)
+        if len(xs) == 1:
             points += [(v,) for v in _overflow_edges(mpmath, exact[0], [p[0] for p in points])]
         up_to = declared.up_to if declared else None
         points = sorted(p for p in set(points) if up_to is None or max(map(abs, p)) <= up_to)
         args = [tuple(map(mpmath.mpf, p)) for p in points]  # floats are exact in mpmath: converted once, used by every quantity
         values = [[_evaluate(mpmath, f, a) for f in exact] for a in args]
-        names = ["forward", *(f"vjp for {n}" for n in op.inputs)]
+        inputs = [str(x) for x in xs]
+        names = ["forward", *(f"vjp for {n}" for n in inputs)]
         result = Measurement(bound(declared))
         for backend, run in backends.items():
             computed = run(points)
@@ -136,13 +138,13 @@ def measure(op: Op, xs: Sequence[Any], forward: Any, breaks: Sequence[set[float]
                         continue
                     if k and overflowing and isinstance(got, str):
                         continue  # another cotangent overflows float64 here: the vjp may well raise for all of them
-                    miss = _miss(what, backend, dict(zip(op.inputs, p)), e_float, got)
+                    miss = _miss(what, backend, dict(zip(inputs, p)), e_float, got)
                     if miss.ulps > 2:  # make sure of the exact value, then see whether the condition number excuses the error
                         e = exact_row[k] = _confirmed(mpmath, exact[k], a, e)
                         e_float = _as_float(e)
                         if e_float is None:
                             continue
-                        miss = _miss(what, backend, dict(zip(op.inputs, p)), e_float, got)
+                        miss = _miss(what, backend, dict(zip(inputs, p)), e_float, got)
                         if k not in slopes:
                             slopes[k] = [_lambdify(sp, xs, _derivative(sp, quantities[k], x)) for x in xs]
                         miss.condition = _condition(mpmath, a, e, [_evaluate(mpmath, f, a) for f in slopes[k]])

@@ -45,7 +45,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -902,7 +902,7 @@ def _accuracy(sym: _Prover, op: Op, params: dict, breaks: list[set[float]]) -> C
     except _OpFailed as exc:
         return Check("accuracy", "unchecked", None, params, f"no exact values: {exc}")
     backends = {"scalar": _engine(op, params, arrays=False), "array": _engine(op, params, arrays=True)}
-    m = accuracy.measure(op, exact.xs, exact.forward, breaks, backends, op.accuracy)
+    m = accuracy.measure(exact.xs, op.domains, exact.forward, breaks, backends, op.accuracy)
     return _judged(op, params, m, "on the scalar and array backends")
 
 
@@ -1177,14 +1177,6 @@ def _audit_shapes(op: Op, shapes: tuple, params: dict[str, Any], sym: _Prover, r
     return checks
 
 
-class _Elements(NamedTuple):
-    """An op that is not elementwise seen as a function of each element of its inputs, for ``accuracy.measure``."""
-
-    inputs: tuple[str, ...]
-    domains: tuple[str, ...]
-    arity: int
-
-
 def _shaped_accuracy(sym: _Prover, op: Op, params: dict, xs: list[np.ndarray], out: np.ndarray, at_shapes: str) -> Check:
     """The accuracy check at one example of shapes: microreg.accuracy measures sum(c * out), and its gradient, whose
     elements are the vjp's for g = c, over its grid of values of every input element. c is 2**-m in every element,
@@ -1192,7 +1184,7 @@ def _shaped_accuracy(sym: _Prover, op: Op, params: dict, xs: list[np.ndarray], o
     sp = sym.sp
     c = np.full(out.shape, sp.Rational(1, 2 ** out.size.bit_length()), dtype=object)
     elements = [e for x in xs for e in x.flat]
-    view = _Elements(tuple(map(str, elements)), tuple(d for x, d in zip(xs, op.domains) for _ in x.flat), len(elements))
+    domains = [d for x, d in zip(xs, op.domains) for _ in x.flat]
     weights, starts = c.astype(np.float64), np.cumsum([0, *(x.size for x in xs)])
 
     def engine(points: list[tuple[float, ...]]) -> list[list[Any]]:
@@ -1207,7 +1199,7 @@ def _shaped_accuracy(sym: _Prover, op: Op, params: dict, xs: list[np.ndarray], o
         return rows
 
     forward = sp.Add(*(ck * ok for ck, ok in zip(c.flat, out.flat)))
-    m = accuracy.measure(view, elements, forward, [set() for _ in elements], {"array": engine}, op.accuracy)
+    m = accuracy.measure(elements, domains, forward, [set() for _ in elements], {"array": engine}, op.accuracy)
     return _judged(op, params, m, "(sum(c * out) and its gradient, the vjp for g = c)", f" {at_shapes}")
 
 
