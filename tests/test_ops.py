@@ -476,7 +476,7 @@ def assert_refused(call: Callable[[], Any], op_name: str, operand: Any) -> None:
     assert f"{op_name}(" in message and type(operand).__name__ in message, f"{op_name} with {operand!r}: {message}"
 
 
-@pytest.mark.parametrize("bad", BAD_OPERANDS)
+@pytest.mark.parametrize("bad", [*BAD_OPERANDS, pytest.param([1.5], id="list_of_float")])  # an operator takes no list
 @pytest.mark.parametrize("name", BINARY_OPERATORS)
 def test_an_operator_refuses_an_operand_that_is_not_a_number_naming_the_op_and_the_operand(name, bad):
     fn = BINARY_OPERATORS[name]

@@ -95,14 +95,6 @@ def test_a_method_with_a_static_parameter_binds_it_like_a_function():
         Value(2.0).pow(2, n=3)
 
 
-@pytest.mark.parametrize("other", ["a", None, True, [1.0], 1j])
-def test_an_operand_that_is_not_a_real_number_is_a_type_error(other):
-    with pytest.raises(TypeError):
-        Value(1.0) + other
-    with pytest.raises(TypeError):
-        other * Value(1.0)
-
-
 def test_a_second_backward_adds_the_same_gradients_again():
     assert "second call" in Value.backward.__doc__
     a = Value(3.0)
@@ -554,9 +546,27 @@ def test_create_graph_always_returns_values(expr, first):
     assert grad(g, x) == [0.0]
 
 
-def test_create_graph_through_sin_and_cos():
+def _wave(xp, x):
+    return xp.sin(x)
+
+
+def _wave_vjp(xp, g, out, x):
+    return (g * xp.wave_slope(x),)  # another user-registered op: the second derivative runs through its vjp
+
+
+def _wave_slope(xp, x):
+    return xp.cos(x)
+
+
+def _wave_slope_vjp(xp, g, out, x):
+    return (-g * xp.sin(x),)
+
+
+def test_create_graph_through_a_user_op_whose_vjp_calls_another_user_op(register_op):
+    register_op(Op("wave", _wave, _wave_vjp), Op("wave_slope", _wave_slope, _wave_slope_vjp))
     x = Value(0.5)
-    (g,) = grad(x.sin(), x, create_graph=True)
+    (g,) = grad(x.wave(), x, create_graph=True)
+    assert g.data == pytest.approx(math.cos(0.5), rel=1e-15)
     assert grad(g, x) == [pytest.approx(-math.sin(0.5), rel=1e-15)]
 
 
@@ -761,7 +771,7 @@ def test_an_op_of_three_inputs_runs_forward_and_backward_through_the_registry(re
     assert d.data == 60.0 and grad(d, [x]) == [18.0]
 
 
-def test_a_variadic_op_takes_any_even_number_of_inputs_and_names_a_bad_one():
+def test_a_variadic_op_takes_any_even_number_of_inputs_and_refuses_an_odd_one():
     w = [Value(float(i)) for i in range(1, 4)]
     out = w[0].dot(w[1], w[2], 1.0, 2.0, 3.0)
     assert (out.data, out.op, len(out.parents)) == (14.0, "dot", 3)
@@ -769,19 +779,6 @@ def test_a_variadic_op_takes_any_even_number_of_inputs_and_names_a_bad_one():
     assert [v.grad for v in w] == [1.0, 2.0, 3.0]
     with pytest.raises(TypeError, match="dot takes an even number of inputs"):
         w[0].dot(w[1], 2.0)
-    with pytest.raises(TypeError, match=r"dot\(\) takes a real number .* got True"):
-        w[0].dot(w[1], True, 2.0)
-    with pytest.raises(TypeError, match=r"dot\(\) takes a real number .* got 'a'"):
-        w[0].dot(w[1], "a", 2.0)
-
-
-def test_a_variadic_op_on_floats_and_on_arrays_gives_the_same_gradients():
-    xs = [Value(0.5), Value(-1.5), Value(2.0), Value(0.25)]
-    out = xs[0].dot(*xs[1:], 3.0, 7.0, -2.0, 0.5)
-    out.backward()
-    cols = [Value(np.full(3, v.data)) for v in xs]
-    cols[0].dot(*cols[1:], 3.0, 7.0, -2.0, 0.5).sum().backward()
-    assert [c.grad.tolist() for c in cols] == [[v.grad] * 3 for v in xs]
 
 
 def test_an_input_used_twice_by_one_variadic_node_gets_both_cotangents():
