@@ -106,7 +106,7 @@ def bench_step(rounds: int, block_seconds: float) -> dict[str, list[float]]:
                   "microreg, fused dot": make_step(MLP(2, [16, 16, 1], activation="relu", seed=0), None)}, rounds, block_seconds)
 
 
-def chain(value_cls, n: int, factor: float) -> tuple:
+def build_chain(value_cls, n: int, factor: float) -> tuple:
     """x and y = x * factor * ... * factor, n nodes built one by one, and the memory per node of the graph (tracemalloc)."""
     x = y = value_cls(1.0)
     tracemalloc.start()
@@ -119,7 +119,7 @@ def chain(value_cls, n: int, factor: float) -> tuple:
 
 
 def bench_chain(n: int) -> dict:
-    x, y, per_node = chain(microreg.Value, n, 1.0000001)
+    x, y, per_node = build_chain(microreg.Value, n, 1.0000001)
     t = time.process_time()
     y.backward()
     took = time.process_time() - t
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = 1 if args.quick else 7
     step = bench_step(rounds, 0.5 if args.quick else 1.5)
     chain = bench_chain(100_000 if args.quick else 1_000_000)
-    ours, theirs = chain(microreg.Value, 100_000, 0.999)[2], chain(MGValue, 100_000, 0.999)[2]
+    ours, theirs = build_chain(microreg.Value, 100_000, 0.999)[2], build_chain(MGValue, 100_000, 0.999)[2]
     print(f"training step, MLP 2-16-16-1 on 100 moons, median of {rounds} round(s) [lowest-highest round]:")
     for name, target in (("microreg, op for op", 0.125), ("microreg, fused dot", 0.04)):
         mid, lo, hi = ratio(step, name, "micrograd")
