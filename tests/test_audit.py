@@ -38,14 +38,6 @@ from microreg.accuracy import DEFAULT_ULPS
 DOMAIN_TESTS = {"real": lambda v: True, "positive": lambda v: v > 0, "nonnegative": lambda v: v >= 0, "nonzero": lambda v: v != 0}
 
 
-def tanh(xp, x):
-    return xp.tanh(x)
-
-
-def tanh_vjp(xp, g, out, x):
-    return (g * (1 - out * out),)
-
-
 # -- every registered op ---------------------------------------------------------------------------
 
 

@@ -364,9 +364,6 @@ def test_op_and_parents_describe_the_node():
     assert (2 - a).parents == (a,)
 
 
-# -- grad() ---------------------------------------------------------------------------------------------
-
-
 # -- the names of micrograd's lecture: _prev, _op, _backward() -----------------------------------------
 
 

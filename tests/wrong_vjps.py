@@ -425,15 +425,6 @@ def softplus_exp_ratio_vjp(xp, g, out, x):
     return (g * xp.exp(x) / (1 + xp.exp(x)),)  # exp(x) overflows at x = 710, where sigmoid(x) is 1
 
 
-def silu(xp, x):
-    return x * xp.sigmoid(x)
-
-
-def silu_one_minus_vjp(xp, g, out, x):
-    s = xp.sigmoid(x)
-    return (g * (s + out * (1 - s)),)  # 1 - s is 0 for x > 37: 14 ulps, just inside 16 ...
-
-
 def log_one_plus_square(xp, x):
     return xp.log(1 + x * x)  # 1 + x*x is 1 for |x| < 1e-8: the result 0 where it is x**2
 
@@ -525,7 +516,6 @@ SUB_TOLERANCE: tuple[tuple[str, Op], ...] = (
     ("a constant rounded to 12 digits in the vjp only", Op("scaled_tanh_rounded", scaled_tanh, scaled_tanh_rounded_vjp)),
     ("1e-15 added", Op("tanh_plus_epsilon", tanh, tanh_plus_epsilon_vjp)),
 )
-ROUNDED = SUB_TOLERANCE[2][1]
 
 
 # -- hard-coded static parameters: only the default is an example ---------------------------------------------
