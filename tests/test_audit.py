@@ -98,11 +98,6 @@ def test_a_piecewise_rule_is_proved_region_by_region(audited):
 # -- the catalogue of wrong vjps -------------------------------------------------------------------
 
 
-def test_the_catalogue_has_at_least_twenty_wrong_vjps_with_distinct_names():
-    assert len(WRONG) >= 20
-    assert len({op.name for _, op in WRONG}) == len(WRONG)
-
-
 def ids(catalogue: tuple) -> list[str]:
     return [op.name for _, op in catalogue]
 
