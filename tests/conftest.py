@@ -93,6 +93,13 @@ def install(monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def no_matplotlib(monkeypatch):
+    """matplotlib as if it were not installed: importing it raises ImportError."""
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+@pytest.fixture
 def audit_stub(monkeypatch):
     """Strict loading audits each plugin's ops; the stub refuses 'twice' and records what it saw."""
     from microreg import strict

@@ -1,4 +1,4 @@
-"""Fake plugins for the tests: plugin modules made on the fly, and a fresh Registry to load them into.
+"""Fake plugins for the tests: plugin modules made on the fly, and a fresh Registry to load them into; and load_example.
 
 Installed as fake distributions by the ``install`` fixture (conftest.py); pluggy's own tests fake
 ``importlib.metadata.entry_points`` the same way.
@@ -6,7 +6,9 @@ Installed as fake distributions by the ``install`` fixture (conftest.py); pluggy
 
 from __future__ import annotations
 
+import importlib.util
 import types
+from pathlib import Path
 
 from microreg import Op, hookimpl, plugins, strict
 from microreg.opregistry import Registry
@@ -70,3 +72,14 @@ def fresh() -> Registry:
     reg = Registry(loader=plugins.load, gate=strict.gate)
     reg.reserved = RESERVED
     return reg
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str) -> types.ModuleType:
+    """examples/<name>.py, imported as a module (examples/ is no package)."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -22,12 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def no_matplotlib(monkeypatch):
-    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
-        monkeypatch.setitem(sys.modules, name, None)
-
-
 def test_short_run_writes_plots_and_metrics(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert main(["demo", "--out", str(tmp_path), "--epochs", "3", "--seed", "1"]) == 0

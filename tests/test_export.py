@@ -456,7 +456,7 @@ def test_jax_static_parameters_are_not_differentiated():
 @pytest.mark.parametrize("framework_name", list(FRAMEWORKS))
 def test_the_example_trains_a_model_with_an_exported_plugin_activation(framework_name):
     pytest.importorskip(framework_name)
-    from test_higher_order import load_example
+    from fakes import load_example
 
     _, losses, accuracy = load_example(f"export_{framework_name}").train("mish", steps=100)
     assert losses[-1] < 0.1 * losses[0], losses[::10]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import SWISH
+from fakes import SWISH, load_example
 
 from microreg import Value, registry
 from microreg.data import make_moons
@@ -16,20 +14,11 @@ from microreg.nn import MLP, Layer, Module, Neuron, check_activation
 from microreg.op import REQUIRED
 from microreg.viz import nodes
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def activations(real: bool) -> list[str]:
     """Unary ops usable as activations: defined on all reals (real=True), or only on part of them."""
     return sorted(n for n, op in registry.ops().items()
                   if op.arity == 1 and not op.shapes and REQUIRED not in op.params.values() and (op.domains == ("real",)) == real)
-
-
-def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_mlp_3_4_4_1_has_41_parameters():

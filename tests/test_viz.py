@@ -316,8 +316,6 @@ def test_plot_decision_boundary_rejects_bad_shapes_and_labels(tmp_path, X, y):
         viz.plot_decision_boundary(lambda pts: pts[:, 0], X, y, tmp_path / "b.png")
 
 
-def test_plots_without_matplotlib_say_how_to_get_it(tmp_path, monkeypatch):
-    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
-        monkeypatch.setitem(sys.modules, name, None)
+def test_plots_without_matplotlib_say_how_to_get_it(tmp_path, no_matplotlib):
     with pytest.raises(PlotsUnavailableError, match=re.escape(f"the plots need matplotlib: {install_hint('plot')}")):
         viz.plot_loss([1.0], tmp_path / "loss.png")
