@@ -18,6 +18,7 @@ import textwrap
 import pytest
 from wrong_vjps import (
     DRIFTING,
+    EXPLOSIVE,
     HARD_CODED,
     HELPERS,
     KINKS,
@@ -29,6 +30,7 @@ from wrong_vjps import (
     UNSTABLE,
     WRONG,
     WRONG_FUSED,
+    by_name,
     log_guarded_vjp,
 )
 
@@ -139,7 +141,7 @@ def test_a_kink_undeclared_or_declared_where_nothing_branches_is_refuted(mistake
 
 
 def test_an_undeclared_kink_names_the_point_the_one_sided_derivatives_and_the_vjps_value():
-    op = dict((o.name, o) for _, o in KINKS)["relu_undeclared_ge"]
+    op = by_name("relu_undeclared_ge")
     (check,) = audit.audit_op(op, measure=False).problems()
     assert "undeclared kink at x=0" in check.message and "is 0 for x < 0 and 1 for x > 0" in check.message
     assert "the vjp gives 1.0 there" in check.message and "Kink(0.0, 1.0)" in check.message
@@ -156,7 +158,7 @@ def test_an_exactly_nonzero_difference_below_any_tolerance_is_refuted_never_inco
 
 
 def test_a_refutation_by_an_exact_difference_is_at_the_sampled_point_where_it_is_largest():
-    op = dict((o.name, o) for _, o in SUB_TOLERANCE)["log_guarded"]  # g/(x + 1e-12) - g/x is largest nearest 0
+    op = by_name("log_guarded")  # g/(x + 1e-12) - g/x is largest nearest 0
     (check,) = [c for c in audit.audit_op(op, measure=False).checks if c.kind == "symbolic"]
     assert check.counterexample["at"] == {"x": 0.375}  # the smallest of the sampled points 3/8, 13/10, 29/10
     g = check.counterexample["g"]
@@ -209,7 +211,7 @@ def test_the_correct_version_of_a_catalogue_op_is_proved_and_accurate(right):
 
 
 def test_a_refutation_reports_the_point_the_values_and_both_expressions():
-    op = dict((o.name, o) for _, o in WRONG)["tanh_missing_g"]
+    op = by_name("tanh_missing_g")
     (check,) = [c for c in audit.audit_op(op).checks if c.kind == "symbolic"]
     assert check.verdict == "refuted"
     assert check.expected == "g*(1 - tanh(x)**2)" and check.registered == "1 - tanh(x)**2"
@@ -220,13 +222,13 @@ def test_a_refutation_reports_the_point_the_values_and_both_expressions():
 
 
 def test_a_wrong_derivative_of_the_second_input_only_blames_that_input():
-    op = dict((o.name, o) for _, o in WRONG)["div_sign_second"]
+    op = by_name("div_sign_second")
     record = audit.audit_op(op)
     assert record.input_verdicts() == {"x": "proved", "y": "refuted"}
 
 
 def test_a_static_parameter_the_vjp_ignores_is_refuted_only_for_the_other_value():
-    op = dict((o.name, o) for _, o in WRONG)["leaky_relu_default_slope"]
+    op = by_name("leaky_relu_default_slope")
     symbolic = {c.params["slope"]: c.verdict for c in audit.audit_op(op, measure=False).checks if c.kind == "symbolic"}
     assert symbolic == {0.01: "proved", 0.2: "refuted"}
 
@@ -294,7 +296,7 @@ def test_order_two_is_an_error_when_the_engine_cannot_differentiate_the_vjp_agai
 
 
 def test_order_two_refutes_a_vjp_that_forgets_g_through_the_chain_rule():
-    op = dict((o.name, o) for _, o in WRONG)["tanh_missing_g"]
+    op = by_name("tanh_missing_g")
     record = audit.audit_op(op, order=2)
     assert "refuted" in {c.verdict for c in record.checks if c.kind == "graph"}
 
@@ -337,27 +339,6 @@ def test_sympy_is_imported_only_when_an_audit_runs():
 
 
 # -- the time budget -------------------------------------------------------------------------------
-
-
-def nested(xp, x):
-    """tanh(a_10), a_k = tanh(a_(k-1)) (1 + x^2 / k): an expression whose proof keeps SymPy busy for minutes."""
-    y = x
-    for k in range(1, 11):
-        y = xp.tanh(y * (1 + x * x / k))
-    return y
-
-
-def nested_vjp(xp, g, out, x):
-    y, d = x, 1  # the chain rule written out: right, and hard to compare with SymPy's derivative
-    for k in range(1, 11):
-        a = y * (1 + x * x / k)
-        da = d * (1 + x * x / k) + y * 2 * x / k
-        y = xp.tanh(a)
-        d = (1 - y * y) * da
-    return (g * d,)
-
-
-EXPLOSIVE = Op("nested_tanh", nested, nested_vjp)
 
 
 def test_no_op_runs_past_its_budget_and_a_step_cut_short_is_inconclusive():

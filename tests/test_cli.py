@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fakes import TWICE, fresh, module, raising_hook, returning
-from wrong_vjps import MATH_TANH, UNPROVABLE, UNSTABLE, WRONG
+from wrong_vjps import EXPLOSIVE, MATH_TANH, UNPROVABLE, UNSTABLE, by_name
 
 import microreg
 import microreg.audit as audit_module
@@ -189,7 +189,7 @@ def test_cli_json_has_the_accuracy_with_its_worst_point(register_op, capsys):
 
 
 def test_cli_exits_1_and_shows_the_counterexample_for_a_refuted_op(register_op, capsys):
-    register_op(dict((o.name, o) for _, o in WRONG)["exp_factor_1001"])
+    register_op(by_name("exp_factor_1001"))
     assert cli.main(["audit", "exp", "exp_factor_1001"]) == 1
     out = capsys.readouterr().out
     assert "refuted" in out and "counterexample: at x=" in out and "registered:" in out
@@ -212,8 +212,6 @@ def test_cli_strict_fails_on_inconclusive_and_plain_does_not(register_op, capsys
 
 
 def test_cli_budget_limits_each_op_and_says_what_timed_out(register_op, capsys):
-    from test_audit import EXPLOSIVE
-
     register_op(EXPLOSIVE)
     assert cli.main(["audit", EXPLOSIVE.name, "--budget", "0.5"]) == 0
     out = capsys.readouterr().out
@@ -223,7 +221,7 @@ def test_cli_budget_limits_each_op_and_says_what_timed_out(register_op, capsys):
 
 def test_cli_github_format_annotates_each_problem_on_its_vjp_line(register_op, capsys, monkeypatch):
     monkeypatch.chdir(Path(__file__).parent)
-    wrong = dict((o.name, o) for _, o in WRONG)["exp_factor_1001"]
+    wrong = by_name("exp_factor_1001")
     register_op(wrong, UNPROVABLE)
     assert cli.main(["audit", "exp", wrong.name, "root_scale", "--format", "github"]) == 1
     lines = capsys.readouterr().out.splitlines()
@@ -238,7 +236,7 @@ def test_cli_github_format_annotates_each_problem_on_its_vjp_line(register_op, c
 def test_cli_junit_format_is_one_test_case_per_op(register_op, capsys):
     from xml.etree import ElementTree
 
-    wrong = dict((o.name, o) for _, o in WRONG)["exp_factor_1001"]
+    wrong = by_name("exp_factor_1001")
     register_op(wrong, UNPROVABLE, MATH_TANH)
     assert cli.main(["audit", "exp", wrong.name, "root_scale", "math_tanh", "--format", "junit"]) == 1
     suite = ElementTree.fromstring(capsys.readouterr().out).find("testsuite")

@@ -11,7 +11,7 @@ import types
 from pathlib import Path
 
 import pytest
-from wrong_vjps import RIGHT, UNPROVABLE, UNSTABLE, WRONG, tanh_stable_vjp, tanh_vjp
+from wrong_vjps import RIGHT, UNPROVABLE, UNSTABLE, by_name, tanh_stable_vjp, tanh_vjp
 
 import microreg
 from microreg import Accuracy, Op, PluginError, audit, strict
@@ -49,7 +49,7 @@ def test_refuse_unproved_does_not_audit_a_cached_op_again(cache, monkeypatch):
 
 
 def test_refuse_unproved_names_plugin_op_and_verdict_and_caches_nothing_for_it(cache):
-    wrong = dict((o.name, o) for _, o in WRONG)["log_sign_flipped"]
+    wrong = by_name("log_sign_flipped")
     with pytest.raises(PluginError, match=r"plugin 'mine': op 'log_sign_flipped' is refuted by the audit"):
         strict.refuse_unproved([RIGHT[0], wrong], "mine")
     assert len(list(cache.glob("*.json"))) == 1
@@ -93,13 +93,13 @@ def test_refuse_unproved_sees_a_sibling_op_of_the_same_plugin_before_it_is_regis
 def test_the_fingerprint_is_stable_and_changes_with_the_vjp():
     base = Op("t", tanh, tanh_vjp)
     assert strict.fingerprint(base) == strict.fingerprint(Op("t", tanh, tanh_vjp))
-    other = dict((o.name, o) for _, o in WRONG)["tanh_sign_flipped"]
+    other = by_name("tanh_sign_flipped")
     assert strict.fingerprint(base) != strict.fingerprint(Op("t", tanh, other.vjp))
 
 
 def test_an_edited_op_is_audited_again_despite_the_cache(cache):
     strict.refuse_unproved([Op("t", tanh, tanh_stable_vjp)], "mine")
-    edited = dict((o.name, o) for _, o in WRONG)["tanh_sign_flipped"].vjp
+    edited = by_name("tanh_sign_flipped").vjp
     with pytest.raises(PluginError, match="op 't' is refuted"):
         strict.refuse_unproved([Op("t", tanh, edited)], "mine")
 
@@ -250,7 +250,7 @@ EXPLOSIVE_PLUGIN = """
 from microreg import Op, hookimpl
 import sys
 sys.path.insert(0, {tests!r})
-from test_audit import EXPLOSIVE
+from wrong_vjps import EXPLOSIVE
 
 @hookimpl
 def microreg_ops():

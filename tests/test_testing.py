@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from wrong_vjps import RIGHT, UNPROVABLE, UNSTABLE, WRONG
+from wrong_vjps import EXPLOSIVE, RIGHT, UNPROVABLE, UNSTABLE, by_name
 
 import microreg
 from microreg import Op, Value
@@ -60,7 +60,7 @@ def test_assert_proved_passes_for_registered_names_and_op_records_and_returns_th
 
 
 def test_assert_proved_fails_with_the_report():
-    wrong = dict((o.name, o) for _, o in WRONG)["sigmoid_missing_factor"]
+    wrong = by_name("sigmoid_missing_factor")
     with pytest.raises(AssertionError, match=r"does not prove and find accurate sigmoid_missing_factor \(refuted, (.|\n)*counterexample"):
         assert_proved("tanh", wrong)
 
@@ -72,8 +72,6 @@ def test_assert_proved_fails_for_a_proved_rule_that_is_inaccurate_in_float64():
 
 
 def test_assert_proved_fails_for_an_inconclusive_rule_and_one_that_runs_out_of_time():
-    from test_audit import EXPLOSIVE
-
     with pytest.raises(AssertionError, match=r"root_scale \(inconclusive, accurate\)"):
         assert_proved(UNPROVABLE)
     with pytest.raises(AssertionError, match="timed out after 0.5 s"):

@@ -17,6 +17,10 @@ that one mistake: the audit must refute each. The other kinds of mistakes, each 
 - ``DRIFTING``: a forward whose scalar fast path drifted from the code that runs on arrays and symbols:
   refuted, and its scalar and array paths disagree.
 
+``MATH_TANH`` (math instead of xp: an error), ``UNPROVABLE`` (right, but SymPy cannot reduce it: inconclusive) and
+``EXPLOSIVE`` (right, with a proof that takes minutes: for time budgets) are the audit's other verdicts;
+``by_name(name)`` finds an op of any kind.
+
 ``RIGHT`` holds correct versions of ops that exist only here: the audit must prove them and find them
 accurate (it never flags a correct rule).
 """
@@ -598,7 +602,8 @@ def square_vjp(xp, g, out, x):
 DRIFTING = Op("drifting_square", drifting_square, square_vjp)
 
 
-# -- rules the audit cannot prove, without a counterexample: an error, and a correct rule SymPy cannot reduce --
+# -- rules the audit cannot prove, without a counterexample: an error, a correct rule SymPy cannot reduce, and one
+# -- whose proof takes minutes ----------------------------------------------------------------------------------
 
 
 def math_tanh(xp, x):
@@ -617,8 +622,35 @@ MATH_TANH = Op("math_tanh", math_tanh, tanh_vjp)
 UNPROVABLE = Op("root_scale", root_scale, root_scale_vjp)
 
 
+def nested(xp, x):
+    """tanh(a_10), a_k = tanh(a_(k-1)) (1 + x^2 / k): an expression whose proof keeps SymPy busy for minutes."""
+    y = x
+    for k in range(1, 11):
+        y = xp.tanh(y * (1 + x * x / k))
+    return y
+
+
+def nested_vjp(xp, g, out, x):
+    y, d = x, 1  # the chain rule written out: right, and hard to compare with SymPy's derivative
+    for k in range(1, 11):
+        a = y * (1 + x * x / k)
+        da = d * (1 + x * x / k) + y * 2 * x / k
+        y = xp.tanh(a)
+        d = (1 - y * y) * da
+    return (g * d,)
+
+
+EXPLOSIVE = Op("nested_tanh", nested, nested_vjp)  # proved given minutes: for time budgets
+
+
 def cases(catalogue: tuple[tuple[str, Op], ...], not_caught: dict[str, str]) -> list:
     """The catalogue's ops as test cases for a check; those it is not meant to catch marked so, with the reason
     (a strict xfail: a check that starts catching one says so)."""
     return [pytest.param(op, id=op.name, marks=[pytest.mark.xfail(strict=True, reason=not_caught[op.name])]
                          if op.name in not_caught else []) for _, op in catalogue]
+
+
+def by_name(name: str) -> Op:
+    """The catalogue's op called name, of whichever kind of mistake."""
+    kinds = (WRONG, WRONG_FUSED, UNSTABLE, KINKS, SUB_TOLERANCE, HARD_CODED, SECOND_ORDER)
+    return {op.name: op for kind in kinds for _, op in kind}[name]
