@@ -31,7 +31,15 @@ def halve_vjp(xp, g, out, x):
     return (g / 2,)
 
 
-TWICE, HALVE = Op("twice", twice, twice_vjp), Op("halve", halve, halve_vjp)
+def triple(xp, x):
+    return 3 * x
+
+
+def triple_vjp(xp, g, out, x):
+    return (3 * g,)
+
+
+TWICE, HALVE, TRIPLE = Op("twice", twice, twice_vjp), Op("halve", halve, halve_vjp), Op("triple", triple, triple_vjp)
 
 
 def swish(xp, x, *, beta=1.0):

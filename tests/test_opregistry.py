@@ -5,19 +5,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from fakes import TRIPLE
 
 import microreg
 from microreg import Kink, Op, PluginError, Value, plugins
 from microreg.opregistry import Plugin, Registry
 from microreg.value import RESERVED
-
-
-def triple(xp, x):
-    return 3 * x
-
-
-def triple_vjp(xp, g, out, x):
-    return (3 * g,)
 
 
 def quadruple(xp, x):
@@ -26,9 +19,6 @@ def quadruple(xp, x):
 
 def quadruple_vjp(xp, g, out, x):
     return (4 * g,)
-
-
-TRIPLE = Op("triple", triple, triple_vjp)
 
 
 def test_register_in_one_call_makes_a_value_method_and_an_xp_function():

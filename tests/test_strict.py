@@ -11,16 +11,11 @@ import types
 from pathlib import Path
 
 import pytest
-from wrong_vjps import RIGHT, UNPROVABLE, UNSTABLE, by_name, tanh_stable_vjp, tanh_vjp
+from wrong_vjps import RIGHT, UNPROVABLE, UNSTABLE, by_name, stable_sigmoid, stable_sigmoid_vjp, tanh, tanh_stable_vjp, tanh_vjp
 
 import microreg
 from microreg import Accuracy, Op, PluginError, audit, strict
 from microreg.testing import ops_of
-
-
-def tanh(xp, x):
-    return xp.tanh(x)
-
 
 # -- refuse_unproved and its cache -------------------------------------------------
 
@@ -75,18 +70,8 @@ def silu_vjp(xp, g, out, x):
     return (g * (xp.halfsig(x) + x * xp.halfsig(x) * xp.halfsig(-x)),)
 
 
-def halfsig(xp, x):
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-def halfsig_vjp(xp, g, out, x):
-    e = xp.exp(-xp.abs(x))
-    return (g * (e / ((1 + e) * (1 + e))),)
-
-
 def test_refuse_unproved_sees_a_sibling_op_of_the_same_plugin_before_it_is_registered(cache):
-    strict.refuse_unproved([Op("silu_", silu, silu_vjp), Op("halfsig", halfsig, halfsig_vjp)], "mine")
+    strict.refuse_unproved([Op("silu_", silu, silu_vjp), Op("halfsig", stable_sigmoid, stable_sigmoid_vjp)], "mine")
     assert sorted(json.loads(p.read_text())["op"] for p in cache.glob("*.json")) == ["halfsig", "silu_"]
 
 
@@ -140,8 +125,8 @@ def test_the_fingerprint_changes_when_a_helper_the_vjp_calls_changes():
 
 def test_the_fingerprint_changes_when_an_op_called_through_xp_changes():
     op = Op("silu_", silu, silu_vjp)
-    one = types.SimpleNamespace(find={"halfsig": Op("halfsig", halfsig, halfsig_vjp)}.get)
-    two = types.SimpleNamespace(find={"halfsig": Op("halfsig", halfsig, tanh_vjp)}.get)
+    one = types.SimpleNamespace(find={"halfsig": Op("halfsig", stable_sigmoid, stable_sigmoid_vjp)}.get)
+    two = types.SimpleNamespace(find={"halfsig": Op("halfsig", stable_sigmoid, tanh_vjp)}.get)
     assert strict.fingerprint(op, one) != strict.fingerprint(op, two)
 
 

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from fakes import TRIPLE
 from wrong_vjps import EXPLOSIVE, RIGHT, UNPROVABLE, UNSTABLE, by_name
 
 import microreg
-from microreg import Op, Value
+from microreg import Value
 from microreg.testing import assert_proved, ops_of
 
-
-def triple(xp, x):
-    return 3 * x
-
-
-def triple_vjp(xp, g, out, x):
-    return (3 * g,)
-
-
-TRIPLE = Op("triple", triple, triple_vjp)
 pytest_plugins = ["pytester"]
 
 
