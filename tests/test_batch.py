@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -130,9 +127,3 @@ def test_sum_over_the_first_axis_and_no_other():
     with pytest.raises(DomainError, match=r"sum takes axis=None \(every element\) or axis=0"):
         x.sum(axis=1)
     assert Value(2.5).sum().data == 2.5  # a number is its own sum
-
-
-def test_the_batches_guide_runs_as_written():
-    guide = Path(__file__).resolve().parents[1] / "docs" / "batches_and_higher_order.md"
-    result = doctest.testfile(str(guide), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)
-    assert result.attempted >= 10 and result.failed == 0

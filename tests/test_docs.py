@@ -44,6 +44,20 @@ def rows(lines: list[str]) -> dict[str, list[str]]:
     return {r[0]: r for r in table if len(r) == 8 and r[0] not in ("op",) and not r[0].startswith("-")}
 
 
+#: The docs run as doctests whole: the least number of examples each holds (one that loses its examples fails), and
+#: the optional modules it needs (installed in CI).
+DOCTESTED = [("README.md", 6, ()), ("docs/tour.md", 20, ()), ("docs/batches_and_higher_order.md", 10, ()),
+             ("docs/export.md", 20, ("torch", "jax"))]
+
+
+@pytest.mark.parametrize(("path", "examples", "needs"), DOCTESTED, ids=[path for path, _, _ in DOCTESTED])
+def test_a_doc_gives_the_outputs_it_shows(path, examples, needs):
+    for module in needs:
+        pytest.importorskip(module)
+    result = doctest.testfile(str(ROOT / path), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted >= examples and result.failed == 0
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_a_doc_states_no_measured_figure_but_the_readmes(doc):
     readme = prose((ROOT / "README.md").read_text())
