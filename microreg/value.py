@@ -767,11 +767,21 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
                 raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
         return gs
     out = []
-    for p, gp, d in zip(inputs, gs, datas):
+    for p, gp, d, name in zip(inputs, gs, datas, op.inputs):
         if type(p) is not Value:
             gp = None
         elif gp is not None:
-            gp = _unbroadcast(gp, d)
+            raw = gp
+            try:
+                gp = _unbroadcast(gp, d)
+                if type(d) is np.ndarray and (gp.data if type(gp) is Value else gp).shape != d.shape:
+                    raise ValueError
+            except DomainError:
+                raise
+            except (ValueError, IndexError):  # neither the input's shape nor one it broadcasts to
+                shape = np.shape(raw.data if type(raw) is Value else raw)
+                raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of shape {shape} for input "
+                                f"{name}, of shape {np.shape(d)}: it must have the input's shape, or the output's") from None
             if xp is None:  # computed as Python floats compute (see _as_floats): check it here
                 if not np.isfinite(gp).all():
                     raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {_short(gp)}, not finite")))

@@ -250,6 +250,26 @@ def test_a_vjp_returning_the_wrong_number_of_cotangents_fails_naming_the_op(brok
         microreg.grad(y.sum(), x, create_graph=create_graph)
 
 
+def three_ones_vjp(xp, g, out, x):
+    return (np.ones(3),)
+
+
+def first_row_vjp(xp, g, out, x):
+    return (xp.sum(g, axis=0),)
+
+
+@pytest.mark.parametrize("vjp", [three_ones_vjp, first_row_vjp], ids=["another shape", "fewer axes"])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_vjp_returning_a_cotangent_of_the_wrong_shape_fails_naming_the_op_and_both_shapes(vjp, create_graph, register_op):
+    """It was summed as far as it would go and stored in .grad, shape and all, until the next backward() failed in NumPy."""
+    register_op(Op("misshapen", twice, vjp))
+    x = Value(np.ones((2, 2)))
+    expected = rf"misshapen's vjp {vjp.__name__} returned a cotangent of shape \((3|2),\) for input x, of shape \(2, 2\)"
+    with pytest.raises(TypeError, match=expected):
+        microreg.grad(x.misshapen().sum(), x, create_graph=create_graph)
+    assert x.grad.shape == (2, 2) and not x.grad.any()
+
+
 # -- end to end: real distributions found on sys.path by a fresh interpreter ------------------------
 END_TO_END = """
 import json, warnings
