@@ -349,14 +349,11 @@ def array_gradient_errors(op: Op, shapes: tuple, params: dict[str, Any]) -> list
     weights = np.random.default_rng(1).uniform(-1.0, 1.0, np.shape(out.data))
     try:
         (out * weights).sum().backward()
-    except ValueError as exc:  # numpy refusing to add a cotangent of another shape to its input's gradient
+    except TypeError as exc:  # the engine refusing a cotangent of another shape than its input's
         return [f"backward() of {op.name} at input shapes {shapes}: {exc}"]
     f = weighted(op, params, weights)
     errors = []
     for i, x in enumerate(xs):
-        if np.shape(x.grad) != shapes[i]:
-            errors.append(f"d{op.name}/d{op.inputs[i]} has shape {np.shape(x.grad)}, not {shapes[i]}")
-            continue
         for idx in np.ndindex(*shapes[i]):
             want = array_central(f, arrays, i, idx)
             if not close(float(x.grad[idx]), want, rtol=1e-6, atol=1e-8):
