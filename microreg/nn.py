@@ -219,7 +219,7 @@ def check_activation(activation: Activation, params: Mapping[str, Any] | None = 
     try:
         params = op.bind((), params or {})
     except TypeError as exc:  # a parameter it does not take, or a required one missing: as v.<op>(...) says it
-        raise ValueError(f"activation {op.name!r}: {exc}") from None
+        raise ValueError(f"activation {op.name!r}: {exc} (the op is {op.signature})") from None
     # v.<op>() given the parameters bound here, not binding them again at every call; a bare function without any
     method = _FAST[op.name]
     call = ", ".join(f"{k}={v!r}" for k, v in params.items())

@@ -161,7 +161,8 @@ def test_activation_params_are_the_ops_static_parameters(register_op):
 
 
 @pytest.mark.parametrize("activation, params, message", [
-    ("swish", {"slope": 2.0}, "activation 'swish': swish() got an unexpected parameter 'slope'; it takes ['beta']"),
+    ("swish", {"slope": 2.0}, "activation 'swish': swish() got an unexpected parameter 'slope'; it takes ['beta'] "
+                              "(the op is swish(x, beta=1.0))"),
     ("swish", {"beta": "steep"}, "activation swish(beta='steep') fails at x = 0: swish(x=0.0, beta='steep') failed: can't multiply"),
     ("swish", {"beta": math.nan}, "activation swish(beta=nan) fails at x = 0: swish(x=0.0, beta=nan)"),
     ("tanh", {"beta": 2.0}, "activation 'tanh': tanh() got an unexpected parameter 'beta'; it takes []"),

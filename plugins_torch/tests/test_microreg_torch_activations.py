@@ -90,6 +90,7 @@ def test_usable_as_an_mlp_activation_with_its_parameters(name):
 
 
 def test_threshold_in_a_model_needs_its_parameters():
-    missing = r"activation 'threshold': threshold\(\) is missing static parameter\(s\) \['threshold', 'value'\]"
+    missing = (r"activation 'threshold': threshold\(\) is missing static parameter\(s\) \['threshold', 'value'\] "
+               r"\(the op is threshold\(x, threshold, value\)\)")
     with pytest.raises(ValueError, match=missing):
         MLP(2, [4, 1], activation="threshold")
