@@ -1,0 +1,98 @@
+"""The accuracy check: the op run through the engine in float64, on floats (elementwise ops) and on arrays, measured by
+``microreg.accuracy`` against exact values over a grid spanning its domain, and judged against the op's bound in ulps."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from .. import accuracy
+from ..op import Op
+from .model import Check
+from .numeric import engine
+from .symbols import Case, OpFailed, on_symbols
+
+
+def accuracy_check(case: Case) -> list[Check]:
+    """Forward and cotangents in float64 against their exact values: for an op with one output element its forward and
+    vjp (g = 1); otherwise sum(c * out) and its gradient, the vjp for g = c, with c = 2**-m in every element and 2**m
+    at least the number of elements (exact products, and a sum that cannot overflow where its value does not)."""
+    if not case.measure or case.misshapen:
+        return []
+    op, params, sp = case.op, case.params, case.prover.sp
+    try:
+        outs, _ = on_symbols(case, case.prover, binary=True)  # floats in the op's code as the fractions they are
+    except OpFailed as exc:
+        return [Check("accuracy", "unchecked", None, params, f"no exact values: {exc}")]
+    size = len(outs)
+    c = sp.Integer(1) if size == 1 else sp.Rational(1, 2 ** size.bit_length())
+    forward = sp.Add(*(c * o for o in outs))
+    if case.elementwise:
+        near = case.cells[0].near if case.cells else {}
+        breaks = [{float(b) for b in case.breaks.get(x, ())} | {float(r) for r in near.get(x, ())} for x in case.elements]
+        if case.checks_kinks:
+            breaks = [b | {k.at[j] for k in op.kinks} for j, b in enumerate(breaks)]
+        backends = {"scalar": _scalar(op, params), "array": _batch(op, params)}
+    else:
+        breaks = [set() for _ in case.elements]
+        backends = {"array": _shaped(case, float(c))}
+    m = accuracy.measure(case.elements, case.domains, forward, breaks, backends, op.accuracy)
+    if case.elementwise:
+        return [judged(op, params, m, "on the scalar and array backends")]
+    return [judged(op, params, m, "(sum(c * out) and its gradient, the vjp for g = c)", case.at_shapes)]
+
+
+def _scalar(op: Op, params: dict) -> accuracy.Backend:
+    def run(points: list[tuple[float, ...]]) -> list[list[Any]]:
+        return [engine(op, params, list(p), 1.0) for p in points]
+
+    return run
+
+
+def _batch(op: Op, params: dict) -> accuracy.Backend:
+    """All points at once, as one array per input (point by point where the engine refuses the whole, to find where it fails)."""
+
+    def run(points: list[tuple[float, ...]]) -> list[list[Any]]:
+        whole = engine(op, params, [np.array(c, dtype=np.float64) for c in zip(*points)], np.ones(len(points)))
+        if any(isinstance(v, str) for v in whole):
+            rows = [engine(op, params, [np.array([v]) for v in p], np.ones(1)) for p in points]
+            return [[v if isinstance(v, str) else float(np.ravel(v)[0]) for v in row] for row in rows]
+        return [list(row) for row in zip(*(np.broadcast_to(np.asarray(v, dtype=np.float64), (len(points),)).tolist() for v in whole))]
+
+    return run
+
+
+def _shaped(case: Case, c: float) -> accuracy.Backend:
+    starts, weights = np.cumsum([0, *(x.size for x in case.xs)]), np.full(case.g.shape, c)
+
+    def run(points: list[tuple[float, ...]]) -> list[list[Any]]:
+        rows = []
+        for p in points:
+            row = engine(case.op, case.params, [np.array(p[a:b]).reshape(x.shape) for a, b, x in zip(starts, starts[1:], case.xs)],
+                         float(weights) if weights.ndim == 0 else weights)
+            failed = next((v for v in row if isinstance(v, str)), None)
+            rows.append([failed] * (1 + int(starts[-1])) if failed else
+                        [float(np.sum(weights * row[0])), *(float(v) for gr in row[1:] for v in np.ravel(gr))])
+        return rows
+
+    return run
+
+
+def judged(op: Op, params: dict, m: accuracy.Measurement, results: str, where: str = "") -> Check:
+    """The accuracy check that a measurement makes: unchecked where no exact value was finite, else accurate or
+    inaccurate, naming the worst points. results says which results were measured, where at which shapes."""
+    if not m.results:
+        return Check("accuracy", "unchecked", None, params, f"no point of the grid has a finite exact value{where}")
+    declared = f" (declared: {op.accuracy.reason})" if op.accuracy else ""
+    worst = {**asdict(m.worst), "excess": m.worst.excess}
+    if m.accurate:
+        return Check("accuracy", "accurate", None, params,
+                     f"{m.results} float64 results {results} within {m.bound:g} ulps{where}{declared}; "
+                     f"worst: {m.worst.describe()}", worst=worst)
+    failures = f"; {m.failures} of them raise, overflow or give 0 where the exact value is not 0" if m.failures else ""
+    return Check("accuracy", "inaccurate", None, params,
+                 f"{len(m.misses)} of {m.results} float64 results {results} are off by more than {m.bound:g} ulps{where}{declared}"
+                 f"{failures}; worst: {m.worst.describe()}; also: {'; '.join(x.describe() for x in m.misses[1:3]) or 'none'}",
+                 worst=worst)

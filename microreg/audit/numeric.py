@@ -1,0 +1,184 @@
+"""Numeric checks: the op run as a user runs it, through the engine (``apply``, then a backward pass), on floats and on
+arrays, against the exact forward and vjp at the sampled points, against central differences, and at order 2 its
+vjp differentiated again by the engine against SymPy's second derivatives."""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..value import Value, apply, grad
+from .model import Check, close, floats, fmt_at
+from .proofs import products
+from .regions import BOTH_SIDES
+from .symbols import COTANGENTS, Case
+
+BACKEND_RTOL = 1e-8  # float64 backends vs exact values
+FD_RTOL = 1e-6  # central differences, step 1e-6 * max(1, |x|)
+
+
+def engine(op: Any, params: dict, datas: list[Any], g: Any) -> list[Any]:
+    """[forward, *each input's cotangent] for cotangent g, as the engine computes them: ``apply`` on Values of datas, then
+    ``grad`` of sum(g * out), so the vjp receives g itself. Where a step fails, its entries say why (a str)."""
+    values = [Value(d) for d in datas]
+    try:
+        out = apply(op, tuple(values), params)
+    except Exception as exc:
+        return [f"raises {type(exc).__name__}: {exc}"] * (1 + len(values))
+    try:
+        return [out.data, *grad(_total(out, g), values)]
+    except Exception as exc:
+        return [out.data, *[f"raises {type(exc).__name__}: {exc}"] * len(values)]
+
+
+def _total(v: Value, w: Any) -> Value:
+    """sum(w * v): a scalar whose gradient with respect to v is w."""
+    return v * w if type(v.data) is float else (v * w).sum()
+
+
+def cotangent_like(out: Any) -> Any:
+    """The sampled cotangent (COTANGENTS cycled) of out's shape, in floats: what the symbolic checks take for g."""
+    values = [float(Fraction(c)) for c in COTANGENTS]
+    if np.ndim(out) == 0:
+        return values[0]
+    return np.array([v for v, _ in zip(itertools.cycle(values), range(np.size(out)))]).reshape(np.shape(out))
+
+
+def backends(case: Case) -> list[Check]:
+    """The scalar (elementwise ops) and array backends, through the engine, vs the exact forward and vjp at every sampled
+    point; an elementwise op on an array of all the points at once."""
+    if case.misshapen:
+        return []
+    prover, op, params, g = case.prover, case.op, case.params, case.cotangent()
+    names = ["forward"] * len(case.outs) + [f"vjp for {n}" for n, x in zip(op.inputs, case.xs) for _ in x.flat]
+    rows = []
+    for cell, outs, vjps in case.branches:
+        for point in cell.points:
+            exact = [prover.value(e, {**point, **g}) for e in [*outs, *(v for c in vjps for v in c.flat)]]
+            if None not in exact:  # where the exact values are real
+                rows.append((cell.name, point, exact))
+    if not rows:
+        return []
+    cot = np.array([float(v) for v in g.values()]).reshape(case.g.shape)
+    cot = float(cot) if cot.ndim == 0 else cot
+    checks = []
+    if case.elementwise:
+        got = [engine(op, params, case.datas(p), cot) for _, p, _ in rows]
+        checks.append(_judge("scalar", case, names, rows, got, f"at {len(rows)} sampled point(s)"))
+        columns = [np.array([float(p[x]) for _, p, _ in rows]) for x in case.elements]
+        whole = engine(op, params, columns, np.full(len(rows), cot))
+        got = [whole] * len(rows) if any(isinstance(v, str) for v in whole) else [
+            [np.broadcast_to(np.asarray(v, dtype=np.float64), (len(rows),))[k] for v in whole] for k in range(len(rows))]
+        checks.append(_judge("array", case, names, rows, got, f"on an array of {len(rows)} point(s)"))
+    else:
+        got = [[v for r in engine(op, params, case.datas(p), cot) for v in ([r] if isinstance(r, str) else np.ravel(r))]
+               for _, p, _ in rows]
+        checks.append(_judge("array", case, names, rows, got, f"at {len(rows)} sampled point(s){case.at_shapes}"))
+    return checks
+
+
+def _judge(backend: str, case: Case, names: list[str], rows: list, got: list[list[Any]], where: str) -> Check:
+    for (region, point, exact), values in zip(rows, got):
+        failed = next((v for v in values if isinstance(v, str)), None)
+        if failed or len(values) != len(exact):
+            return Check(backend, "error", None, case.params, f"the {backend} backend fails at {fmt_at(point)}{case.at_shapes}: "
+                                                              f"{failed or 'a cotangent of the wrong size'}")
+        for what, e, v in zip(names, exact, values):
+            if not close(e, float(v), BACKEND_RTOL):
+                return Check(backend, "refuted", None, case.params,
+                             f"the {backend} backend's {what} differs from SymPy's on {region}{case.at_shapes}",
+                             counterexample={"at": floats(point), **floats(case.cotangent()), "region": region,
+                                             "expected": e, "registered": float(v)})
+    return Check(backend, "passed", None, case.params, f"forward and vjp agree with SymPy {where}")
+
+
+def central_differences(case: Case) -> list[Check]:
+    """Each element of each input's cotangent vs the central difference of sum(g * forward) in it, at every sampled point,
+    skipping a difference whose two points straddle a declared kink or a branch switch."""
+    op, params, checks = case.op, case.params, []
+    for i, (name, x) in enumerate(zip(op.inputs, case.xs)):
+        checked, failed = 0, None
+        for cell in case.cells:
+            for point in cell.points:
+                datas = case.datas(point)
+                try:
+                    out = apply(op, tuple(datas), params)
+                    g = cotangent_like(out)
+                    base = engine(op, params, datas, g)
+                    if any(isinstance(v, str) for v in base):
+                        raise ValueError(next(v for v in base if isinstance(v, str)))
+                    for idx in np.ndindex(*x.shape):
+                        step = 1e-6 * max(1.0, abs(float(np.asarray(datas[i])[idx])))
+                        sides = []
+                        for sign in (1, -1):
+                            moved = [np.array(d, dtype=np.float64) if j == i else d for j, d in enumerate(datas)]
+                            moved[i][idx] += sign * step
+                            sides.append(moved if x.ndim else [*moved[:i], float(moved[i]), *moved[i + 1:]])
+                        flat = [[float(v) for d in side for v in np.ravel(d)] for side in sides]
+                        if x.ndim == 0 and (any(flat[1][i] <= k.at[i] <= flat[0][i] for k in op.kinks)
+                                            or case.crosses(flat[1], flat[0])):
+                            continue
+                        up, down = (float(np.sum(g * apply(op, tuple(side), params))) for side in sides)
+                        fd, got = (up - down) / (2 * step), float(np.asarray(base[1 + i])[idx])
+                        checked += 1
+                        if failed is None and abs(fd - got) > FD_RTOL * (1 + abs(got)):
+                            failed = Check("central-difference", "refuted", name, params,
+                                           f"the vjp for {name} differs from the central difference of the forward at element "
+                                           f"{x[idx]} on {cell.name}{case.at_shapes}",
+                                           counterexample={"at": floats(point), "g": float(np.ravel(g)[0]), "region": cell.name,
+                                                           "expected": fd, "registered": got})
+                except Exception as exc:
+                    return [Check("central-difference", "error", name, params,
+                                  f"the engine fails at {fmt_at(point)}{case.at_shapes}: {type(exc).__name__}: {exc}")]
+        checks.append(failed or Check("central-difference", "passed", name, params,
+                                      f"the vjp for {name} agrees with central differences at {checked} point(s){case.at_shapes}"))
+    return checks
+
+
+def graph(case: Case) -> list[Check]:
+    """At order 2: each input's vjp differentiated again by the engine (grad with create_graph=True, then grad) vs SymPy.
+
+    With r a fixed array of x_i's shape, the engine's d/dx_j of sum(r * vjp_i) at each sampled point must be
+    SymPy's derivative of sum(r * the vector-Jacobian product for x_i), for every input x_j.
+    """
+    if case.order < 2 or case.misshapen:
+        return []
+    sp, op, checks = case.prover.sp, case.op, []
+    g = case.cotangent()
+    cot = np.array([float(v) for v in g.values()]).reshape(case.g.shape)
+    cot = float(cot) if cot.ndim == 0 else cot
+    for i, (name, x) in enumerate(zip(op.inputs, case.xs)):
+        rs = np.array([sp.Rational(v) for v, _ in zip(itertools.cycle(BOTH_SIDES), range(x.size))], dtype=object).reshape(x.shape)
+        r = float(rs[()]) if x.ndim == 0 else rs.astype(np.float64)
+        checks.append(_graph(case, i, name, rs, r, cot, g))
+    return checks
+
+
+def _graph(case: Case, i: int, name: str, rs: np.ndarray, r: Any, cot: Any, g: dict) -> Check:
+    sp, op, checked = case.prover.sp, case.op, 0
+    for cell, outs, _ in case.branches:
+        want = products(case, outs, case.xs[i])
+        target = sp.Add(*(rk * w.xreplace(g) for rk, w in zip(rs.flat, want.flat)))
+        for point in cell.points:
+            try:
+                values = [Value(d) for d in case.datas(point)]
+                first = grad(_total(apply(op, tuple(values), case.params), cot), values, create_graph=True)[i]
+                second = grad(_total(first, r), values) if isinstance(first, Value) else [np.zeros(np.shape(v.data)) for v in values]
+            except Exception as exc:
+                return Check("graph", "error", name, case.params, f"grad(..., create_graph=True) cannot differentiate the vjp for {name} "
+                                                                  f"again at {fmt_at(point)}{case.at_shapes}: {type(exc).__name__}: {exc}")
+            for x, got in zip(case.xs, second):
+                got = np.broadcast_to(np.asarray(got, dtype=np.float64), x.shape)
+                for idx in np.ndindex(*x.shape):
+                    expected = case.prover.value(sp.diff(target, x[idx]), point)
+                    if expected is not None and not close(expected, float(got[idx]), BACKEND_RTOL):
+                        return Check("graph", "refuted", name, case.params,
+                                     f"d/d{x[idx]} of the vjp for {name} through grad(create_graph=True) differs from SymPy's "
+                                     f"on {cell.name}{case.at_shapes}",
+                                     counterexample={"at": floats(point), "region": cell.name, "expected": expected,
+                                                     "registered": float(got[idx])})
+                    checked += 1
+    return Check("graph", "passed", name, case.params, f"second derivatives agree with SymPy at {checked} sampled point(s){case.at_shapes}")

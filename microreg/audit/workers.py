@@ -1,0 +1,124 @@
+"""Symbolic work in worker processes with a time limit: each op's cases run in a process forked for it, at most ``workers``
+at a time (one per core by default), and a process still running when its op's budget is spent is killed.
+
+SymPy offers no way to interrupt a long ``simplify``, and a thread cannot be stopped from outside; a process can. So
+nothing is ever raised into the caller's threads, and what the op's code and SymPy do to SymPy's globals (the audit
+reads floats exactly through SymPy's ``converter`` hook) and caches stays in the worker. A forked worker runs the op
+exactly as the caller has it (an op defined in a notebook or a test, not importable, registered for the moment)
+and shares the SymPy the caller imported. Each check is sent back as it finishes, so a killed worker's finished checks
+are kept.
+
+Where ``fork`` is not available (Windows), the cases run in the calling process, one after another, stopped at the
+budget only between checks.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Iterator
+from multiprocessing.connection import Connection, wait
+
+from .model import Check
+from .pipeline import run
+from .symbols import Case, Prover
+
+ENV_WORKERS = "MICROREG_AUDIT_WORKERS"
+FORK = "fork" in multiprocessing.get_all_start_methods()
+
+
+def worker_count(workers: int | None = None) -> int:
+    """How many worker processes: workers if given, else $MICROREG_AUDIT_WORKERS, else one per core."""
+    if workers is None:
+        text = os.environ.get(ENV_WORKERS, "").strip()
+        try:
+            workers = int(text) if text else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        except ValueError:
+            raise ValueError(f"{ENV_WORKERS} must be a whole number of processes, got {text!r}") from None
+    if workers < 1:
+        raise ValueError(f"the audit needs at least one worker process, got {workers}")
+    return workers
+
+
+class Outcome:
+    """What the workers did for one op: the checks of each case, and why they stopped early (None if they did not)."""
+
+    def __init__(self, cases: list[Case]) -> None:
+        self.checks: list[list[Check]] = [[] for _ in cases]
+        self.stopped: str | None = None
+        self.error: str | None = None
+        self.started = time.perf_counter()
+
+
+def symbolic(jobs: list[list[Case]], prover: Prover, seconds: float | None, workers: int) -> Iterator[tuple[int, Outcome]]:
+    """Run each job (an op's cases) in a worker; yield (job index, Outcome) as each job ends, in whatever order they end."""
+    if not FORK:
+        for k, cases in enumerate(jobs):
+            yield k, _in_process(cases, prover, seconds)
+        return
+    context = multiprocessing.get_context("fork")
+    pending, running = list(enumerate(jobs)), {}
+    while pending or running:
+        while pending and len(running) < workers:
+            k, cases = pending.pop(0)
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_work, args=(send, cases, prover), daemon=True, name=f"microreg-audit-{k}")
+            process.start()
+            send.close()
+            deadline = time.monotonic() + seconds if seconds else float("inf")
+            running[receive] = (k, process, deadline, Outcome(cases))
+        soonest = min(deadline for _, _, deadline, _ in running.values())
+        ready = wait(list(running), timeout=None if soonest == float("inf") else max(0.0, soonest - time.monotonic()))
+        for conn in ready:
+            k, process, deadline, outcome = running[conn]
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                process.join()
+                message = ("error", f"the worker process auditing it stopped (exit code {process.exitcode}) before it finished")
+            if message[0] == "check":
+                outcome.checks[message[1]].append(message[2])
+                continue
+            if message[0] == "error":
+                outcome.error = message[1]
+            del running[conn]
+            conn.close()
+            process.join()
+            yield k, outcome
+        now = time.monotonic()
+        for conn, (k, process, deadline, outcome) in list(running.items()):
+            if now >= deadline:
+                process.kill()
+                process.join()
+                del running[conn]
+                conn.close()
+                outcome.stopped = f"timed out after {seconds:g} s"
+                yield k, outcome
+
+
+def _work(send: Connection, cases: list[Case], prover: Prover) -> None:
+    """In the worker: run every case, sending each check as it finishes, then ("done",) or ("error", why)."""
+    gc.freeze()  # objects the caller left for the collector are its own: their finalizers must not run here
+    try:
+        for i, case in enumerate(cases):
+            for check in run(case, prover):
+                send.send(("check", i, check))
+        send.send(("done",))
+    except BaseException as exc:  # a bug of the audit's, or an op that breaks it: said, never lost in the worker
+        send.send(("error", f"the audit itself failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+    finally:
+        send.close()
+
+
+def _in_process(cases: list[Case], prover: Prover, seconds: float | None) -> Outcome:
+    outcome, deadline = Outcome(cases), time.monotonic() + seconds if seconds else float("inf")
+    for i, case in enumerate(cases):
+        for check in run(case, prover):
+            outcome.checks[i].append(check)
+            if time.monotonic() > deadline:
+                outcome.stopped = f"timed out after {seconds:g} s"
+                return outcome
+    return outcome
