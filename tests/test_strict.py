@@ -178,6 +178,16 @@ def test_an_edited_dict_of_constants_the_vjp_reads_is_audited_again(cache, monke
         strict.refuse_unproved([Op("t", tanh, scaled_tanh_vjp)], "mine")
 
 
+def test_the_fingerprint_changes_when_a_helper_in_a_dict_the_vjp_reads_changes():
+    def vjp_through(helpers: dict) -> Any:
+        namespace: dict = {"SLOPES": {"tanh": helpers}}
+        exec("def vjp(xp, g, out, x):\n    return (g * SLOPES['tanh']['slope'](out),)", namespace)
+        return namespace["vjp"]
+
+    one, two = (vjp_through({"slope": helper_module(factor).slope}) for factor in ("1", "2"))
+    assert strict.fingerprint(Op("t", tanh, one)) != strict.fingerprint(Op("t", tanh, two))
+
+
 def test_the_fingerprint_changes_with_the_source_of_the_microreg_package(monkeypatch):
     before = strict.fingerprint(Op("t", tanh, tanh_stable_vjp))
     monkeypatch.setattr(strict, "_source_hash", lambda: "the audit, edited")
