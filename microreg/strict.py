@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from .audit import OpAudit
 
 ENV_CACHE = "MICROREG_CACHE_DIR"
-CACHE_FORMAT = "microreg-audit-2"  # 2: the accuracy audit, the time budget
 
 
 def cache_dir() -> Path:
@@ -43,62 +42,113 @@ def cache_dir() -> Path:
 
 
 def fingerprint(op: Op, resolver: Any = None) -> str:
-    """A hash of all the audit of op depends on: the record (with the accuracy bound it declares), its code and the code
-    it calls, and the versions."""
+    """A hash of all the audit of op depends on: the record (with the accuracy bound it declares), its code and all it
+    reaches, the source of microreg, and the versions of what microreg uses."""
     import hashlib  # here, not at import: only strict mode hashes (hashlib and json cost 6 ms of every import)
 
     h = hashlib.sha256()
-    for part in (*_versions(), op.name, op.domains, op.kinks, op.examples, dict(op.params), op.arities, op.shapes,
-                 op.accuracy):
+    for part in (_source_hash(), *_versions(), op.name, op.domains, op.kinks, op.examples, dict(op.params), op.arities,
+                 op.shapes, op.accuracy):
         h.update(repr(part).encode())
     seen: set = set()
     for fn in (op.forward, op.vjp):
-        _hash_code(h, fn, resolver if resolver is not None else registry, seen)
+        if isinstance(fn, types.FunctionType):
+            _hash_reached(h, fn, frozenset(), resolver if resolver is not None else registry, seen)
+        else:  # a callable object: its repr is all there is to go on
+            h.update(repr(fn).encode())
+    return h.hexdigest()
+
+
+@functools.cache
+def _source_hash() -> str:
+    """A hash of every .py file of the microreg package. The whole package, not a list of the audit's modules: a verdict
+    depends on the audit, the engine the accuracy audit runs the ops through, the backends and the accuracy measure
+    alike, and a list kept by hand would be forgotten as a format number bumped by hand was."""
+    import hashlib
+
+    root = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix()):
+        source = path.read_bytes()
+        h.update(f"{path.relative_to(root).as_posix()}\0{len(source)}\0".encode() + source)
     return h.hexdigest()
 
 
 @functools.cache
 def _versions() -> tuple[str, ...]:
-    """What else a verdict depends on: this audit, microreg, SymPy (looked up without importing it), NumPy (the array
-    backend, whose accuracy the audit measures) and Python (whose math module is the float backend)."""
+    """What else a verdict depends on: SymPy and mpmath (the exact values), NumPy (the array backend, whose accuracy the
+    audit measures) and Python (whose math module is the float backend), looked up without importing them."""
     from importlib import metadata
 
-    import numpy
-
-    try:
-        sympy_version = metadata.version("sympy")  # SymPy pins the mpmath its exact values come from
-    except metadata.PackageNotFoundError:
-        sympy_version = "absent"
-    return CACHE_FORMAT, plugins.__version__, sympy_version, numpy.__version__, sys.version.split()[0]
-
-
-def _hash_code(h: Any, fn: Any, resolver: Any, seen: set) -> None:
-    """Feed fn's code into h, and that of the functions and ops it refers to, so that editing any of them counts."""
-    if fn in seen:
-        return
-    seen.add(fn)
-    if not isinstance(fn, types.FunctionType):  # a callable object: its repr is all there is to go on
-        h.update(repr(fn).encode())
-        return
-    _hash_code_object(h, fn.__code__)
-    h.update(repr((fn.__defaults__, fn.__kwdefaults__)).encode())
-    referred = []
-    for cell in fn.__closure__ or ():
+    def version(name: str) -> str:
         try:
-            referred.append(cell.cell_contents)
-        except ValueError:  # a cell not filled yet
-            continue
-    for name in sorted(code_names(fn.__code__)):
-        op = resolver.find(name)
-        if op is not None:
-            referred += [op.forward, op.vjp]
-        if name in fn.__globals__:
-            referred.append(fn.__globals__[name])
-    for obj in referred:
-        if isinstance(obj, types.FunctionType):
-            _hash_code(h, obj, resolver, seen)
-        elif isinstance(obj, int | float | complex | str | bytes | tuple | frozenset):
-            h.update(_stable_repr(obj))
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "absent"
+
+    return version("sympy"), version("mpmath"), version("numpy"), sys.version.split()[0]
+
+
+# Code already in the key (Python's, the versioned libraries', microreg's own) is not walked: this keeps the walk off
+# NumPy's and the standard library's modules.
+_KEYED = frozenset({*sys.stdlib_module_names, "numpy", "sympy", "mpmath", "microreg"})
+_CONSTANTS = (type(None), bool, int, float, complex, str, bytes)
+_NAMESPACES = (types.ModuleType, type, types.SimpleNamespace)
+
+
+def _hash_reached(h: Any, obj: Any, names: frozenset, resolver: Any, seen: set) -> None:
+    """Feed into h obj and all it reaches that could change a verdict, so that editing any of it counts: a function's
+    code, its defaults, closure, the globals and ops (through xp) it names; the attributes a code names of a module,
+    class or namespace; the items of a container. Anything else (a builtin, an instance) is left out."""
+    if isinstance(obj, _CONSTANTS):
+        h.update(repr(obj).encode())
+        return
+    if isinstance(obj, types.MethodType):  # made anew by each getattr: its id is no key
+        obj = obj.__func__
+    # A namespace is walked once for each set of names; anything else once. This ends cycles.
+    key = (id(obj), names) if isinstance(obj, _NAMESPACES) else id(obj)
+    if key in seen or _keyed(obj):
+        return
+    seen.add(key)
+    if isinstance(obj, types.FunctionType):
+        _hash_code_object(h, obj.__code__)
+        names = frozenset(code_names(obj.__code__))
+        reached = [obj.__defaults__, obj.__kwdefaults__]
+        for cell in obj.__closure__ or ():
+            try:
+                reached.append(cell.cell_contents)
+            except ValueError:  # a cell not filled yet
+                continue
+        for name in sorted(names):
+            op = resolver.find(name)
+            if op is not None:
+                reached += [name, op.forward, op.vjp]
+            if name in obj.__globals__:
+                reached += [name, obj.__globals__[name]]
+    elif isinstance(obj, _NAMESPACES):
+        reached = [x for name in sorted(names) if hasattr(obj, name) for x in (name, getattr(obj, name))]
+    elif isinstance(obj, dict):
+        reached = [x for k in sorted(obj, key=repr) for x in (k, obj[k])]
+    elif isinstance(obj, list | tuple):
+        reached = list(obj)
+    elif isinstance(obj, set | frozenset):
+        reached = sorted(obj, key=repr)  # not the set's order, which depends on the process's string hash seed
+    else:
+        return
+    h.update(type(obj).__name__.encode())
+    for x in reached:
+        _hash_reached(h, x, names, resolver, seen)
+
+
+def _keyed(obj: Any) -> bool:
+    """Whether obj is a module, function or class of code already in the key."""
+    if isinstance(obj, types.ModuleType):
+        module = obj.__name__
+    elif isinstance(obj, types.FunctionType | type):
+        module = obj.__module__ or ""  # None for a function exec'd without a __name__
+    else:
+        return False
+    return module.partition(".")[0] in _KEYED
 
 
 def _hash_code_object(h: Any, code: types.CodeType) -> None:

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from wrong_vjps import RIGHT, UNPROVABLE, UNSTABLE, by_name, stable_sigmoid, stable_sigmoid_vjp, tanh, tanh_stable_vjp, tanh_vjp
@@ -128,6 +129,79 @@ def test_the_fingerprint_changes_when_an_op_called_through_xp_changes():
     one = types.SimpleNamespace(find={"halfsig": Op("halfsig", stable_sigmoid, stable_sigmoid_vjp)}.get)
     two = types.SimpleNamespace(find={"halfsig": Op("halfsig", stable_sigmoid, tanh_vjp)}.get)
     assert strict.fingerprint(op, one) != strict.fingerprint(op, two)
+
+
+SECH2 = """
+def sech2(xp, x):  # tanh' in a form that keeps float64's precision for large |x|
+    e = xp.exp(-xp.abs(x))
+    s = 2 * e / (1 + e * e)
+    return {factor} * s * s
+"""
+
+
+def define_sech2(H: Any, factor: str) -> None:
+    """(Re)define H.sech2, with its body varied: as if the file of the module, or of the class, H were edited."""
+    namespace: dict = {}
+    exec(SECH2.format(factor=factor), namespace)
+    H.sech2 = namespace["sech2"] if isinstance(H, types.ModuleType) else staticmethod(namespace["sech2"])
+
+
+def vjp_calling(H: Any) -> Any:
+    """A vjp in its own module that calls H.sech2, its module attribute: as `from . import helpers as H` would."""
+    namespace: dict = {"H": H}
+    exec("def vjp(xp, g, out, x):\n    return (g * H.sech2(xp, x),)", namespace)
+    return namespace["vjp"]
+
+
+@pytest.mark.parametrize("H", [types.ModuleType("helpers"), type("Helpers", (), {})], ids=["module", "class"])
+def test_an_edited_helper_reached_through_a_module_attribute_is_audited_again(cache, H):
+    define_sech2(H, "1")
+    vjp = vjp_calling(H)
+    strict.refuse_unproved([Op("t", tanh, vjp)], "mine")
+    define_sech2(H, "2")
+    with pytest.raises(PluginError, match="op 't' is refuted"):
+        strict.refuse_unproved([Op("t", tanh, vjp)], "mine")
+
+
+SCALE = {"tanh": (1.0, 1.0)}
+
+
+def scaled_tanh_vjp(xp, g, out, x):
+    outer, inner = SCALE["tanh"]
+    return tanh_stable_vjp(xp, outer * g, out, inner * x)
+
+
+def test_an_edited_dict_of_constants_the_vjp_reads_is_audited_again(cache, monkeypatch):
+    strict.refuse_unproved([Op("t", tanh, scaled_tanh_vjp)], "mine")
+    monkeypatch.setitem(SCALE, "tanh", (2.0, 1.0))
+    with pytest.raises(PluginError, match="op 't' is refuted"):
+        strict.refuse_unproved([Op("t", tanh, scaled_tanh_vjp)], "mine")
+
+
+def test_the_fingerprint_changes_when_a_helper_in_a_dict_the_vjp_reads_changes():
+    def vjp_through(helpers: dict) -> Any:
+        namespace: dict = {"SLOPES": {"tanh": helpers}}
+        exec("def vjp(xp, g, out, x):\n    return (g * SLOPES['tanh']['slope'](out),)", namespace)
+        return namespace["vjp"]
+
+    one, two = (vjp_through({"slope": helper_module(factor).slope}) for factor in ("1", "2"))
+    assert strict.fingerprint(Op("t", tanh, one)) != strict.fingerprint(Op("t", tanh, two))
+
+
+def test_the_fingerprint_changes_with_the_source_of_the_microreg_package(monkeypatch):
+    before = strict.fingerprint(Op("t", tanh, tanh_stable_vjp))
+    monkeypatch.setattr(strict, "_source_hash", lambda: "the audit, edited")
+    assert strict.fingerprint(Op("t", tanh, tanh_stable_vjp)) != before
+
+
+def test_the_fingerprint_follows_cycles_through_containers_and_namespaces_once():
+    loop: list = [1.0]
+    loop.append(loop)
+    space = types.SimpleNamespace(loop=loop)
+    space.space = space
+    namespace: dict = {"space": space}
+    exec("def vjp(xp, g, out, x):\n    return (g * space.space.loop[0],)", namespace)
+    assert len(strict.fingerprint(Op("t", tanh, namespace["vjp"]))) == 64
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG cache folder is the Linux convention")
