@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from xml.etree import ElementTree
 
 from . import accuracy, demo, export, plugins
-from .audit import ACCURACY_VERDICTS, DEFAULT_BUDGET, ENV_BUDGET, VERDICTS, OpAudit, audit, load_failures
+from .audit import ACCURACY_VERDICTS, DEFAULT_BUDGET, ENV_BUDGET, ENV_WORKERS, VERDICTS, OpAudit, audit, load_failures
 from .op import REQUIRED
 from .opregistry import PluginError, PluginWarning
 from .plugins import __version__, registry
@@ -71,7 +71,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def audit_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `microreg audit`: OP ..., --format (--json), --strict, --order, --budget; and its help text."""
+    """The options of `microreg audit`: OP ..., --format (--json), --strict, --order, --budget, --workers; and its help text."""
     parser.description = ("Prove with SymPy that each op's vjp is g times the derivative of its forward, check it numerically, "
                           "and measure its float64 accuracy against exact values.")
     parser.epilog = textwrap.dedent(f"""\
@@ -95,6 +95,8 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also check second derivatives")
     parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
                         help=f"time limit per op for the symbolic steps (default: ${ENV_BUDGET}, else {DEFAULT_BUDGET:g}; 0: none)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help=f"worker processes proving ops at once (default: ${ENV_WORKERS}, else one per core; 0: in this process)")
 
 
 FORMATS = ("table", "json", "github", "junit")
@@ -111,7 +113,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if unknown and not any(p.error and (not p.offered or set(p.offered) & set(unknown)) for p in registry.plugins.values()):
         return 2
     start = time.perf_counter()
-    records = [] if unknown else audit(names or None, order=args.order, progress=_progress, budget=args.budget)
+    records = [] if unknown else audit(names or None, order=args.order, progress=_progress, budget=args.budget,
+                                            workers=args.workers)
     if unknown or not names:  # a plugin that failed to load fails the run: it may hold the op asked for
         records += failures
     summary = _summary(records, time.perf_counter() - start)

@@ -8,8 +8,8 @@ exactly as the caller has it (an op defined in a notebook or a test, not importa
 and shares the SymPy the caller imported. Each check is sent back as it finishes, so a killed worker's finished checks
 are kept.
 
-Where ``fork`` is not available (Windows), the cases run in the calling process, one after another, stopped at the
-budget only between checks.
+With ``workers=0``, or where ``fork`` is not available (Windows), the cases run in the calling process, one after
+another, stopped at the budget only between checks.
 """
 
 from __future__ import annotations
@@ -31,15 +31,16 @@ FORK = "fork" in multiprocessing.get_all_start_methods()
 
 
 def worker_count(workers: int | None = None) -> int:
-    """How many worker processes: workers if given, else $MICROREG_AUDIT_WORKERS, else one per core."""
+    """How many worker processes: workers if given, else $MICROREG_AUDIT_WORKERS, else one per core; 0 for none (the
+    audit then runs in the calling process)."""
     if workers is None:
         text = os.environ.get(ENV_WORKERS, "").strip()
         try:
             workers = int(text) if text else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         except ValueError:
             raise ValueError(f"{ENV_WORKERS} must be a whole number of processes, got {text!r}") from None
-    if workers < 1:
-        raise ValueError(f"the audit needs at least one worker process, got {workers}")
+    if workers < 0:
+        raise ValueError(f"the audit takes 0 worker processes (audit in this process) or more, got {workers}")
     return workers
 
 
@@ -55,7 +56,7 @@ class Outcome:
 
 def symbolic(jobs: list[list[Case]], prover: Prover, seconds: float | None, workers: int) -> Iterator[tuple[int, Outcome]]:
     """Run each job (an op's cases) in a worker; yield (job index, Outcome) as each job ends, in whatever order they end."""
-    if not FORK:
+    if not FORK or workers == 0:
         for k, cases in enumerate(jobs):
             yield k, _in_process(cases, prover, seconds)
         return
