@@ -4,10 +4,10 @@
 vjp (a ``torch.autograd.Function``); ``microreg.export.jax("gelu")`` is a ``jax.custom_vjp``
 function of JAX arrays. Static parameters are keyword arguments: ``f(x, negative_slope=0.2)``.
 
-The op's two functions run unchanged on an xp namespace of the framework (its column of the table in
-``microreg.functions``). A registered op called by name inside another (``xp.sigmoid`` in softplus's vjp) is its own
-export there, so every derivative, of any order, comes from a registered vjp. Neither framework is
-imported until an op is exported to it.
+The op's two functions run unchanged on an xp namespace of the framework (its column of the table
+in ``microreg.functions``). A registered op called by name inside another (``xp.sigmoid`` in
+softplus's vjp) is its own export there, so every derivative, of any order, comes from a registered
+vjp. Neither framework is imported until an op is exported to it.
 
 Where an op is undefined (``log`` of a negative number) the export does what the framework does
 (NaN or infinity, no error: checking would stop the device); ``torch.autograd.detect_anomaly()`` and
