@@ -4,10 +4,10 @@
 vjp (a ``torch.autograd.Function``); ``microreg.export.jax("gelu")`` is a ``jax.custom_vjp``
 function of JAX arrays. Static parameters are keyword arguments: ``f(x, negative_slope=0.2)``.
 
-The op's two functions run unchanged on an xp namespace of the framework (one table per framework
-below). A registered op called by name inside another (``xp.sigmoid`` in softplus's vjp) is its own
-export there, so every derivative, of any order, comes from a registered vjp. Neither framework is
-imported until an op is exported to it.
+The op's two functions run unchanged on an xp namespace of the framework (its column of the table
+in ``microreg.functions``). A registered op called by name inside another (``xp.sigmoid`` in
+softplus's vjp) is its own export there, so every derivative, of any order, comes from a registered
+vjp. Neither framework is imported until an op is exported to it.
 
 Where an op is undefined (``log`` of a negative number) the export does what the framework does
 (NaN or infinity, no error: checking would stop the device); ``torch.autograd.detect_anomaly()`` and
@@ -17,43 +17,19 @@ Where an op is undefined (``log`` of a negative number) the export does what the
 from __future__ import annotations
 
 import functools
-import importlib
 import importlib.util
 from collections.abc import Callable
 from typing import Any
 
 from .backends import Namespace
+from .functions import column
 from .op import REQUIRED, Op
 from .plugins import install_hint, registry
 from .value import _sum_to
 
-#: xp name -> "module:attribute", per framework; the names are the Array API standard's where it has them.
-TORCH = {
-    "exp": "torch:exp", "expm1": "torch:expm1", "log": "torch:log", "log1p": "torch:log1p", "sqrt": "torch:sqrt",
-    "sin": "torch:sin", "cos": "torch:cos", "tan": "torch:tan", "sinh": "torch:sinh", "cosh": "torch:cosh",
-    "tanh": "torch:tanh", "atan": "torch:atan", "asinh": "torch:asinh", "erf": "torch.special:erf",
-    "erfc": "torch.special:erfc", "abs": "torch:abs", "sign": "torch:sign", "where": "torch:where",
-    "maximum": "torch:maximum", "minimum": "torch:minimum", "pow": "torch:pow", "pi": "math:pi", "e": "math:e",
-    "sum": "torch:sum", "transpose": "torch:t",
-}
-JAX = {
-    "exp": "jax.numpy:exp", "expm1": "jax.numpy:expm1", "log": "jax.numpy:log", "log1p": "jax.numpy:log1p",
-    "sqrt": "jax.numpy:sqrt", "sin": "jax.numpy:sin", "cos": "jax.numpy:cos", "tan": "jax.numpy:tan",
-    "sinh": "jax.numpy:sinh", "cosh": "jax.numpy:cosh", "tanh": "jax.numpy:tanh", "atan": "jax.numpy:arctan",
-    "asinh": "jax.numpy:arcsinh", "erf": "jax.scipy.special:erf", "erfc": "jax.scipy.special:erfc",
-    "abs": "jax.numpy:abs", "sign": "jax.numpy:sign", "where": "jax.numpy:where", "maximum": "jax.numpy:maximum",
-    "minimum": "jax.numpy:minimum", "pow": "jax.numpy:power", "pi": "math:pi", "e": "math:e",
-    "sum": "jax.numpy:sum", "transpose": "jax.numpy:transpose",
-}
-
-
-def _load(path: str) -> Any:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
-
 
 class Framework(Namespace):
-    """The xp namespace of a framework: its functions from a table, and each registered op as its export."""
+    """The xp namespace of a framework: its functions from its column of the table, and each registered op as its export."""
 
     def __init__(self, kind: str, functions: dict[str, Any], export: Callable[[Op], Callable]) -> None:
         super().__init__(registry, functions)
@@ -97,7 +73,7 @@ def _static(op: Op, inputs: tuple, params: dict[str, Any]) -> tuple:
 
 
 def _torch_functions() -> dict[str, Any]:
-    """TORCH loaded; torch's functions take tensors only, but an op may call xp.sqrt(2), so numbers become tensors."""
+    """The torch column loaded; torch's functions take tensors only, but an op may call xp.sqrt(2), so numbers become tensors."""
     import torch
 
     def numbers_as_tensors(fn: Callable) -> Callable:
@@ -109,7 +85,7 @@ def _torch_functions() -> dict[str, Any]:
         call.__name__ = fn.__name__
         return call
 
-    functions = {name: _load(path) for name, path in TORCH.items()}
+    functions = column("torch")
     tensors_only = ("where", "pow", "sum", "transpose")  # called with tensors, or with keyword arguments (sum's axis)
     return {name: numbers_as_tensors(fn) if callable(fn) and name not in tensors_only else fn for name, fn in functions.items()}
 
@@ -220,7 +196,7 @@ def jax(op: Op | str) -> Callable:
     differentiated (``nondiff_argnums``): ``jax("leaky_relu")(x, negative_slope=0.2)``.
     """
     if "jax" not in XP:
-        XP["jax"] = Framework("jax", {name: _load(path) for name, path in JAX.items()}, _jax)
+        XP["jax"] = Framework("jax", column("jax"), _jax)
     return _any_arity(_op(op), _jax)
 
 

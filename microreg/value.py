@@ -17,11 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from .backends import ELEMENTARY, Array, Namespace, Scalar
+from .backends import Array, Namespace, Scalar
+from .functions import ELEMENTARY, FUNCTIONS, backend_of
 from .op import DOMAINS, Op
 from .plugins import registry
 
 SCALAR, ARRAY = Scalar(registry), Array(registry)  # VALUES, the namespace on Values, is built after Value
+XP = {"scalar": SCALAR, "array": ARRAY}  # the namespace of each functions.backend_of(...)
 _ERRSTATE = {"all": "raise", "under": "ignore"}
 _NO_PARAMS: dict[str, Any] = {}  # shared, never written to
 # Array ops run with NumPy raising on overflow, invalid operations and division by zero:
@@ -51,12 +53,12 @@ def _raising(fn: Callable) -> Callable:
 
 
 class _ArrayAsFloats(Array):
-    """NumPy computing as Python floats do: its functions raise where math's do, and between them
+    """NumPy computing as Python floats do: its elementwise functions raise where math's do, and between them
     arithmetic is IEEE's (an overflow is an infinity, which tanh or a division may turn finite)."""
 
     def __init__(self, registry: Any) -> None:
         super().__init__(registry)
-        self.__dict__.update({name: _raising(getattr(self, name)) for name in ELEMENTARY if name != "where"})
+        self.__dict__.update({name: _raising(getattr(self, name)) for name in ELEMENTARY})
 
 
 ARRAY_AS_FLOATS = _ArrayAsFloats(registry)
@@ -167,7 +169,8 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
     n = len(args)
     if n != op.arity:
         op = op.at(n)
-    if n == 1:  # the common cases unrolled: no generators on the batch path
+    # the common cases unrolled: no generators on the batch path, and backend_of's rule inline (a call costs more)
+    if n == 1:
         x = args[0]
         datas = (x.data if type(x) is Value else _data(x, op.name + "()", copy=False),)
         scalar = type(datas[0]) is float
@@ -178,7 +181,7 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
         scalar = type(datas[0]) is float and type(datas[1]) is float
     else:
         datas = tuple(x.data if type(x) is Value else _data(x, op.name + "()", copy=False) for x in args)
-        scalar = all(type(d) is float for d in datas)
+        scalar = backend_of(*datas) == "scalar"
     try:
         if scalar:
             out = op.forward(SCALAR, *datas, **kw)
@@ -267,7 +270,8 @@ def _record(node: Value) -> Op:
 
 
 def _binary(op: Op) -> tuple[Any, Any, Any]:
-    """``a <op> b`` and its reflected form, with a fast path for floats; static parameters go through apply()."""
+    """``a <op> b`` and its reflected form, with a fast path for floats (``backend_of``'s rule inline, as in
+    ``_unary`` and ``_nary``: a call would cost more than the test); static parameters go through apply()."""
     forward = op.forward
 
     def method(self: Value, other: Any) -> Any:
@@ -624,14 +628,17 @@ class ValueNamespace(Namespace):
 
     kind = "graph"
 
+    def __init__(self, registry: Any) -> None:
+        # functions.FUNCTIONS' Values column: a constant is its float; a function is the registered op of its name,
+        # looked up as any op is, or a method below
+        super().__init__(registry, {f.name: f.scalar for f in FUNCTIONS if f.kind == "constant"})
+
     def _op(self, op: Op) -> Callable:
         def call(*args: Any, **params: Any) -> Any:
             return apply(op, args, params)
 
         call.__name__ = op.name
         return call
-
-    pi, e = math.pi, math.e
 
     def pow(self, x: Any, n: Any) -> Any:
         """x ** n for a constant n, through the pow op."""
@@ -644,9 +651,9 @@ class ValueNamespace(Namespace):
         correctly rounded log1p(x), as pow keeps the correctly rounded power (see ``_power``).
         """
         if not isinstance(x, Value):
-            return SCALAR.log1p(x) if type(x) is float else np.log1p(x)
+            return XP[backend_of(x)].log1p(x)
         node = self.log(1 + x)  # raises the DomainError for x <= -1; where it succeeds, log1p cannot fail
-        node.data = SCALAR.log1p(x.data) if type(x.data) is float else np.log1p(x.data)
+        node.data = XP[backend_of(x.data)].log1p(x.data)
         return node
 
     def abs(self, x: Any) -> Any:
@@ -742,7 +749,8 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
     if create_graph:
         xp, out, args = VALUES, node, inputs
     else:
-        xp = SCALAR if type(g) is float and all(type(d) is float for d in datas) else ARRAY
+        # backend_of(g, *datas), with g tested first: on the batch path an array cotangent decides it without a call
+        xp = SCALAR if type(g) is float and backend_of(*datas) == "scalar" else ARRAY
         out, args = node.data, datas
     try:
         gs = op.vjp(xp, g, out, *args, **kw)
@@ -846,7 +854,7 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
             r.grad = s if r.grad is zero else r.grad + s
         ready = [r for r in unique if not r._k]
         push, pop = ready.append, ready.pop
-        fast = not create_graph
+        fast = not create_graph  # the scalar fast paths below test backend_of's rule inline: a call would cost more
         while ready:
             node = pop()
             op = node._fn

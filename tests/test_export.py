@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from microreg import DomainError, Op, Value, backends, export, registry
+from microreg import DomainError, Op, Value, export, registry
 from microreg.plugins import install_hint
 
 # Float64 agreement: relative 1e-12, with a floor of 1e-14 so that values far below any activation's
@@ -170,19 +170,7 @@ def assert_same(got: tuple, want: tuple, op: Op, xs: list[np.ndarray], grad_rtol
 NATIVE_GRAD_RTOL = {("torch", "hardsigmoid"): 3e-8}  # its backward multiplies by 1/6 rounded to float32, on float64 too
 
 
-# -- the tables ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("table", ["TORCH", "JAX"])
-def test_each_framework_table_offers_every_elementary_function_and_constant(table):
-    missing = {*backends.ELEMENTARY, *backends.CONSTANTS} - getattr(export, table).keys()
-    assert not missing, f"add {sorted(missing)} to microreg.export.{table}"
-
-
-def test_every_table_entry_exists_in_its_framework(framework):
-    table = getattr(export, framework.upper())
-    for name, path in table.items():
-        assert callable(export._load(path)) or name in backends.CONSTANTS, path
+# -- lazy imports ----------------------------------------------------------------------------------
 
 
 def test_importing_microreg_imports_no_framework():
