@@ -16,47 +16,54 @@ from microreg.audit import workers
 
 
 class Slow:
-    """An object in a reference cycle whose finalizer takes a few milliseconds and records that it started and finished."""
+    """An object in a reference cycle whose finalizer takes 60 ms and records that it started and finished."""
 
     log: list[str] = []
+    seconds = 0.06
 
     def __init__(self) -> None:
         self.me = self
 
     def __del__(self) -> None:
         Slow.log.append("start")
-        time.sleep(0.002)
+        time.sleep(self.seconds)
         Slow.log.append("end")
 
 
 def test_a_budget_overrun_interrupts_no_finalizer_of_the_auditing_thread_and_raises_nothing_into_it():
-    """An op over a tiny budget, audited in a thread that has just left cyclic garbage with slow finalizers, which the
-    collector finalizes in that thread while the audit runs: every finalizer finishes, nothing escapes, the op is
-    inconclusive. (The budget once raised an exception into the auditing thread, inside whatever finalizer ran.)"""
+    """An op over its budget, audited in one thread while another keeps leaving cyclic garbage with slow finalizers, which
+    the collector finalizes in whichever thread allocates (the auditing one included): every finalizer finishes, nothing
+    escapes, the op is inconclusive. (The budget once raised an exception into the auditing thread, again every 50 ms
+    until the audit let go, inside whatever ran there: a finalizer, cut short, said "Exception ignored in ...__del__".)"""
     Slow.log, results, unraisable = [], [], []
-    hook = sys.unraisablehook
+    hook, done = sys.unraisablehook, threading.Event()
 
     def run() -> None:
         try:
-            for _ in range(200):
-                Slow()
-            results.append(audit.audit_op(EXPLOSIVE, budget=0.05, measure=False))
+            results.append(audit.audit_op(EXPLOSIVE, budget=1, measure=False))
         except BaseException as exc:  # noqa: BLE001 - whatever escapes is the failure this test looks for
             results.append(exc)
+        done.set()
+
+    def litter() -> None:
+        while not done.wait(0.1):  # 60 ms of finalizing every 100 ms, most of it in the thread that allocates most
+            Slow()
 
     sys.unraisablehook = unraisable.append
     try:
-        thread = threading.Thread(target=run)
-        thread.start()
-        thread.join(60)
+        threads = [threading.Thread(target=run), threading.Thread(target=litter)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
         gc.collect()
     finally:
         sys.unraisablehook = hook
     (record,) = results
     assert isinstance(record, audit.OpAudit), record
-    assert record.verdict == "inconclusive" and "timed out after 0.05 s" in record.report()
+    assert record.verdict == "inconclusive" and "timed out after 1 s" in record.report()
     assert unraisable == [], [u.exc_value for u in unraisable]
-    assert Slow.log.count("start") == Slow.log.count("end") == 200
+    assert Slow.log.count("start") == Slow.log.count("end") > 0
 
 
 def test_the_op_over_its_budget_is_stopped_within_about_its_budget():

@@ -1,5 +1,6 @@
-"""Symbolic work in worker processes with a time limit: each op's cases run in a process forked for it, at most ``workers``
-at a time (one per core by default), and a process still running when its op's budget is spent is killed.
+"""Symbolic work in worker processes with a time limit: ``workers`` processes (one per core by default), forked when an
+audit starts, each auditing one op after another; a worker still running when its op's budget is spent is killed and
+replaced.
 
 SymPy offers no way to interrupt a long ``simplify``, and a thread cannot be stopped from outside; a process can. So
 nothing is ever raised into the caller's threads, and what the op's code and SymPy do to SymPy's globals (the audit
@@ -21,6 +22,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
+from typing import Any
 
 from .model import Check
 from .pipeline import run
@@ -55,63 +57,87 @@ class Outcome:
 
 
 def symbolic(jobs: list[list[Case]], prover: Prover, seconds: float | None, workers: int) -> Iterator[tuple[int, Outcome]]:
-    """Run each job (an op's cases) in a worker; yield (job index, Outcome) as each job ends, in whatever order they end."""
+    """Run each job (an op's cases) in a worker; yield (job index, Outcome) as each job ends, in whatever order they end.
+
+    The workers are forked once the jobs are known, so each has them all and is sent only a job's index; a worker
+    serves one job after another, keeping what SymPy learns (its cache) from one op to the next. A worker killed
+    at a budget, or that died, is replaced by a new fork while jobs remain.
+    """
     if not FORK or workers == 0:
         for k, cases in enumerate(jobs):
             yield k, _in_process(cases, prover, seconds)
         return
     context = multiprocessing.get_context("fork")
-    pending, running = list(enumerate(jobs)), {}
-    while pending or running:
-        while pending and len(running) < workers:
-            k, cases = pending.pop(0)
-            receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_work, args=(send, cases, prover), daemon=True, name=f"microreg-audit-{k}")
-            process.start()
-            send.close()
-            deadline = time.monotonic() + seconds if seconds else float("inf")
-            running[receive] = (k, process, deadline, Outcome(cases))
-        soonest = min(deadline for _, _, deadline, _ in running.values())
-        ready = wait(list(running), timeout=None if soonest == float("inf") else max(0.0, soonest - time.monotonic()))
-        for conn in ready:
-            k, process, deadline, outcome = running[conn]
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                process.join()
-                message = ("error", f"the worker process auditing it stopped (exit code {process.exitcode}) before it finished")
-            if message[0] == "check":
-                outcome.checks[message[1]].append(message[2])
-                continue
-            if message[0] == "error":
-                outcome.error = message[1]
-            del running[conn]
-            conn.close()
-            process.join()
-            yield k, outcome
-        now = time.monotonic()
-        for conn, (k, process, deadline, outcome) in list(running.items()):
-            if now >= deadline:
-                process.kill()
-                process.join()
-                del running[conn]
-                conn.close()
-                outcome.stopped = f"timed out after {seconds:g} s"
-                yield k, outcome
 
+    def start() -> tuple[Any, Connection]:
+        mine, theirs = context.Pipe()
+        process = context.Process(target=_serve, args=(theirs, jobs, prover), daemon=True, name="microreg-audit")
+        process.start()
+        theirs.close()
+        return process, mine
 
-def _work(send: Connection, cases: list[Case], prover: Prover) -> None:
-    """In the worker: run every case, sending each check as it finishes, then ("done",) or ("error", why)."""
-    gc.freeze()  # objects the caller left for the collector are its own: their finalizers must not run here
+    todo = list(enumerate(jobs))
+    idle = [start() for _ in range(min(workers, len(jobs)))]
+    running: dict[Connection, tuple[Any, int, float, Outcome]] = {}
     try:
-        for i, case in enumerate(cases):
-            for check in run(case, prover):
-                send.send(("check", i, check))
-        send.send(("done",))
-    except BaseException as exc:  # a bug of the audit's, or an op that breaks it: said, never lost in the worker
-        send.send(("error", f"the audit itself failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
-    finally:
-        send.close()
+        while todo or running:
+            while todo and idle:
+                (process, conn), (k, cases) = idle.pop(), todo.pop(0)
+                conn.send(k)
+                running[conn] = (process, k, time.monotonic() + seconds if seconds else float("inf"), Outcome(cases))
+            soonest = min(deadline for _, _, deadline, _ in running.values())
+            ready = wait(list(running), timeout=None if soonest == float("inf") else max(0.0, soonest - time.monotonic()))
+            for conn in ready:
+                process, k, _, outcome = running[conn]
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    process.join()
+                    message = ("died", f"the worker process auditing it stopped (exit code {process.exitcode}) before it finished")
+                if message[0] == "check":
+                    outcome.checks[message[1]].append(message[2])
+                    continue
+                del running[conn]
+                if message[0] == "died":
+                    conn.close()
+                    if todo:
+                        idle.append(start())
+                else:
+                    idle.append((process, conn))
+                outcome.error = message[1] if message[0] != "done" else None
+                yield k, outcome
+            now = time.monotonic()
+            for conn, (process, k, deadline, outcome) in list(running.items()):
+                if now >= deadline:
+                    _stop(process, conn)
+                    del running[conn]
+                    if todo:
+                        idle.append(start())
+                    outcome.stopped = f"timed out after {seconds:g} s"
+                    yield k, outcome
+    finally:  # also when the caller stops early (its progress callback raised): no worker outlives the audit
+        for process, conn in [*idle, *((p, c) for c, (p, _, _, _) in running.items())]:
+            _stop(process, conn)
+
+
+def _stop(process: Any, conn: Connection) -> None:
+    process.kill()
+    process.join()
+    conn.close()
+
+
+def _serve(conn: Connection, jobs: list[list[Case]], prover: Prover) -> None:
+    """In a worker: run each job whose index arrives, sending each check as it finishes, then ("done",) or ("error", why)."""
+    gc.freeze()  # objects the caller left for the collector are its own: their finalizers must not run here
+    while True:
+        k = conn.recv()
+        try:
+            for i, case in enumerate(jobs[k]):
+                for check in run(case, prover):
+                    conn.send(("check", i, check))
+            conn.send(("done", None))
+        except Exception as exc:  # a bug of the audit's, or an op that breaks it: said, never lost in the worker
+            conn.send(("error", f"the audit itself failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 
 
 def _in_process(cases: list[Case], prover: Prover, seconds: float | None) -> Outcome:
