@@ -19,7 +19,7 @@ that one mistake: the audit must refute each. The other kinds of mistakes, each 
 
 ``MATH_TANH`` (math instead of xp: an error), ``UNPROVABLE`` (right, but SymPy cannot reduce it: inconclusive) and
 ``EXPLOSIVE`` (right, with a proof that takes minutes: for time budgets) are the audit's other verdicts;
-``by_name(name)`` finds an op of any kind.
+``by_name(name)`` finds an op of any kind, ``ids(catalogue)`` names a kind's test cases by op.
 
 ``RIGHT`` holds correct versions of ops that exist only here: the audit must prove them and find them
 accurate (it never flags a correct rule).
@@ -648,6 +648,11 @@ def cases(catalogue: tuple[tuple[str, Op], ...], not_caught: dict[str, str]) -> 
     (a strict xfail: a check that starts catching one says so)."""
     return [pytest.param(op, id=op.name, marks=[pytest.mark.xfail(strict=True, reason=not_caught[op.name])]
                          if op.name in not_caught else []) for _, op in catalogue]
+
+
+def ids(catalogue: tuple) -> list[str]:
+    """The names of a catalogue's ops, as the ids of a test parametrized over its (description, op) pairs."""
+    return [op.name for _, op in catalogue]
 
 
 def by_name(name: str) -> Op:
