@@ -8,6 +8,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .. import accuracy
 from .model import fmt_at
 from .symbols import Case, Cell, Prover
@@ -50,9 +52,8 @@ def plain(case: Case) -> None:
     case.cells = cells(case, case.breaks)
 
 
-def _each(fn: Callable[[Any], Any], arr: Any) -> Any:
-    import numpy as np
-
+def _each(fn: Callable[[Any], Any], arr: np.ndarray) -> np.ndarray:
+    """fn of each element of an array of expressions."""
     out = np.empty(arr.shape, dtype=object)
     for idx in np.ndindex(*arr.shape):
         out[idx] = fn(arr[idx])
