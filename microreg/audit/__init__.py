@@ -29,10 +29,10 @@ An elementwise op is the shape-``()`` case of an op on arrays (matmul, proved on
 the example ``shapes`` it declares), so each check exists once, over the elements of the inputs.
 
 The symbolic work runs in worker processes, one per core by default (``workers``,
-``MICROREG_AUDIT_WORKERS``), each op in a process of its own with a time budget (``budget`` seconds,
-``MICROREG_AUDIT_BUDGET``, default ``DEFAULT_BUDGET``): a worker still running when it is spent is killed,
-and what it did not finish is ``inconclusive`` ("timed out after N s"); the float-only checks then run in
-the calling process. Nothing is raised into the caller's threads, and no global of SymPy is changed in the
+``MICROREG_AUDIT_WORKERS``), forked when an audit starts, each auditing op after op with a time budget per op
+(``budget`` seconds, ``MICROREG_AUDIT_BUDGET``, default ``DEFAULT_BUDGET``): a worker still running when it is
+spent is killed (and replaced), and what it did not finish is ``inconclusive`` ("timed out after N s"); the
+float-only checks then run in the calling process. Nothing is raised into the caller's threads, and no global of SymPy is changed in the
 caller's process.
 
 The package, in the order the audit runs: ``symbols`` (an op at one example of its shapes and parameters,
