@@ -36,12 +36,13 @@ class Framework(Namespace):
         self.kind = kind
         self._export = export
         registry.subscribe(self._update)
-        for name in registry.ops():  # resolved now rather than while torch.compile traces a call
-            getattr(self, name)
+        self._update()
 
-    def _update(self, name: str, op: Op | None) -> None:
+    def _update(self, *change: Any) -> None:
+        """Every registered op resolved to its export now, at once and again on every registry change, never while
+        torch.compile traces a call: building an op's export (a class) is not something it can trace."""
         self.forget_ops()
-        if op is not None:
+        for name in registry.ops():
             getattr(self, name)
 
     def _op(self, op: Op) -> Callable:
@@ -131,6 +132,10 @@ def _torch(op: Op) -> Callable:
         if ref is None:
             raise TypeError(f"{op.name}() exported to torch takes tensors, got {inputs!r}")
         tensors = (x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=ref.dtype, device=ref.device) for x in inputs)
+        if not torch.is_grad_enabled():
+            # nothing to differentiate, as inside another op's forward: the forward itself, since torch.compile
+            # cannot trace a Function applied with static parameters inside another Function's forward
+            return forward(*tensors, *static)
         return Function.apply(*tensors, *static)
 
     return _named(exported, op, "torch")

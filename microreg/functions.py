@@ -36,8 +36,8 @@ class Function:
     #: Values: the registered op of that name (looked up by name, as every op is, so the vjp it runs is an
     #: audited one); None where ``microreg.value.ValueNamespace`` defines it (a method; a constant is its float).
     values: str | None
-    #: "module:attr" in PyTorch and in JAX, the Array API standard's names where it has them.
-    torch: str
+    #: "module:attr" in PyTorch and in JAX, the Array API standard's names where it has them, or a function below.
+    torch: Any
     jax: str
     #: What the function is on Values, for the docs; for an op, by default "the `<op>` op".
     on_values: str = ""
@@ -142,6 +142,11 @@ def _object_sum(x: Any, axis: int | None = None) -> Any:
     return np.sum(x, axis=axis) if isinstance(x, np.ndarray) else _float_sum(x, axis)
 
 
+def _torch_transpose(x: Any) -> Any:
+    """A tensor's axes reversed, as np.transpose does (torch.t takes at most two, and Tensor.T warns on more)."""
+    return x.permute(*range(x.dim() - 1, -1, -1))
+
+
 def _object_transpose(x: Any) -> Any:
     return x.T if isinstance(x, np.ndarray) else x
 
@@ -179,7 +184,7 @@ FUNCTIONS = (
              on_values="the `pow` op"),
     Function("sum", "`sum(x, axis=None)`: every element summed, or along one axis (a number is its own sum)", _float_sum, _array_sum,
              _object_sum, "sum", "torch:sum", "jax.numpy:sum", kind="array"),
-    Function("transpose", "the axes reversed (a number is itself)", _itself, np.transpose, _object_transpose, "transpose", "torch:t",
+    Function("transpose", "the axes reversed (a number is itself)", _itself, np.transpose, _object_transpose, "transpose", _torch_transpose,
              "jax.numpy:transpose", kind="array"),
     Function("pi", "3.14159... (exact on symbols)", math.pi, math.pi, "sympy:pi", None, "math:pi", "math:pi", on_values="a float",
              kind="constant"),

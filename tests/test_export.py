@@ -406,6 +406,38 @@ def test_torch_export_in_a_module_under_torch_compile_fullgraph():
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
 
 
+def test_torch_export_compiles_fullgraph_after_the_registry_changed():
+    torch = pytest.importorskip("torch")
+    mish = export.torch("mish")  # the namespace is built; the change below must leave every op resolved in it
+    with registry.temporary(Op("cube", cube, cube_vjp)):
+        pass
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64, requires_grad=True)
+    got = torch.compile(lambda x: mish(x).sum(), fullgraph=True, backend="eager")(x)
+    torch.testing.assert_close(got, mish(x).sum())
+
+
+def twice_softplus(xp, x):
+    """Calls an op with static parameters (softplus's beta and threshold, by default) inside its forward."""
+    return xp.softplus(x) * 2
+
+
+def test_torch_export_calling_an_op_with_static_parameters_compiles():
+    torch = pytest.importorskip("torch")
+    f = export.torch(Op("twice_softplus", twice_softplus, softplus_twice_vjp))
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64, requires_grad=True)
+    compiled = torch.compile(lambda x: f(x).sum(), fullgraph=True, backend="eager")
+    got = torch.autograd.grad(compiled(x), x)[0]
+    torch.testing.assert_close(got, 2 * torch.sigmoid(x.detach()), rtol=1e-15, atol=0)
+
+
+def test_exported_transpose_reverses_every_axis(framework):
+    to, run, _ = FRAMEWORKS[framework]
+    x = np.arange(24.0).reshape(2, 3, 4)
+    out, (grad,) = run(to("transpose"), [x], {})
+    np.testing.assert_array_equal(out, np.transpose(x))
+    assert grad.shape == x.shape
+
+
 def test_torch_export_names_its_backward_after_the_op():
     torch = pytest.importorskip("torch")
     y = export.torch("gelu")(torch.ones(2, requires_grad=True))
