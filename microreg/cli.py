@@ -53,12 +53,9 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     """`microreg plugins`: each plugin with its ops or its failure; exit code 1 if any plugin failed."""
-    try:
-        with warnings.catch_warnings():  # the table below shows each failure; no need to warn about it too
-            warnings.simplefilter("ignore", PluginWarning)
-            registry.load()
-    except PluginError as exc:  # strict mode: raised once every plugin was tried; the table shows each failure too
-        print(f"microreg: {exc}", file=sys.stderr)
+    with warnings.catch_warnings():  # the table below shows each failure; no need to warn about it too
+        warnings.simplefilter("ignore", PluginWarning)
+        _load()
     records = [{"plugin": p.name, "distribution": p.distribution, "version": p.version, "ops": p.ops, "error": p.error}
                for p in sorted(registry.plugins.values(), key=lambda p: p.name)]
     if args.json:
@@ -68,6 +65,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                  f"FAILED: {r['error']}" if r["error"] else ", ".join(r["ops"])] for r in records]
         print(_table(rows, ["plugin", "distribution", "version", "ops"]))
     return 1 if any(r["error"] for r in records) else 0
+
+
+def _load() -> None:
+    """Load the plugins for a command that reports each failure itself (`plugins`, `audit`): a plugin refused in
+    strict mode is said in one line on stderr, and the command goes on to write its whole report, the refused
+    plugin in it as an error, and to exit 1."""
+    try:
+        registry.load()
+    except PluginError as exc:  # raised once every plugin was tried: what loaded stays loaded
+        print(f"microreg: {exc}", file=sys.stderr)
 
 
 def audit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,7 +111,7 @@ FORMATS = ("table", "json", "github", "junit")
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """`microreg audit`: audit, print the results in the chosen format, and return the exit code (see audit_arguments)."""
-    registry.load()  # strict mode may refuse a plugin: main reports the PluginError, and there is nothing to audit
+    _load()
     names = list(dict.fromkeys(args.ops))
     failures = load_failures()
     unknown = [n for n in names if n not in registry]
@@ -307,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except PluginError as exc:  # strict mode refused a plugin (`audit`, `ops`, ...): one line, as `plugins` says it
+    except PluginError as exc:  # strict mode refused a plugin (`ops`, `export`, ...): one line, as `plugins` says it
         print(f"microreg: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `microreg ops | head`: the reader has gone, which is no error of ours

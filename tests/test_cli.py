@@ -314,6 +314,53 @@ def test_audit_of_a_name_no_plugin_offers_still_fails_while_a_plugin_is_broken(b
     assert "no op named 'nosuch'" in capsys.readouterr().err
 
 
+@pytest.fixture
+def refused(install, monkeypatch, audit_stub):
+    """Strict mode, a core of one op (neg) and a plugin the audit refuses (it offers 'twice'), not loaded yet."""
+    install("microreg_ops", module("fake_core", returning(registry.get("neg"))), dist="microreg")
+    install("doubling", module("fake_doubling", returning(TWICE)), dist="fake-doubling", version="2.3")
+    reg = fresh()
+    monkeypatch.setattr(cli, "registry", reg)
+    for part in (microreg.audit.model, microreg.audit.run):
+        monkeypatch.setattr(part, "registry", reg)
+    return reg
+
+
+def test_strict_audit_writes_a_refused_plugin_as_an_error_in_the_table(refused, capsys):
+    assert cli.main(["audit", "--workers", "0"]) == 1
+    captured = capsys.readouterr()
+    rows = table_rows(captured.out.split("\n\n")[0])
+    assert rows["neg"]["verdict"] == "proved"
+    assert (rows["twice"]["plugin"], rows["twice"]["verdict"]) == ("doubling 2.3", "error")
+    assert "1 plugin(s) failed to load" in captured.out
+    assert "microreg: plugin 'doubling'" in captured.err
+
+
+def test_strict_audit_writes_a_refused_plugin_as_an_error_in_json(refused, capsys):
+    assert cli.main(["audit", "--workers", "0", "--format", "json"]) == 1
+    records = {r["plugin"]: r for r in json.loads(capsys.readouterr().out)}
+    assert records["microreg_ops"]["verdict"] == "proved"
+    assert records["doubling"]["verdict"] == "error" and "refuted by the audit" in records["doubling"]["checks"][0]["message"]
+
+
+def test_strict_audit_writes_a_refused_plugin_as_an_error_annotation(refused, capsys):
+    assert cli.main(["audit", "--workers", "0", "--format", "github"]) == 1
+    error, notice = capsys.readouterr().out.splitlines()
+    assert error.startswith("::error title=microreg audit%3A twice error::") and "plugin 'doubling' failed to load" in error
+    assert notice.startswith("::notice title=microreg audit::1 op(s) audited in ")
+
+
+def test_strict_audit_writes_a_refused_plugin_as_a_junit_error(refused, capsys):
+    from xml.etree import ElementTree
+
+    assert cli.main(["audit", "--workers", "0", "--format", "junit"]) == 1
+    suite = ElementTree.fromstring(capsys.readouterr().out).find("testsuite")
+    assert {k: suite.get(k) for k in ("tests", "failures", "errors")} == {"tests": "2", "failures": "0", "errors": "1"}
+    cases = {case.get("classname"): case for case in suite.iter("testcase")}
+    assert cases["microreg.audit.microreg_ops"].find("error") is None
+    assert "plugin 'doubling' failed to load" in cases["microreg.audit.doubling"].find("error").text
+
+
 def test_ops_of_a_plugin_that_failed_to_load_says_why(broken, monkeypatch):
     from microreg import testing
 
