@@ -33,12 +33,15 @@ def setup(task: str) -> None:
     sources = [ROOT / "pyproject.toml", *(p / "pyproject.toml" for p in plugins)]
     if stamp.exists() and all(stamp.stat().st_mtime >= p.stat().st_mtime for p in sources if p.exists()):
         return
+    print(f"installing microreg[{EXTRAS[task]}] and its plugins into {VENV} for `{task}`: about a minute the first time, "
+          "seconds once pip has them cached (pip is quiet until it is done)", flush=True)
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-e", f"{ROOT}[{EXTRAS[task]}]"], check=True)
     for plugin in plugins:
         if plugin.is_dir():
             subprocess.run([*pip, "-e", str(plugin)], check=True)
     stamp.touch()
+    print("installed", flush=True)
 
 
 def main(argv: list[str]) -> int:
