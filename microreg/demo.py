@@ -29,7 +29,7 @@ SAMPLES, NOISE, HIDDEN, LR = 200, 0.1, (16, 16), 0.05
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train and write the outputs; exit code 0, 1 if training hits a DomainError, 2 for an unusable activation."""
+    """Train and write the outputs; exit code 0, 1 if training hits a DomainError, 2 for an unusable activation or --out."""
     try:
         activation, params = parse_activation(args.activation)
         check_activation(activation, params)
@@ -37,7 +37,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"microreg demo: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, or no permission: said before any training, not as a traceback
+        print(f"microreg demo: --out {args.out}: {exc.strerror}; it must name a directory to write the plots and metrics.json in",
+              file=sys.stderr)
+        return 2
     X, y = make_moons(SAMPLES, NOISE, seed=args.seed)
     model = MLP(2, [*HIDDEN, 1], activation=activation, activation_params=params, seed=args.seed, graph="matmul")
     optimizer = Adam(model.parameters(), lr=LR)
@@ -72,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     except DomainError as exc:  # an activation that overflows, say: say which op, without a traceback
         print(f"microreg demo: training stopped at epoch {epoch}: {exc}", file=sys.stderr)
         return 1
+    except TypeError as exc:  # the engine's error naming an op that runs on floats only (math.tanh in its forward, say)
+        print(f"microreg demo: activation {args.activation} cannot train on arrays, as the demo does (one matmul a layer): "
+              f"{exc}; an op computes with xp's functions, not math's", file=sys.stderr)
+        return 2
     seconds = time.perf_counter() - start
 
     metrics = {"accuracy": accuracy, "loss": losses, "accuracy_per_epoch": accuracies, "epochs": args.epochs,

@@ -137,6 +137,25 @@ def test_an_op_failing_during_training_exits_1_naming_it(tmp_path, capsys, regis
     assert "training stopped at epoch 1: explode(" in out
 
 
+def test_an_out_that_is_a_file_exits_2_in_one_line(tmp_path, capsys):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("mine")
+    assert main(["demo", "--out", str(taken), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"microreg demo: --out {taken}: File exists; it must name a directory to write the plots and metrics.json in\n"
+    assert taken.read_text() == "mine"
+
+
+def test_an_activation_written_with_math_exits_2_in_one_line_naming_it(tmp_path, no_matplotlib, register_op, capsys):
+    from wrong_vjps import MATH_TANH
+
+    register_op(MATH_TANH)  # math.tanh runs at the float check, then meets the demo's arrays
+    assert main(["demo", "--out", str(tmp_path), "--epochs", "2", "--activation", "math_tanh"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("microreg demo: activation math_tanh cannot train on arrays") and "math_tanh(x=array(" in line
+    assert "not math's" in line
+
+
 def test_nonpositive_epochs_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--epochs", "0"])
