@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shutil
 import sys
 import textwrap
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 from xml.etree import ElementTree
 
 from . import accuracy, demo, export, plugins
 from .audit import ACCURACY_VERDICTS, DEFAULT_BUDGET, ENV_BUDGET, ENV_WORKERS, VERDICTS, OpAudit, audit, load_failures
-from .op import REQUIRED
+from .op import REQUIRED, Op
 from .opregistry import PluginError, PluginWarning
 from .plugins import __version__, registry
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def _table(rows: list[list[str]], header: list[str], wrap: int | None = None) -> str:
+    """rows under header in aligned columns; with wrap, the last column wrapped onto more lines so that a line
+    is at most wrap characters long (the last column at least 20 wide)."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    if wrap is not None:
+        widths[-1] = min(widths[-1], max(20, wrap - sum(w + 2 for w in widths[:-1])))
+        rows = [[*(r[:-1] if i == 0 else [""] * (len(r) - 1)), part]
+                for r in rows for i, part in enumerate(textwrap.wrap(str(r[-1]), widths[-1], break_on_hyphens=False) or [""])]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
@@ -45,10 +54,15 @@ def cmd_ops(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
-    rows = [[r["name"], str(r["arity"]), ", ".join(f"{k}={v}" if v is not None else k for k, v in r["params"].items()),
+    rows = [[r["name"], _arity(registry.get(r["name"])), ", ".join(f"{k}={v}" if v is not None else k for k, v in r["params"].items()),
              r["plugin"], f"{r['distribution'] or '-'} {r['version'] or ''}".strip()] for r in records]
     print(_table(rows, ["op", "arity", "params", "plugin", "distribution"]))
     return 0
+
+
+def _arity(op: Op) -> str:
+    """The number of inputs an op takes: "2", or "1+" for a variadic op (dot takes any number)."""
+    return f"{len(op.inputs)}+" if op.variadic else str(op.arity)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -63,7 +77,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     else:
         rows = [[r["plugin"], r["distribution"] or "-", r["version"] or "-",
                  f"FAILED: {r['error']}" if r["error"] else ", ".join(r["ops"])] for r in records]
-        print(_table(rows, ["plugin", "distribution", "version", "ops"]))
+        print(_table(rows, ["plugin", "distribution", "version", "ops"], wrap=shutil.get_terminal_size().columns))
     return 1 if any(r["error"] for r in records) else 0
 
 
@@ -100,9 +114,9 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", default=plugins.strict(),
                         help="also fail when a verdict is inconclusive or the accuracy unchecked (on with MICROREG_STRICT=1)")
     parser.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also check second derivatives")
-    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--budget", type=_at_least(float, 0, "a number of seconds, 0 or more"), default=None, metavar="SECONDS",
                         help=f"time limit per op for the symbolic steps (default: ${ENV_BUDGET}, else {DEFAULT_BUDGET:g}; 0: none)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
+    parser.add_argument("--workers", type=_at_least(int, 0, "a number of processes, 0 or more"), default=None, metavar="N",
                         help=f"worker processes proving ops at once (default: ${ENV_WORKERS}, else one per core; 0: in this process)")
 
 
@@ -247,20 +261,29 @@ def _junit(records: list[OpAudit], strict: bool, summary: str) -> str:
 def demo_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `microreg demo`: --out, --epochs, --seed, --activation."""
     parser.add_argument("--out", default="out", metavar="DIR", help="where to write the plots and metrics.json (default: out)")
-    parser.add_argument("--epochs", type=_positive_int, default=100, metavar="N", help="training epochs (default: 100)")
+    parser.add_argument("--epochs", type=_at_least(int, 1, "a positive number of epochs"), default=100, metavar="N",
+                        help="training epochs (default: 100)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the data and the initial weights (default: 0)")
     parser.add_argument("--activation", default="relu", metavar="NAME",
                         help="hidden activation: any registered unary op defined on all reals, "
-                             "e.g. tanh or a plugin's gelu, with its static parameters by name if it takes any, "
-                             "e.g. 'leaky_relu(negative_slope=0.2)' (default: relu)")
+                             "e.g. tanh or a plugin's gelu, with its static parameters as in the method call if it "
+                             "takes any, e.g. 'leaky_relu(0.2)' or 'leaky_relu(negative_slope=0.2)' (default: relu)")
 
 
-def _positive_int(text: str) -> int:
-    """argparse type for --epochs: an int of at least 1."""
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive number of epochs, got {text}")
-    return n
+def _at_least(kind: type, least: float, what: str) -> Callable[[str], Any]:
+    """An argparse type: text as kind (int or float), finite and at least least; else a usage error saying it must be what."""
+
+    def convert(text: str) -> Any:
+        try:
+            n = kind(text)
+        except ValueError:
+            n = None
+        if n is None or not math.isfinite(n) or n < least:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return n
+
+    convert.__name__ = kind.__name__  # argparse names the type in its own messages
+    return convert
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -284,15 +307,34 @@ class _Subcommand(argparse.ArgumentParser):
         return namespace, extras
 
 
+class _Command(argparse.ArgumentParser):
+    """The top-level parser: an unknown option is named as one (`microreg --bogus`), before a missing command is."""
+
+    commands: dict[str, argparse.ArgumentParser] = {}
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None) -> tuple:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        if namespace.command is None:
+            self.error(f"a command is required: {', '.join(self.commands)}")
+        return namespace, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `microreg` command and its five subcommands."""
-    parser = argparse.ArgumentParser(prog="microreg", description="A scalar autograd engine whose ops are audited plugins.")
+    parser = _Command(prog="microreg", description="A scalar autograd engine whose ops are audited plugins.")
     parser.add_argument("--version", action="version", version=f"microreg {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Subcommand)
-    p = sub.add_parser("ops", help="list every registered op with its arity and plugin")
+    sub = parser.add_subparsers(dest="command", parser_class=_Subcommand)
+    parser.commands = sub.choices
+    p = sub.add_parser("ops", help="list every registered op with its arity and plugin",
+                       description="List every registered op: its number of inputs (1+ for any number), its static "
+                                   "parameters with their defaults, and the plugin and distribution it comes from.")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(run=cmd_ops)
-    p = sub.add_parser("plugins", help="list each plugin with its distribution, version, ops and any failure")
+    p = sub.add_parser("plugins", help="list each plugin with its distribution, version, ops and any failure",
+                       description="List each plugin, with the distribution and version it comes from and its ops, "
+                                   "or why it failed to load; exit code 1 if any failed.")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(run=cmd_plugins)
     p = sub.add_parser("audit", help="prove every registered derivative with SymPy")

@@ -23,6 +23,7 @@ from .data import make_moons
 from .losses import binary_cross_entropy
 from .nn import MLP, check_activation
 from .optim import Adam
+from .plugins import registry
 from .value import DomainError, Value
 
 SAMPLES, NOISE, HIDDEN, LR = 200, 0.1, (16, 16), 0.05
@@ -102,24 +103,36 @@ def run(args: argparse.Namespace) -> int:
 
 
 def parse_activation(spec: str) -> tuple[str, dict[str, Any]]:
-    """The op name and static parameters of ``--activation``: ``"relu"`` gives ("relu", {}),
-    ``"leaky_relu(negative_slope=0.2)"`` gives ("leaky_relu", {"negative_slope": 0.2}). Parameters are
-    given by name, their values Python literals; a ValueError says what is malformed."""
+    """The op name and static parameters of ``--activation``, written as the method call would be: ``"relu"`` gives
+    ("relu", {}), ``"leaky_relu(0.2)"`` and ``"leaky_relu(negative_slope=0.2)"`` give ("leaky_relu",
+    {"negative_slope": 0.2}). Values are Python literals; parameters given by position are named by the op's
+    signature (an op not registered takes none); a ValueError says what is malformed."""
     try:
         tree = ast.parse(spec.strip(), mode="eval").body
     except SyntaxError:
         tree = None
     if isinstance(tree, ast.Name):
         return tree.id, {}
-    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and not tree.args and all(k.arg for k in tree.keywords):
-        params = {}
-        for k in tree.keywords:
-            try:
-                params[k.arg] = ast.literal_eval(k.value)
-            except ValueError:
-                raise ValueError(f"activation {spec!r}: parameter {k.arg} must be a number, got {ast.unparse(k.value)}") from None
-        return tree.func.id, params
-    raise ValueError(f"activation {spec!r} is not NAME or NAME(parameter=value, ...), e.g. leaky_relu(negative_slope=0.2)")
+    if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and all(k.arg for k in tree.keywords)
+            and not any(isinstance(a, ast.Starred) for a in tree.args)):
+        raise ValueError(f"activation {spec!r} is not NAME or NAME(value, ..., parameter=value, ...), e.g. leaky_relu(0.2)")
+    name = tree.func.id
+
+    def literal(node: ast.expr, what: str) -> Any:
+        try:
+            return ast.literal_eval(node)
+        except ValueError:
+            raise ValueError(f"activation {spec!r}: {what} must be a number, got {ast.unparse(node)}") from None
+
+    args = tuple(literal(a, f"parameter {i + 1}") for i, a in enumerate(tree.args))
+    params = {k.arg: literal(k.value, f"parameter {k.arg}") for k in tree.keywords}
+    op = registry.find(name)
+    if not args or op is None:  # by name only, or an unknown op, which check_activation names with the choices
+        return name, params
+    try:
+        return name, op.bind(args, params)
+    except TypeError as exc:  # as v.<op>(...) says it
+        raise ValueError(f"activation {name!r}: {exc} (the op is {op.signature})") from None
 
 
 def _say(line: str) -> None:

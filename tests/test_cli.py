@@ -65,7 +65,8 @@ def test_ops_table_has_a_row_per_op_with_arity_params_plugin_and_distribution(ca
     assert list(rows) == sorted(registry.ops())
     for name, row in rows.items():
         want = expected_record(name)
-        assert row["arity"] == str(want["arity"])
+        op = registry.get(name)
+        assert row["arity"] == (f"{len(op.inputs)}+" if op.variadic else str(op.arity))
         assert row["plugin"] == want["plugin"]
         assert row["distribution"] == f"{want['distribution']} {want['version']}"
         assert [p.split("=")[0] for p in row["params"].split(", ") if p] == list(registry.get(name).params)
@@ -95,6 +96,35 @@ def test_bad_command_lines_are_usage_errors(argv, capsys):
         cli.main(argv)
     assert info.value.code == 2
     assert "usage: microreg" in capsys.readouterr().err
+
+
+def test_an_unknown_option_before_the_command_is_named(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--bogus"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.endswith("microreg: error: unrecognized arguments: --bogus\n")
+
+
+def test_no_command_is_a_usage_error_naming_the_commands(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.endswith(f"microreg: error: a command is required: {', '.join(subcommands())}\n")
+
+
+@pytest.mark.parametrize("argv, what", [(["audit", "--budget", "-1"], "--budget: must be a number of seconds, 0 or more, got -1"),
+                                        (["audit", "--budget", "nan"], "--budget: must be a number of seconds, 0 or more, got nan"),
+                                        (["audit", "--workers", "-2"], "--workers: must be a number of processes, 0 or more, got -2"),
+                                        (["demo", "--epochs", "x"], "--epochs: must be a positive number of epochs, got x")])
+def test_a_negative_or_malformed_number_is_a_usage_error(argv, what, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2 and f"error: argument {what}" in capsys.readouterr().err
+
+
+def test_ops_shows_a_variadic_ops_arity_as_its_fewest_inputs_and_more(capsys):
+    assert cli.main(["ops"]) == 0
+    assert table_rows(capsys.readouterr().out)["dot"]["arity"] == "1+"
 
 
 def subcommands() -> list[str]:
@@ -128,6 +158,14 @@ def test_help_sends_nobody_to_a_file_of_the_repository(command, capsys):
         cli.main([command, "--help"])
     out = capsys.readouterr().out
     assert not re.search(r"\b(docs|examples|notebooks|benchmarks)/", out), out
+
+
+@pytest.mark.parametrize("command", subcommands())
+def test_each_subcommands_help_describes_it(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    usage, description, *_ = capsys.readouterr().out.split("\n\n")
+    assert not description.startswith(("positional arguments:", "options:")), description
 
 
 def test_the_audit_help_points_to_documentation_that_comes_with_the_package(capsys):
@@ -386,6 +424,17 @@ def test_microreg_plugins_lists_distribution_version_ops_and_failures(install, m
     records = {r["plugin"]: r for r in json.loads(capsys.readouterr().out)}
     assert records["broken"] == {"plugin": "broken", "distribution": "fake-broken", "version": "0.9", "ops": [],
                                  "error": "ValueError: config file missing"}
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_microreg_plugins_table_fits_the_terminal_and_wraps_the_ops(columns, monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert cli.main(["plugins"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= columns
+    start = lines[0].index("ops")
+    listed = " ".join(line[start:] for line in lines[2:]).replace(",", " ").split()
+    assert sorted(listed) == sorted(registry.ops())
 
 
 def test_microreg_plugins_in_strict_mode_reports_the_failure_without_a_traceback(install, monkeypatch, capsys, audit_stub):

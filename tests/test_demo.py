@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fakes import SWISH
 
-from microreg import Op
+from microreg import Op, registry
 from microreg.cli import main
 from microreg.demo import parse_activation
 from microreg.plugins import install_hint
@@ -96,9 +96,31 @@ def test_an_activation_spec_is_a_name_and_literal_parameters(spec, parsed):
     assert parse_activation(spec) == parsed
 
 
+@pytest.mark.parametrize("spec", ["leaky_relu(0.2)", "hardtanh(-2, max_val=0.5)"])
+def test_an_activation_spec_takes_parameters_by_position_as_the_method_does(spec):
+    name, params = parse_activation(spec)
+    assert params == registry.get(name).bind(*ast_call(spec))
+
+
+def ast_call(spec: str) -> tuple[tuple, dict]:
+    """The positional and keyword arguments of a call written as text, as Python reads them."""
+    import ast
+
+    call = ast.parse(spec, mode="eval").body
+    return tuple(ast.literal_eval(a) for a in call.args), {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+
+
+def test_an_activation_given_a_parameter_by_position_trains(tmp_path, no_matplotlib, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--epochs", "2", "--activation", "leaky_relu(0.2)"]) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["activation"] == "leaky_relu(0.2)"
+
+
 @pytest.mark.parametrize("spec, error", [
-    ("swish(1.5)", "activation 'swish(1.5)' is not NAME or NAME(parameter=value, ...)"),
-    ("swish(beta=1.5", "activation 'swish(beta=1.5' is not NAME or NAME(parameter=value, ...)"),
+    ("swish(*b)", "activation 'swish(*b)' is not NAME or NAME(value, ..., parameter=value, ...)"),
+    ("swish(beta=1.5", "activation 'swish(beta=1.5' is not NAME or NAME(value, ..., parameter=value, ...)"),
+    ("swish(1.5, 2)", "activation 'swish': swish() takes 1 static parameter(s) ['beta'], got 2"),
+    ("swish(1.5, beta=2)", "activation 'swish': swish() got parameter 'beta' twice"),
+    ("swish(b)", "activation 'swish(b)': parameter 1 must be a number, got b"),
     ("swish(beta=b)", "activation 'swish(beta=b)': parameter beta must be a number, got b"),
     ("swish(slope=2)", "activation 'swish': swish() got an unexpected parameter 'slope'; it takes ['beta']"),
     ("swish(beta='x')", "activation swish(beta='x') fails at x = 0: swish(x=0.0, beta='x') failed"),
