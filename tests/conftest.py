@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from skips import pytest_runtest_makereport  # noqa: F401 - a hook: one summary line per skip reason, with its count
 
 from microreg import Op, PluginError, plugins, registry
 from microreg.op import REQUIRED
