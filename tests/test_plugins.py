@@ -175,6 +175,38 @@ def test_two_distributions_with_one_entry_point_name_keep_one_whatever_the_insta
     assert "twice" not in reg.ops()
 
 
+# -- the core: found by its distribution, never by its entry-point name ------------------------------
+def test_the_core_is_the_microreg_distributions_entry_point(install):
+    install("microreg_ops", "microreg_ops", dist="microreg", version="0.1.0")
+    reg = fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert set(reg.ops()) == core_ops()
+    assert (reg.origin("add").name, reg.origin("add").distribution) == ("microreg_ops", "microreg")
+
+
+@pytest.mark.parametrize("core_installed", [True, False], ids=["core installed", "source tree"])
+def test_another_distributions_entry_point_named_like_the_core_is_a_broken_plugin_and_the_core_loads(core_installed, install):
+    if core_installed:
+        install("microreg_ops", "microreg_ops", dist="microreg", version="0.1.0")
+    install("microreg_ops", module("acme_ops", returning(TWICE)), dist="acme")  # 'acme_ops' sorts before 'microreg_ops'
+    reg = fresh()
+    load_expecting_failure(reg, "plugin 'microreg_ops [(]acme[)]' skipped: entry point name 'microreg_ops' is microreg's own, "
+                                "for its core ops [(]distribution 'microreg'[)]; 'acme_ops' of distribution 'acme' is not loaded")
+    assert set(reg.ops()) == core_ops()
+    assert reg.origin("add").name == "microreg_ops" and reg.plugins["microreg_ops (acme)"].ops == []
+
+
+def test_disabling_autoload_loads_the_core_even_when_another_distribution_claims_its_name(install, monkeypatch):
+    install("microreg_ops", "fake_never_imported", dist="acme")
+    monkeypatch.setenv(plugins.ENV_DISABLE, "1")
+    reg = fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert set(reg.ops()) == core_ops()
+    assert list(reg.plugins) == ["microreg_ops"] and "fake_never_imported" not in sys.modules
+
+
 # -- the switches --------------------------------------------------------------------------------
 def test_disabling_autoload_loads_the_core_ops_only_and_imports_no_plugin(install, monkeypatch):
     install("other", "fake_never_imported")
