@@ -4,9 +4,11 @@
 loads the plugins on first use.
 
 A plugin that fails (it does not import, its hook raises or returns something other than valid
-``Op``s, or it claims a taken name) is skipped whole, with a ``PluginWarning`` naming it and the
-reason, recorded in ``registry.plugins[name].error``. Plugins load core first, then by entry-point
-name, so which of two claimants keeps an op name never depends on install order. The core is the
+``Op``s) is skipped whole, with a ``PluginWarning`` naming it and the reason, recorded in
+``registry.plugins[name].error``. An op whose name is already registered is refused alone, recorded
+as a failed ``"plugin.op"`` that names the plugin keeping it, and the plugin's other ops load. Plugins
+load core first, then by entry-point name, and the first to offer a name keeps it: the core always
+wins, and which of two plugins keeps a name never depends on install order. The core is the
 ``microreg`` distribution's own ``microreg_ops`` entry point: another distribution's entry point of
 that name is reported as a failed plugin, never loaded in its place.
 
@@ -140,8 +142,9 @@ def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.En
             raise PluginError(f"{ep.value!r} has no @hookimpl microreg_ops()")
         offered = [op for impl in impls for op in _call(impl)]
         plugin.offered = [op.name for op in offered if isinstance(op, Op)]
-        registry.add(plugin, offered)
-        return []
+        taken = {op.name: registry.origin(op.name).name for op in offered if isinstance(op, Op) and op.name in registry}
+        registry.add(plugin, [op for op in offered if not (isinstance(op, Op) and op.name in taken)])
+        return [_refuse_op(registry, plugin, name, owner) for name, owner in taken.items()]
     except Exception as exc:
         if module is not None and manager.is_registered(module) and manager.get_name(module) == ep.name:
             manager.unregister(module)
@@ -149,6 +152,15 @@ def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.En
         registry.unregister(*(set(registry.ops()) - before))
         reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
         return [registry.fail(plugin, reason, strict())]
+
+
+def _refuse_op(registry: Registry, plugin: Plugin, name: str, owner: str) -> str:
+    """Record that plugin's op name was refused, the name being registered by owner, as a failed plugin "plugin.name"."""
+    why = ("the core's ops always win" if owner == CORE else
+           "plugins load in the order of their entry-point names, and the first to offer a name keeps it")
+    refused = Plugin(f"{plugin.name}.{name}", plugin.distribution, plugin.version, offered=[name])
+    return registry.fail(refused, f"op {name!r} is already registered by plugin {owner!r}, which keeps it ({why}); "
+                                  f"the other ops of {plugin.name!r} are loaded", strict())
 
 
 def _dist_name(ep: metadata.EntryPoint) -> str | None:
