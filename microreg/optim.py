@@ -36,6 +36,12 @@ class Optimizer:
         """Update every parameter's data from its grad (each optimizer defines how)."""
         raise NotImplementedError
 
+    def _gradients(self, weight_decay: float) -> list[Any]:
+        """Each parameter's ``grad + weight_decay * data``, as arrays of the optimizer's own: never a parameter's
+        ``.grad`` itself, which the user may zero in place (``p.grad[...] = 0``) while the state kept from it lives on."""
+        return [p.grad + weight_decay * p.data if weight_decay else p.grad.copy() if type(p.grad) is np.ndarray else p.grad
+                for p in self.params]
+
     def _update(self, data: list[Any], **state: list[Any]) -> None:
         """Set each parameter's data, and the optimizer's state, once all of it is known to be finite.
 
@@ -64,7 +70,7 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         with np.errstate(all="ignore"):  # _update checks every result, scalar or array
-            gs = [p.grad + self.weight_decay * p.data if self.weight_decay else p.grad for p in self.params]
+            gs = self._gradients(self.weight_decay)
             if self.momentum:
                 gs = [g if buf is None else self.momentum * buf + g for buf, g in zip(self.buffers, gs)]
             data = [p.data - self.lr * g for p, g in zip(self.params, gs)]
@@ -94,8 +100,7 @@ class Adam(Optimizer):
         root_correction = (1 - b2**t) ** 0.5
         ms, vs, data = [], [], []
         with np.errstate(all="ignore"):  # _update checks every result, scalar or array
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+            for p, g, m, v in zip(self.params, self._gradients(self.weight_decay), self.m, self.v):
                 m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
                 try:
                     data.append(p.data - step_size * m / (v**0.5 / root_correction + self.eps))

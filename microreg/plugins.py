@@ -4,13 +4,17 @@
 loads the plugins on first use.
 
 A plugin that fails (it does not import, its hook raises or returns something other than valid
-``Op``s, or it claims a taken name) is skipped whole, with a ``PluginWarning`` naming it and the
-reason, recorded in ``registry.plugins[name].error``. Plugins load core first, then by entry-point
-name, so which of two claimants keeps an op name never depends on install order.
+``Op``s) is skipped whole, with a ``PluginWarning`` naming it and the reason, recorded in
+``registry.plugins[name].error``. An op whose name is already registered is refused alone, recorded
+as a failed ``"plugin.op"`` that names the plugin keeping it, and the plugin's other ops load. Plugins
+load core first, then by entry-point name, and the first to offer a name keeps it: the core always
+wins, and which of two plugins keeps a name never depends on install order. The core is the
+``microreg`` distribution's own ``microreg_ops`` entry point: another distribution's entry point of
+that name is reported as a failed plugin, never loaded in its place.
 
 Environment switches (as pytest and datasette users expect):
 
-- ``MICROREG_DISABLE_PLUGIN_AUTOLOAD=1``: load only the core ops, no third-party plugin.
+- ``MICROREG_DISABLE_PLUGIN_AUTOLOAD=1``: load only the core ops, no third-party plugin (none is even looked at).
 - ``MICROREG_BLOCK_PLUGINS=name,other``: skip the named third-party plugins (entry-point names, as
   ``microreg plugins`` lists them).
 - ``MICROREG_STRICT=1``: a plugin failure raises ``PluginError`` instead of a warning, and each
@@ -37,6 +41,7 @@ from .opregistry import Plugin, PluginError, Registry
 
 GROUP = "microreg"
 CORE = "microreg_ops"
+DISTRIBUTION = "microreg"  # the distribution whose entry point CORE is the core
 ENV_DISABLE = "MICROREG_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "MICROREG_BLOCK_PLUGINS"
 ENV_STRICT = "MICROREG_STRICT"
@@ -76,38 +81,45 @@ def strict() -> bool:
     return _flag(ENV_STRICT)
 
 
-def entry_points() -> tuple[list[metadata.EntryPoint], list[tuple[metadata.EntryPoint, metadata.EntryPoint]]]:
+def entry_points() -> tuple[list[metadata.EntryPoint], list[tuple[metadata.EntryPoint, str]]]:
     """The entry points to load, core first then by name, so the outcome never depends on install order.
 
-    Also returns the (skipped, kept) pairs where two distributions use one entry-point name: the
-    one whose (value, distribution) sorts first is kept.
+    The core is the ``microreg_ops`` entry point of the ``microreg`` distribution itself (or, in a source
+    tree never installed, the ``microreg_ops`` module): found by its distribution, never by a name
+    another package can declare too. Also returns the entry points refused, each with the reason: one
+    that uses the core's name, and one whose name another distribution uses too (the one whose
+    (value, distribution) sorts first is kept).
     """
     found: dict[str, metadata.EntryPoint] = {}
-    clashes = []
+    refused = []
+    core = metadata.EntryPoint(name=CORE, value=CORE, group=GROUP)
     for ep in sorted(metadata.entry_points(group=GROUP), key=lambda ep: (ep.value, _dist_name(ep) or "")):
-        if ep.name in found:
-            clashes.append((ep, found[ep.name]))
+        if ep.name == CORE and _dist_name(ep) == DISTRIBUTION:
+            core = ep
+        elif ep.name == CORE:
+            refused.append((ep, f"entry point name {CORE!r} is microreg's own, for its core ops (distribution "
+                                f"{DISTRIBUTION!r}); {ep.value!r} of distribution {_dist_name(ep)!r} is not loaded"))
+        elif ep.name in found:
+            kept = found[ep.name]
+            refused.append((ep, f"entry point name {ep.name!r} ({ep.value!r}) is already used by {kept.value!r} "
+                                f"of distribution {_dist_name(kept)!r}, which is loaded instead"))
         else:
             found[ep.name] = ep
-    if CORE not in found:  # running from a source tree that was never installed
-        found[CORE] = metadata.EntryPoint(name=CORE, value=CORE, group=GROUP)
-    blocked = {n.strip() for n in os.environ.get(ENV_BLOCK, "").split(",") if n.strip()} - {CORE}
+    blocked = {n.strip() for n in os.environ.get(ENV_BLOCK, "").split(",") if n.strip()}
     if _flag(ENV_DISABLE):
-        blocked |= found.keys() - {CORE}
-    keep = [found[n] for n in sorted(found, key=lambda n: (n != CORE, n)) if n not in blocked]
-    return keep, [(ep, kept) for ep, kept in clashes if ep.name not in blocked]
+        return [core], []
+    return [core] + [found[n] for n in sorted(found) if n not in blocked], [(ep, why) for ep, why in refused if ep.name not in blocked]
 
 
 def load(registry: Registry) -> None:
     """Load every entry point of the ``microreg`` group into registry (the registry's loader)."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
-    eps, clashes = entry_points()
+    eps, refused = entry_points()
     failures = []
-    for ep, kept in clashes:
+    for ep, reason in refused:
         plugin = Plugin(f"{ep.name} ({_dist_name(ep) or ep.value})", _dist_name(ep), _dist_version(ep))
-        failures.append(registry.fail(plugin, f"entry point name {ep.name!r} ({ep.value!r}) is already used by {kept.value!r} "
-                                              f"of distribution {_dist_name(kept)!r}, which is loaded instead", strict()))
+        failures.append(registry.fail(plugin, reason, strict()))
     for ep in eps:
         failures += _load_one(registry, manager, ep)
     if failures and strict():
@@ -130,8 +142,9 @@ def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.En
             raise PluginError(f"{ep.value!r} has no @hookimpl microreg_ops()")
         offered = [op for impl in impls for op in _call(impl)]
         plugin.offered = [op.name for op in offered if isinstance(op, Op)]
-        registry.add(plugin, offered)
-        return []
+        taken = {op.name: registry.origin(op.name).name for op in offered if isinstance(op, Op) and op.name in registry}
+        registry.add(plugin, [op for op in offered if not (isinstance(op, Op) and op.name in taken)])
+        return [_refuse_op(registry, plugin, name, owner) for name, owner in taken.items()]
     except Exception as exc:
         if module is not None and manager.is_registered(module) and manager.get_name(module) == ep.name:
             manager.unregister(module)
@@ -139,6 +152,15 @@ def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.En
         registry.unregister(*(set(registry.ops()) - before))
         reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
         return [registry.fail(plugin, reason, strict())]
+
+
+def _refuse_op(registry: Registry, plugin: Plugin, name: str, owner: str) -> str:
+    """Record that plugin's op name was refused, the name being registered by owner, as a failed plugin "plugin.name"."""
+    why = ("the core's ops always win" if owner == CORE else
+           "plugins load in the order of their entry-point names, and the first to offer a name keeps it")
+    refused = Plugin(f"{plugin.name}.{name}", plugin.distribution, plugin.version, offered=[name])
+    return registry.fail(refused, f"op {name!r} is already registered by plugin {owner!r}, which keeps it ({why}); "
+                                  f"the other ops of {plugin.name!r} are loaded", strict())
 
 
 def _dist_name(ep: metadata.EntryPoint) -> str | None:

@@ -3,7 +3,9 @@
 With ``MICROREG_STRICT=1``, ``gate`` (set on the registry by the package) refuses a plugin, or a
 ``register()`` call, whose ops the audit does not prove. Kept apart from ``microreg.audit`` so that a
 load whose ops are all cached imports neither SymPy nor the audit itself: it hashes code objects and
-checks that a file exists.
+reads one small JSON file per op. An entry counts only if it names the fingerprint it is filed under
+and holds strict mode's verdict, ``accepted``; any other file there (written by hand, by an older
+microreg, or another op's entry under this name) is no verdict, and the op is audited again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from .audit import OpAudit
 
 ENV_CACHE = "MICROREG_CACHE_DIR"
+ACCEPTED = "accepted"  # strict mode's verdict in a cache entry: the audit proved the op and found it accurate
 
 
 def cache_dir() -> Path:
@@ -187,12 +190,12 @@ def refuse_unproved(ops: Iterable[Op], plugin: str) -> None:
     """Raise PluginError naming the plugin, op and verdict for every op that the audit does not prove and find accurate.
 
     Strict loading calls this before registering a plugin's ops. A proved op is remembered in
-    ``cache_dir()`` under its ``fingerprint``, so the next load checks a file instead of importing SymPy.
+    ``cache_dir()`` under its ``fingerprint``, so the next load reads that entry instead of importing SymPy.
     """
     ops = list(ops)
     batch = _Batch(ops)
     folder = cache_dir() / "audit"
-    todo = [(op, key) for op in ops for key in [fingerprint(op, batch)] if not (folder / f"{key}.json").is_file()]
+    todo = [(op, key) for op in ops for key in [fingerprint(op, batch)] if not _accepted(folder, key)]
     if not todo:
         return
     from .audit import audit
@@ -214,13 +217,25 @@ def refuse_unproved(ops: Iterable[Op], plugin: str) -> None:
             for r in refused))
 
 
+def _accepted(folder: Path, key: str) -> bool:
+    """Whether folder holds strict mode's acceptance of the op whose fingerprint is key: its entry, naming key, says accepted."""
+    import json  # here, not at import: only strict mode reads the cache
+
+    try:
+        entry = json.loads((folder / f"{key}.json").read_bytes())
+    except (OSError, ValueError):  # no entry, or one that is not JSON
+        return False
+    return isinstance(entry, dict) and entry.get("fingerprint") == key and entry.get("strict") == ACCEPTED
+
+
 def _remember(folder: Path, key: str, record: OpAudit) -> None:
+    """File strict mode's acceptance of an op under its fingerprint key: the audit record, the key and the verdict."""
     import json
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"{key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(record.to_json(), default=str))
+        tmp.write_text(json.dumps({**record.to_json(), "fingerprint": key, "strict": ACCEPTED}, default=str))
         os.replace(tmp, folder / f"{key}.json")
     except OSError as exc:
         warnings.warn(f"microreg: cannot write the audit cache in {folder}: {exc}; strict mode will audit "

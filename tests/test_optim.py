@@ -157,3 +157,25 @@ def test_a_step_that_would_write_a_non_finite_number_is_a_domain_error_and_chang
 def test_an_infinite_hyperparameter_is_refused():
     with pytest.raises(ValueError, match="SGD: lr must be >= 0.0, got inf"):
         SGD([Value(1.0)], lr=float("inf"))
+
+
+def test_sgd_momentum_survives_grads_zeroed_in_place():
+    w = Value(np.array([1.0, -2.0, 0.5]))
+    opt = SGD([w], lr=0.1, momentum=0.9)
+    for _ in range(2):
+        w.grad[...] = 0
+        ((w * w) * np.array([1.0, 2.0, 3.0])).sum().backward()
+        opt.step()
+    np.testing.assert_allclose(w.data, [0.46, 0.0, -0.19], atol=1e-15)  # torch.optim.SGD's result
+
+
+@pytest.mark.parametrize("cls, name, options", CONFIGS, ids=[f"{n}-{o}" for _, n, o in CONFIGS])
+def test_optimizer_state_shares_no_memory_with_grads_or_data(cls, name, options):
+    w = Value(np.array(START))
+    opt = cls([w], **options)
+    for _ in range(2):
+        w.grad = np.array(START) - 0.4
+        opt.step()
+        for state in (v for k, v in vars(opt).items() if k != "params" and isinstance(v, list)):
+            for x in state:
+                assert not np.shares_memory(x, w.grad) and not np.shares_memory(x, w.data)

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,8 +101,6 @@ FAILURES = {
     "returns a non-op": (lambda *_: module("fake_mod", not_an_op_hook), "returned 'relu', which is not a microreg.Op"),
     "vjp of wrong arity": (lambda *_: module("fake_mod", wrong_arity_hook), r"OpError: op 'bad': vjp must take \(xp, g, out, x\)"),
     "forward not callable": (lambda *_: module("fake_mod", uncallable_forward_hook), "OpError: op 'bad': forward must be callable"),
-    "op name taken by core": (lambda *_: module("fake_mod", returning(TWICE, Op("relu", twice, twice_vjp))),
-                              "'relu' is claimed by both plugin 'microreg_ops' and plugin 'broken'"),
     "op name shadows Value.backward": (lambda *_: module("fake_mod", returning(TWICE, Op("backward", twice, twice_vjp))),
                                        "op name 'backward' would shadow Value.backward"),
     "op name shadows Value.data": (lambda *_: module("fake_mod", returning(Op("data", twice, twice_vjp))),
@@ -151,16 +150,26 @@ def test_ops_a_failing_plugin_registered_by_itself_are_removed_too(install):
 
 # -- duplicates: both named, and the outcome independent of install order ----------------------
 @pytest.mark.parametrize("order", list(itertools.permutations(["beta", "alpha", "gamma"])))
-def test_a_duplicate_op_names_both_plugins_and_the_kept_one_does_not_depend_on_install_order(order, install):
+def test_a_duplicate_op_is_refused_alone_naming_the_plugin_that_keeps_it_whatever_the_install_order(order, install):
     offers = {"alpha": (TWICE,), "beta": (Op("twice", halve, halve_vjp), HALVE), "gamma": (Op("thrice", twice, twice_vjp),)}
     for name in order:
         install(name, module(f"fake_{name}", returning(*offers[name])), dist=f"fake-{name}")
     reg = fresh()
-    load_expecting_failure(reg, "op 'twice' is claimed by both plugin 'alpha' and plugin 'beta'; the first keeps it, 'beta' is refused")
-    assert reg.get("twice") is TWICE
+    load_expecting_failure(reg, "plugin 'beta.twice' skipped: op 'twice' is already registered by plugin 'alpha', which keeps it "
+                                "[(]plugins load in the order of their entry-point names, and the first to offer a name keeps it[)]; "
+                                "the other ops of 'beta' are loaded")
+    assert reg.get("twice") is TWICE and reg.get("halve") is HALVE
+    assert (reg.plugins["beta"].ops, reg.plugins["beta"].error) == (["halve"], None)
+    assert (reg.plugins["beta.twice"].distribution, reg.plugins["beta.twice"].offered) == ("fake-beta", ["twice"])
     assert reg.origin("thrice").name == "gamma"
-    assert "halve" not in reg.ops()
-    assert reg.plugins["beta"].ops == [] and "'alpha'" in reg.plugins["beta"].error
+
+
+def test_an_op_named_like_a_core_op_is_refused_alone_and_the_core_keeps_it(install):
+    install("acts", module("fake_acts", returning(TWICE, Op("relu", twice, twice_vjp))), dist="fake-acts")
+    reg = fresh()
+    load_expecting_failure(reg, "plugin 'acts.relu' skipped: op 'relu' is already registered by plugin 'microreg_ops', "
+                                "which keeps it [(]the core's ops always win[)]")
+    assert reg.origin("relu").name == "microreg_ops" and reg.origin("twice").name == "acts"
 
 
 @pytest.mark.parametrize("order", [("fake-one", "fake-two"), ("fake-two", "fake-one")])
@@ -173,6 +182,54 @@ def test_two_distributions_with_one_entry_point_name_keep_one_whatever_the_insta
                                 "by 'fake_mod_a' of distribution 'fake-two'")
     assert reg.origin("halve").distribution == "fake-two"
     assert "twice" not in reg.ops()
+
+
+# -- the core: found by its distribution, never by its entry-point name ------------------------------
+def test_the_core_is_the_microreg_distributions_entry_point(install):
+    install("microreg_ops", "microreg_ops", dist="microreg", version="0.1.0")
+    reg = fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert set(reg.ops()) == core_ops()
+    assert (reg.origin("add").name, reg.origin("add").distribution) == ("microreg_ops", "microreg")
+
+
+@pytest.mark.parametrize("core_installed", [True, False], ids=["core installed", "source tree"])
+def test_another_distributions_entry_point_named_like_the_core_is_a_broken_plugin_and_the_core_loads(core_installed, install):
+    if core_installed:
+        install("microreg_ops", "microreg_ops", dist="microreg", version="0.1.0")
+    install("microreg_ops", module("acme_ops", returning(TWICE)), dist="acme")  # 'acme_ops' sorts before 'microreg_ops'
+    reg = fresh()
+    load_expecting_failure(reg, "plugin 'microreg_ops [(]acme[)]' skipped: entry point name 'microreg_ops' is microreg's own, "
+                                "for its core ops [(]distribution 'microreg'[)]; 'acme_ops' of distribution 'acme' is not loaded")
+    assert set(reg.ops()) == core_ops()
+    assert reg.origin("add").name == "microreg_ops" and reg.plugins["microreg_ops (acme)"].ops == []
+
+
+def test_disabling_autoload_loads_the_core_even_when_another_distribution_claims_its_name(install, monkeypatch):
+    install("microreg_ops", "fake_never_imported", dist="acme")
+    monkeypatch.setenv(plugins.ENV_DISABLE, "1")
+    reg = fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert set(reg.ops()) == core_ops()
+    assert list(reg.plugins) == ["microreg_ops"] and "fake_never_imported" not in sys.modules
+
+
+def shipped_op_names() -> set[str]:
+    """Every op name registered here, and every one the repository's packages and notebooks declare (installed or not)."""
+    root = Path(__file__).resolve().parents[1]
+    sources = [*root.glob("microreg_ops/**/*.py"), *root.glob("plugins_*/**/*.py"), *root.glob("notebooks/*.ipynb")]
+    return set(microreg.registry.ops()) | {m for p in sources for m in re.findall(r'Op\(\\?"(\w+)\\?"', p.read_text())}
+
+
+def test_the_plugin_tutorials_ops_are_named_like_nothing_that_ships():
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    code = guide.split("\n## 2. The package\n", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/plugins.md, 2. The package", "exec"), namespace)
+    names = {op.name for op in namespace["OPS"]}
+    assert len(names) == 2 and not names & shipped_op_names(), names & shipped_op_names()
 
 
 # -- the switches --------------------------------------------------------------------------------
@@ -218,6 +275,16 @@ def test_strict_mode_refuses_a_plugin_whose_op_the_audit_does_not_prove(install,
     with pytest.raises(PluginError, match="plugin 'doubling' failed to load: op 'twice' is refuted by the audit"):
         fresh().load()
     assert audit_stub == [("microreg_ops", microreg.registry.plugins["microreg_ops"].ops), ("doubling", ["halve", "twice"])]
+
+
+def test_strict_mode_raises_for_a_duplicate_op_and_audits_and_loads_the_rest_of_its_plugin(install, audit_stub):
+    install("alpha", module("fake_alpha", returning(HALVE)))
+    install("beta", module("fake_beta", returning(Op("halve", twice, twice_vjp), Op("thrice", twice, twice_vjp))))
+    reg = fresh()
+    with pytest.raises(PluginError, match="plugin 'beta.halve' failed to load: op 'halve' is already registered by plugin 'alpha'"):
+        reg.load()
+    assert reg.get("halve") is HALVE and reg.origin("thrice").name == "beta"
+    assert audit_stub[1:] == [("alpha", ["halve"]), ("beta", ["thrice"])]
 
 
 # -- a vjp that breaks its promise at run time ----------------------------------------------------

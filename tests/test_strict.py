@@ -76,6 +76,39 @@ def test_refuse_unproved_sees_a_sibling_op_of_the_same_plugin_before_it_is_regis
     assert sorted(json.loads(p.read_text())["op"] for p in cache.glob("*.json")) == ["halfsig", "silu_"]
 
 
+def test_a_cache_entry_holds_the_fingerprint_it_is_filed_under_and_the_verdict(cache):
+    strict.refuse_unproved([RIGHT[0]], "mine")
+    (path,) = cache.glob("*.json")
+    entry = json.loads(path.read_text())
+    assert (entry["fingerprint"], entry["strict"]) == (path.stem, "accepted")
+
+
+def key_of(op: Op) -> str:
+    """The name refuse_unproved files op's entry under, when op is offered alone."""
+    return strict.fingerprint(op, strict._Batch([op]))
+
+
+NOT_A_VERDICT = {
+    "an empty file": lambda key, accepted: "",
+    "not JSON": lambda key, accepted: "proved",
+    "a JSON list": lambda key, accepted: json.dumps([key, "accepted"]),
+    "an audit record without the key or the verdict (an older microreg's)": lambda key, accepted: json.dumps(
+        {k: v for k, v in accepted.items() if k not in ("fingerprint", "strict")}),
+    "no verdict": lambda key, accepted: json.dumps({**accepted, "fingerprint": key, "strict": None}),
+    "another op's entry under this name": lambda key, accepted: json.dumps(accepted),
+}
+
+
+@pytest.mark.parametrize("entry", NOT_A_VERDICT)
+def test_a_cache_entry_that_is_not_strict_modes_verdict_for_this_key_is_audited_again(entry, cache):
+    strict.refuse_unproved([RIGHT[0]], "mine")
+    (path,) = cache.glob("*.json")
+    wrong = by_name("log_sign_flipped")
+    (cache / f"{key_of(wrong)}.json").write_text(NOT_A_VERDICT[entry](key_of(wrong), json.loads(path.read_text())))
+    with pytest.raises(PluginError, match="op 'log_sign_flipped' is refuted"):
+        strict.refuse_unproved([wrong], "mine")
+
+
 def test_the_fingerprint_is_stable_and_changes_with_the_vjp():
     base = Op("t", tanh, tanh_vjp)
     assert strict.fingerprint(base) == strict.fingerprint(Op("t", tanh, tanh_vjp))
