@@ -119,7 +119,7 @@ class Registry:
             raise TypeError(f"op names are strings, got {name!r}")
         op = self.find(name)
         if op is None:
-            near = difflib.get_close_matches(name, self._ops, n=3)
+            near = difflib.get_close_matches(name, self._ops, n=3, cutoff=0.7)  # 0.6, difflib's default, offers cosh for nosuch
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise KeyError(f"no op named {name!r} is registered{hint} (see `microreg ops`){self.failed()}")
         return op

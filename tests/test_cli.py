@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from fakes import TWICE, fresh, module, raising_hook, returning
+from fakes import TWICE, fresh, module, raising_hook, returning, twice, twice_vjp
 from wrong_vjps import EXPLOSIVE, MATH_TANH, UNPROVABLE, UNSTABLE, by_name
 
 import microreg
@@ -312,10 +312,10 @@ def test_cli_order_two_adds_second_derivative_checks(capsys):
 
 @pytest.fixture
 def broken(install, monkeypatch):
-    """A fake environment: a core of one op (neg), a plugin whose hook raises, one offering 'twice' and a taken name."""
+    """A fake environment: a core of one op (neg), a plugin whose hook raises, one offering 'twice' and a name Value holds."""
     install("microreg_ops", module("fake_core", returning(registry.get("neg"))), dist="microreg")
     install("broken", module("fake_mod", raising_hook), dist="fake-broken", version="0.9")
-    install("clashing", module("fake_clash", returning(TWICE, registry.get("neg"))), dist="fake-clash", version="2.0")
+    install("clashing", module("fake_clash", returning(TWICE, Op("backward", twice, twice_vjp))), dist="fake-clash", version="2.0")
     reg = fresh()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -332,7 +332,7 @@ def test_audit_exits_1_with_an_error_row_naming_each_plugin_that_failed_to_load(
     rows = table_rows(out.split("\n\n")[0])
     assert rows["neg"]["verdict"] == "proved"
     assert (rows["-"]["plugin"], rows["-"]["verdict"]) == ("broken 0.9", "error")
-    assert (rows["twice, neg"]["plugin"], rows["twice, neg"]["verdict"]) == ("clashing 2.0", "error")
+    assert (rows["twice, backward"]["plugin"], rows["twice, backward"]["verdict"]) == ("clashing 2.0", "error")
     assert "plugin 'broken' failed to load: ValueError: config file missing" in out
     assert "1 op(s) audited" in out and "2 plugin(s) failed to load" in out
     assert cli.main(["audit", "--format", "json"]) == 1
@@ -343,7 +343,8 @@ def test_audit_exits_1_with_an_error_row_naming_each_plugin_that_failed_to_load(
 def test_audit_of_an_op_whose_plugin_failed_names_the_plugin_and_why(broken, capsys):
     assert cli.main(["audit", "twice"]) == 1
     captured = capsys.readouterr()
-    assert "op 'twice' is not registered: plugin 'clashing', which offers it, failed to load: op 'neg' is claimed" in captured.err
+    assert ("op 'twice' is not registered: plugin 'clashing', which offers it, failed to load: "
+            "plugin 'clashing': op name 'backward' would shadow") in captured.err
     assert "clashing 2.0" in captured.out and "error" in captured.out
 
 
@@ -473,3 +474,9 @@ def test_export_prints_how_to_use_the_op_in_the_framework(framework, capsys):
 def test_export_of_an_unknown_op_exits_2_with_a_suggestion(capsys):
     assert cli.main(["export", "gleu", "--to", "jax"]) == 2
     assert "no op named 'gleu' is registered; did you mean gelu" in capsys.readouterr().err
+
+
+def test_export_of_a_name_like_no_op_suggests_nothing(capsys):
+    assert cli.main(["export", "nosuch", "--to", "jax"]) == 2
+    err = capsys.readouterr().err
+    assert "no op named 'nosuch' is registered" in err and "did you mean" not in err  # difflib's 0.6 offered cosh
