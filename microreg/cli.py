@@ -81,14 +81,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 1 if any(r["error"] for r in records) else 0
 
 
-def _load() -> None:
+def _load() -> bool:
     """Load the plugins for a command that reports each failure itself (`plugins`, `audit`): a plugin refused in
     strict mode is said in one line on stderr, and the command goes on to write its whole report, the refused
-    plugin in it as an error, and to exit 1."""
+    plugin in it as an error, and to exit 1. Whether strict mode refused one."""
     try:
         registry.load()
     except PluginError as exc:  # raised once every plugin was tried: what loaded stays loaded
         print(f"microreg: {exc}", file=sys.stderr)
+        return True
+    return False
 
 
 def audit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +127,7 @@ FORMATS = ("table", "json", "github", "junit")
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """`microreg audit`: audit, print the results in the chosen format, and return the exit code (see audit_arguments)."""
-    _load()
+    refused = _load()
     names = list(dict.fromkeys(args.ops))
     failures = load_failures()
     unknown = [n for n in names if n not in registry]
@@ -136,8 +138,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     records = [] if unknown else audit(names or None, order=args.order, progress=_progress, budget=args.budget,
                                             workers=args.workers)
-    if unknown or not names:  # a plugin that failed to load fails the run: it may hold the op asked for
-        records += failures
+    if unknown or not names or refused:  # a plugin that failed to load fails the run: it may hold the op asked for,
+        records += failures  # and in strict mode every plugin must load
     summary = _summary(records, time.perf_counter() - start)
     _print(records, args.format, args.strict, summary)
     return 1 if unknown or any(r.fails(args.strict) for r in records) else 0
