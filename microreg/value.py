@@ -107,6 +107,19 @@ class DomainError(ValueError):
 
 
 _F64 = np.dtype(np.float64)
+_isfinite = np.isfinite
+
+
+def _finite(a: np.ndarray) -> bool:
+    """Whether every element of a float64 array is finite: NaN and infinities carry into the sum, which is
+    cheaper than a test of each element (that runs only when the sum is not finite, or overflows)."""
+    try:
+        total = _sum_all(a, axis=None)
+        if total - total == 0.0:
+            return True
+    except FloatingPointError:
+        pass
+    return bool(_isfinite(a).all())
 
 
 def _data(x: Any, what: str = "Value()", copy: bool = True) -> float | np.ndarray:
@@ -209,6 +222,10 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
                 out = _data(out, "the result", copy=False)
             elif not out.ndim:
                 out = float(out)
+                if out - out != 0.0:
+                    raise ValueError(f"the result is {out}, not finite")
+            elif not _finite(out):  # NaN from a NaN in the op's code, or in an input, raises no NumPy flag
+                raise ValueError(f"the result is {_short(out)}, not finite")
     except (ArithmeticError, ValueError) as exc:
         raise DomainError(_describe(op, "forward", datas, kw, exc)) from None
     except TypeError as exc:  # a static parameter of the wrong type, say: name the op and what it was given
@@ -770,10 +787,7 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
         raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r}: "
                         f"expected a tuple of {len(inputs)} cotangent(s), one per input {op.inputs}")
     if xp is SCALAR:
-        for p, gp in zip(inputs, gs):
-            if gp is not None and type(p) is Value and not math.isfinite(gp):
-                raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
-        return gs
+        return [_scalar_cotangent(op, p, gp, datas, kw, name) for p, gp, name in zip(inputs, gs, op.inputs)]
     out = []
     for p, gp, d, name in zip(inputs, gs, datas, op.inputs):
         if type(p) is not Value:
@@ -790,16 +804,38 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
                 shape = np.shape(raw.data if type(raw) is Value else raw)
                 raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of shape {shape} for input "
                                 f"{name}, of shape {np.shape(d)}: it must have the input's shape, or the output's") from None
-            if xp is None:  # computed as Python floats compute (see _as_floats): check it here
-                if not np.isfinite(gp).all():
+            if type(gp) is np.ndarray:
+                if gp.dtype is not _F64:
+                    raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of dtype {gp.dtype} for "
+                                    f"input {name}: expected real numbers (float64)")
+                if not _finite(gp):  # NaN in the vjp's code raises no NumPy flag
                     raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {_short(gp)}, not finite")))
-                gp = float(gp) if type(d) is float else gp
+            elif type(gp) is not Value:
+                gp = _scalar_cotangent(op, p, gp, datas, kw, name)
             # a vjp may pass an array through (add gives (g, g)): a leaf, whose grad users may update in
             # place, gets an array of its own (the sweep itself never writes into a grad array)
             if type(gp) is np.ndarray and p._fn is None and (gp is g or any(gp is o for o in out)):
                 gp = gp.copy()
         out.append(gp)
     return out
+
+
+def _scalar_cotangent(op: Op, p: Any, gp: Any, datas: Sequence[Any], kw: dict, name: str) -> Any:
+    """A vjp's cotangent for a scalar input, checked: a finite real number (a float), else an error naming the op."""
+    if gp is None or type(p) is not Value:
+        return None
+    if type(gp) is not float:
+        if isinstance(gp, complex | np.complexfloating):
+            raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, complex")))
+        if isinstance(gp, np.ndarray) and gp.ndim:
+            raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of shape {gp.shape} for input {name}, "
+                            "of shape (): it must have the input's shape, or the output's")
+        if not isinstance(gp, int | float | np.integer | np.floating | np.ndarray) or isinstance(gp, bool | np.bool_):
+            raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gp!r} for input {name}: expected a real number")
+        gp = float(gp)
+    if gp - gp != 0.0:
+        raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
+    return gp
 
 
 def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
@@ -869,8 +905,8 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                     if fast and type(g) is float and type(a.data) is float:
                         try:
                             (ga,) = op.vjp(SCALAR, g, node.data, a.data)
-                            if ga is not None and ga - ga:
-                                raise ArithmeticError  # not finite: the checked path says so, naming the op
+                            if ga is not None and (type(ga) is not float or ga - ga):
+                                raise ArithmeticError  # not a finite float: the checked path says so, naming the op
                         except (ArithmeticError, ValueError, TypeError):
                             (ga,) = _vjp(node, g, create_graph)  # re-run checked, to raise the precise error
                     else:
@@ -888,7 +924,7 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                         try:
                             gs = op.vjp(SCALAR, g, node.data, *[p.data if type(p) is Value else p for p in a])
                             total = sum(gs)  # a None (zero) cotangent is a TypeError here: the checked path takes it
-                            if total - total or len(gs) != len(a):
+                            if type(total) is not float or total - total or len(gs) != len(a):
                                 raise ArithmeticError  # not finite, or too few: the checked path says so, naming the op
                         except (ArithmeticError, ValueError, TypeError):
                             gs = None
@@ -909,8 +945,9 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                 if fast and type(g) is float:
                     try:
                         ga, gb = op.vjp(SCALAR, g, node.data, a.data if type(a) is Value else a, b.data if type(b) is Value else b)
-                        if (ga is not None and ga - ga) or (gb is not None and gb - gb):
-                            raise ArithmeticError  # not finite: the checked path says so, naming the op
+                        if ((ga is not None and (type(ga) is not float or ga - ga))
+                                or (gb is not None and (type(gb) is not float or gb - gb))):
+                            raise ArithmeticError  # not a finite float: the checked path says so, naming the op
                     except (ArithmeticError, ValueError, TypeError):
                         ga, gb = _vjp(node, g, create_graph)
                 else:

@@ -852,3 +852,70 @@ def test_cyclic_garbage_made_while_backward_pauses_the_collector_is_collected_af
     for _ in range(20_000):  # container allocations: the collector's own trigger
         [[]]  # noqa: B018
     assert all(ref() is None for ref in _cycles)
+
+
+# -- nothing silently wrong: NaN without a NumPy flag, complex or misshapen cotangents (issue 23) --------------
+
+
+def _nan_where_negative(xp, x):
+    return xp.where(x < 0, x * float("nan"), x)  # NaN times a number raises no NumPy flag
+
+
+def _nanny_vjp(xp, g, out, x):
+    return (g,)
+
+
+def _nan_vjp(xp, g, out, x):
+    return (g * float("nan"),)
+
+
+@pytest.mark.parametrize("data", [-1.0, [-1.0, 2.0]], ids=["scalar", "array"])
+def test_a_forward_that_gives_nan_without_a_numpy_flag_is_a_domain_error_naming_the_op(data, register_op):
+    register_op(Op("nanny", _nan_where_negative, _nanny_vjp))
+    with pytest.raises(DomainError, match=r"^nanny\(x="):
+        Value(data).nanny()
+
+
+@pytest.mark.parametrize("data", [2.0, [1.0, 2.0]], ids=["scalar", "array"])
+def test_a_vjp_that_gives_nan_without_a_numpy_flag_is_a_domain_error_and_changes_no_grad(data, register_op):
+    register_op(Op("nan_grad", _unchanged, _nan_vjp))
+    x = Value(data)
+    with pytest.raises(DomainError, match=r"^nan_grad vjp\(x=.*a cotangent is .*not finite"):
+        x.nan_grad().sum().backward()
+    np.testing.assert_array_equal(x.grad, np.zeros(np.shape(data)))
+
+
+def test_array_data_set_to_nan_after_creation_is_a_domain_error_at_the_next_op():
+    a = Value(np.array([1.0, 2.0]))
+    a.data[1] = np.nan
+    with pytest.raises(DomainError, match=r"^tanh\(x="):
+        a.tanh()
+
+
+def _complex_vjp(xp, g, out, x):
+    return (g * (2 / 3) / x ** (1 / 3),)  # ** on a negative float is complex in Python (xp.pow is meant)
+
+
+@pytest.mark.parametrize("data", [-8.0, [-8.0, 1.0]], ids=["scalar", "array"])
+def test_a_vjp_giving_a_complex_cotangent_is_a_domain_error_naming_the_op(data, register_op):
+    register_op(Op("complex_grad", _unchanged, _complex_vjp))
+    x = Value(data)
+    with pytest.raises(DomainError, match=r"^complex_grad vjp\(x="):
+        x.complex_grad().sum().backward()
+    np.testing.assert_array_equal(x.grad, np.zeros(np.shape(data)))
+
+
+@pytest.mark.parametrize("shape", [(1,), (2,)])
+@pytest.mark.parametrize("how", ["backward", "_backward"])
+def test_a_vjp_giving_an_array_for_a_scalar_input_is_a_type_error_naming_op_and_shape(shape, how, register_op):
+    def array_vjp(xp, g, out, x):
+        return (np.full(shape, g),)
+
+    register_op(Op("array_grad", _unchanged, array_vjp))
+    x = Value(2.0)
+    y = x.array_grad()
+    y.grad = 1.0
+    message = rf"^array_grad.s vjp array_vjp returned a cotangent of shape \({shape[0]},\) for input x, of shape \(\)"
+    with pytest.raises(TypeError, match=message):
+        getattr(y, how)()
+    assert x.grad == 0.0
