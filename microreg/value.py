@@ -7,7 +7,6 @@ Also the fourth xp namespace, ``ValueNamespace``: ops run on Values, so a vjp bu
 from __future__ import annotations
 
 import functools
-import gc
 import inspect
 import math
 import os
@@ -286,6 +285,14 @@ def _record(node: Value) -> Op:
     return op.op if type(op) is _Bound else op
 
 
+def _float(n: int) -> float | int:
+    """An int constant as a float; one too large for a float stays an int, for apply() to refuse naming the op."""
+    try:
+        return float(n)
+    except OverflowError:
+        return n
+
+
 def _binary(op: Op) -> tuple[Any, Any, Any]:
     """``a <op> b`` and its reflected form, with a fast path for floats (``backend_of``'s rule inline, as in
     ``_unary`` and ``_nary``: a call would cost more than the test); static parameters go through apply()."""
@@ -294,6 +301,8 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
     def method(self: Value, other: Any) -> Any:
         a = self.data
         b = other.data if type(other) is Value else other
+        if type(b) is int:  # micrograd's code writes x * 2: an int constant is its float, as fast
+            b = other = _float(b)
         if type(a) is float and type(b) is float:
             try:
                 out = forward(SCALAR, a, b)
@@ -307,6 +316,8 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
 
     def reflected(self: Value, other: Any) -> Any:
         a = self.data
+        if type(other) is int:  # 1 + x
+            other = _float(other)
         if type(a) is float and type(other) is float:
             try:
                 out = forward(SCALAR, other, a)
@@ -846,19 +857,14 @@ def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> 
     order: a node's vjp runs once all its consumers have sent their cotangents, counted in the node's
     ``_k`` slot (0 again afterwards).
     """
-    paused = gc.isenabled()
-    if paused:  # the sweep makes no reference cycles; pausing the cyclic collector saves a third of its time
-        gc.disable()
     token = _raise_fp()
     try:
-        return _sweep_unpaused(roots, seeds, create_graph)
+        return _walk(roots, seeds, create_graph)
     finally:
         _restore_fp(token)
-        if paused:
-            gc.enable()
 
 
-def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
+def _walk(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
     zero = float("0")  # a new object: marks the nodes this sweep has reached, and a cotangent not yet received
     visited, saved = [], []
     record, keep = visited.append, saved.append
