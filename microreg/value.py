@@ -406,10 +406,37 @@ class _ValueType(type):
         # Op methods are installed as the plugins load, on first use; asking the class for one
         # (help(Value.tanh)) is a first use. Only a missing class attribute gets here: no cost elsewhere.
         if not name.startswith("_") and not registry._loaded:
-            registry.load()  # waits while another thread loads; returns at once in the loading thread itself
+            try:
+                registry.load()  # waits while another thread loads; returns at once in the loading thread itself
+            finally:
+                _mark_refused()
             if registry._loaded:
                 return getattr(cls, name)
         raise AttributeError(f"type object 'Value' has no attribute {name!r}{registry.failed()}")
+
+
+class _Refused:
+    """In place of the method of an op whose plugin failed to load: asking a Value for it is an AttributeError
+    naming the plugin. (A ``__getattr__`` on Value would do it for every name, but CPython would then no longer
+    specialize attribute access on Values: see Value's slots.)"""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        who = "type object 'Value'" if obj is None else "'Value' object"
+        raise AttributeError(f"{who} has no attribute {self.name!r}{registry.failed()}")
+
+
+def _mark_refused() -> None:
+    """A _Refused in Value for each op a plugin that failed to load offered, where no op of that name is installed."""
+    for plugin in list(registry.plugins.values()):
+        if plugin.error:
+            for name in plugin.offered:
+                if name.isidentifier() and not name.startswith("_") and name not in Value.__dict__:
+                    setattr(Value, name, _Refused(name))
 
 
 class Value(metaclass=_ValueType):
@@ -429,7 +456,8 @@ class Value(metaclass=_ValueType):
     # inputs _a, _b; _label and the sweep's consumer count _k stay unset until needed, so the collector skips them.
     __slots__ = ("data", "grad", "_fn", "_a", "_b", "_label", "_k")
     # No __getattr__ for instances (to name a plugin that failed, say): CPython would no longer specialize
-    # attribute access on Values, and the training step would take half as long again. The class has one.
+    # attribute access on Values, and the training step would take half as long again. The class has one, and
+    # each op a failed plugin offered is a _Refused, whose error names the plugin.
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError(f"Value cannot be subclassed (by {cls.__name__}): the engine's fast paths test type(x) is Value; "
@@ -438,7 +466,10 @@ class Value(metaclass=_ValueType):
 
     def __init__(self, data: Any, label: str = "") -> None:
         if not registry._loaded:
-            registry.load()
+            try:
+                registry.load()
+            finally:
+                _mark_refused()
         self.data = _data(data)
         self.grad = zeros_like(self.data)
         self._fn, self._a, self._b = None, None, None

@@ -927,3 +927,30 @@ def test_an_int_constant_takes_the_float_fast_path_and_is_stored_as_a_float(expr
 def test_an_int_constant_too_large_for_a_float_is_a_value_error_naming_the_op():
     with pytest.raises(ValueError, match=r"add\(\) takes finite numbers.*too large"):
         Value(1.0) + 10**400
+
+
+@pytest.fixture
+def refused_plugin(monkeypatch):
+    """A first use under MICROREG_STRICT=1 that refuses plugin 'acme', which offered the op 'acme_isru'."""
+    from microreg import PluginError
+
+    def strict_load(reg):
+        reg.plugins["acme"] = Plugin("acme", error="op 'acme_isru' is refuted by the audit", offered=["acme_isru"])
+        raise PluginError("plugin 'acme' failed to load: op 'acme_isru' is refuted by the audit")
+
+    monkeypatch.setitem(registry.plugins, "acme", Plugin("acme"))  # removed again after the test
+    monkeypatch.setattr(registry, "_loader", strict_load)
+    monkeypatch.setattr(registry, "_loaded", False)
+    with pytest.raises(PluginError, match="plugin 'acme' failed"):
+        Value(1.0)
+    yield
+    if "acme_isru" in Value.__dict__:
+        delattr(Value, "acme_isru")
+
+
+def test_a_values_op_of_a_refused_plugin_is_an_attribute_error_naming_the_plugin(refused_plugin):
+    with pytest.raises(AttributeError, match=r"^'Value' object has no attribute 'acme_isru'; plugin\(s\) 'acme' failed to load"):
+        Value(1.0).acme_isru()
+    with pytest.raises(AttributeError, match=r"^type object 'Value' has no attribute 'acme_isru'; plugin\(s\) 'acme' failed"):
+        Value.acme_isru  # noqa: B018
+    assert not hasattr(Value(1.0), "acme_isru")
