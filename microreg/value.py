@@ -7,7 +7,6 @@ Also the fourth xp namespace, ``ValueNamespace``: ops run on Values, so a vjp bu
 from __future__ import annotations
 
 import functools
-import gc
 import inspect
 import math
 import os
@@ -107,6 +106,19 @@ class DomainError(ValueError):
 
 
 _F64 = np.dtype(np.float64)
+_isfinite = np.isfinite
+
+
+def _finite(a: np.ndarray) -> bool:
+    """Whether every element of a float64 array is finite: NaN and infinities carry into the sum, which is
+    cheaper than a test of each element (that runs only when the sum is not finite, or overflows)."""
+    try:
+        total = _sum_all(a, axis=None)
+        if total - total == 0.0:
+            return True
+    except FloatingPointError:
+        pass
+    return bool(_isfinite(a).all())
 
 
 def _data(x: Any, what: str = "Value()", copy: bool = True) -> float | np.ndarray:
@@ -209,6 +221,10 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
                 out = _data(out, "the result", copy=False)
             elif not out.ndim:
                 out = float(out)
+                if out - out != 0.0:
+                    raise ValueError(f"the result is {out}, not finite")
+            elif not _finite(out):  # NaN from a NaN in the op's code, or in an input, raises no NumPy flag
+                raise ValueError(f"the result is {_short(out)}, not finite")
     except (ArithmeticError, ValueError) as exc:
         raise DomainError(_describe(op, "forward", datas, kw, exc)) from None
     except TypeError as exc:  # a static parameter of the wrong type, say: name the op and what it was given
@@ -269,6 +285,14 @@ def _record(node: Value) -> Op:
     return op.op if type(op) is _Bound else op
 
 
+def _float(n: int) -> float | int:
+    """An int constant as a float; one too large for a float stays an int, for apply() to refuse naming the op."""
+    try:
+        return float(n)
+    except OverflowError:
+        return n
+
+
 def _binary(op: Op) -> tuple[Any, Any, Any]:
     """``a <op> b`` and its reflected form, with a fast path for floats (``backend_of``'s rule inline, as in
     ``_unary`` and ``_nary``: a call would cost more than the test); static parameters go through apply()."""
@@ -277,6 +301,8 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
     def method(self: Value, other: Any) -> Any:
         a = self.data
         b = other.data if type(other) is Value else other
+        if type(b) is int:  # micrograd's code writes x * 2: an int constant is its float, as fast
+            b = other = _float(b)
         if type(a) is float and type(b) is float:
             try:
                 out = forward(SCALAR, a, b)
@@ -290,6 +316,8 @@ def _binary(op: Op) -> tuple[Any, Any, Any]:
 
     def reflected(self: Value, other: Any) -> Any:
         a = self.data
+        if type(other) is int:  # 1 + x
+            other = _float(other)
         if type(a) is float and type(other) is float:
             try:
                 out = forward(SCALAR, other, a)
@@ -378,10 +406,37 @@ class _ValueType(type):
         # Op methods are installed as the plugins load, on first use; asking the class for one
         # (help(Value.tanh)) is a first use. Only a missing class attribute gets here: no cost elsewhere.
         if not name.startswith("_") and not registry._loaded:
-            registry.load()  # waits while another thread loads; returns at once in the loading thread itself
+            try:
+                registry.load()  # waits while another thread loads; returns at once in the loading thread itself
+            finally:
+                _mark_refused()
             if registry._loaded:
                 return getattr(cls, name)
         raise AttributeError(f"type object 'Value' has no attribute {name!r}{registry.failed()}")
+
+
+class _Refused:
+    """In place of the method of an op whose plugin failed to load: asking a Value for it is an AttributeError
+    naming the plugin. (A ``__getattr__`` on Value would do it for every name, but CPython would then no longer
+    specialize attribute access on Values: see Value's slots.)"""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        who = "type object 'Value'" if obj is None else "'Value' object"
+        raise AttributeError(f"{who} has no attribute {self.name!r}{registry.failed()}")
+
+
+def _mark_refused() -> None:
+    """A _Refused in Value for each op a plugin that failed to load offered, where no op of that name is installed."""
+    for plugin in list(registry.plugins.values()):
+        if plugin.error:
+            for name in plugin.offered:
+                if name.isidentifier() and not name.startswith("_") and name not in Value.__dict__:
+                    setattr(Value, name, _Refused(name))
 
 
 class Value(metaclass=_ValueType):
@@ -401,7 +456,8 @@ class Value(metaclass=_ValueType):
     # inputs _a, _b; _label and the sweep's consumer count _k stay unset until needed, so the collector skips them.
     __slots__ = ("data", "grad", "_fn", "_a", "_b", "_label", "_k")
     # No __getattr__ for instances (to name a plugin that failed, say): CPython would no longer specialize
-    # attribute access on Values, and the training step would take half as long again. The class has one.
+    # attribute access on Values, and the training step would take half as long again. The class has one, and
+    # each op a failed plugin offered is a _Refused, whose error names the plugin.
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError(f"Value cannot be subclassed (by {cls.__name__}): the engine's fast paths test type(x) is Value; "
@@ -410,7 +466,10 @@ class Value(metaclass=_ValueType):
 
     def __init__(self, data: Any, label: str = "") -> None:
         if not registry._loaded:
-            registry.load()
+            try:
+                registry.load()
+            finally:
+                _mark_refused()
         self.data = _data(data)
         self.grad = zeros_like(self.data)
         self._fn, self._a, self._b = None, None, None
@@ -770,10 +829,7 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
         raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r}: "
                         f"expected a tuple of {len(inputs)} cotangent(s), one per input {op.inputs}")
     if xp is SCALAR:
-        for p, gp in zip(inputs, gs):
-            if gp is not None and type(p) is Value and not math.isfinite(gp):
-                raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
-        return gs
+        return [_scalar_cotangent(op, p, gp, datas, kw, name) for p, gp, name in zip(inputs, gs, op.inputs)]
     out = []
     for p, gp, d, name in zip(inputs, gs, datas, op.inputs):
         if type(p) is not Value:
@@ -790,16 +846,38 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
                 shape = np.shape(raw.data if type(raw) is Value else raw)
                 raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of shape {shape} for input "
                                 f"{name}, of shape {np.shape(d)}: it must have the input's shape, or the output's") from None
-            if xp is None:  # computed as Python floats compute (see _as_floats): check it here
-                if not np.isfinite(gp).all():
+            if type(gp) is np.ndarray:
+                if gp.dtype is not _F64:
+                    raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of dtype {gp.dtype} for "
+                                    f"input {name}: expected real numbers (float64)")
+                if not _finite(gp):  # NaN in the vjp's code raises no NumPy flag
                     raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {_short(gp)}, not finite")))
-                gp = float(gp) if type(d) is float else gp
+            elif type(gp) is not Value:
+                gp = _scalar_cotangent(op, p, gp, datas, kw, name)
             # a vjp may pass an array through (add gives (g, g)): a leaf, whose grad users may update in
             # place, gets an array of its own (the sweep itself never writes into a grad array)
             if type(gp) is np.ndarray and p._fn is None and (gp is g or any(gp is o for o in out)):
                 gp = gp.copy()
         out.append(gp)
     return out
+
+
+def _scalar_cotangent(op: Op, p: Any, gp: Any, datas: Sequence[Any], kw: dict, name: str) -> Any:
+    """A vjp's cotangent for a scalar input, checked: a finite real number (a float), else an error naming the op."""
+    if gp is None or type(p) is not Value:
+        return None
+    if type(gp) is not float:
+        if isinstance(gp, complex | np.complexfloating):
+            raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, complex")))
+        if isinstance(gp, np.ndarray) and gp.ndim:
+            raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of shape {gp.shape} for input {name}, "
+                            "of shape (): it must have the input's shape, or the output's")
+        if not isinstance(gp, int | float | np.integer | np.floating | np.ndarray) or isinstance(gp, bool | np.bool_):
+            raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gp!r} for input {name}: expected a real number")
+        gp = float(gp)
+    if gp - gp != 0.0:
+        raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
+    return gp
 
 
 def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
@@ -810,19 +888,14 @@ def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> 
     order: a node's vjp runs once all its consumers have sent their cotangents, counted in the node's
     ``_k`` slot (0 again afterwards).
     """
-    paused = gc.isenabled()
-    if paused:  # the sweep makes no reference cycles; pausing the cyclic collector saves a third of its time
-        gc.disable()
     token = _raise_fp()
     try:
-        return _sweep_unpaused(roots, seeds, create_graph)
+        return _walk(roots, seeds, create_graph)
     finally:
         _restore_fp(token)
-        if paused:
-            gc.enable()
 
 
-def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
+def _walk(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
     zero = float("0")  # a new object: marks the nodes this sweep has reached, and a cotangent not yet received
     visited, saved = [], []
     record, keep = visited.append, saved.append
@@ -869,8 +942,8 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                     if fast and type(g) is float and type(a.data) is float:
                         try:
                             (ga,) = op.vjp(SCALAR, g, node.data, a.data)
-                            if ga is not None and ga - ga:
-                                raise ArithmeticError  # not finite: the checked path says so, naming the op
+                            if ga is not None and (type(ga) is not float or ga - ga):
+                                raise ArithmeticError  # not a finite float: the checked path says so, naming the op
                         except (ArithmeticError, ValueError, TypeError):
                             (ga,) = _vjp(node, g, create_graph)  # re-run checked, to raise the precise error
                     else:
@@ -888,7 +961,7 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                         try:
                             gs = op.vjp(SCALAR, g, node.data, *[p.data if type(p) is Value else p for p in a])
                             total = sum(gs)  # a None (zero) cotangent is a TypeError here: the checked path takes it
-                            if total - total or len(gs) != len(a):
+                            if type(total) is not float or total - total or len(gs) != len(a):
                                 raise ArithmeticError  # not finite, or too few: the checked path says so, naming the op
                         except (ArithmeticError, ValueError, TypeError):
                             gs = None
@@ -909,8 +982,9 @@ def _sweep_unpaused(roots: Sequence[Value], seeds: Sequence[Any], create_graph: 
                 if fast and type(g) is float:
                     try:
                         ga, gb = op.vjp(SCALAR, g, node.data, a.data if type(a) is Value else a, b.data if type(b) is Value else b)
-                        if (ga is not None and ga - ga) or (gb is not None and gb - gb):
-                            raise ArithmeticError  # not finite: the checked path says so, naming the op
+                        if ((ga is not None and (type(ga) is not float or ga - ga))
+                                or (gb is not None and (type(gb) is not float or gb - gb))):
+                            raise ArithmeticError  # not a finite float: the checked path says so, naming the op
                     except (ArithmeticError, ValueError, TypeError):
                         ga, gb = _vjp(node, g, create_graph)
                 else:
