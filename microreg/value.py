@@ -112,7 +112,9 @@ _isfinite, _dot = np.isfinite, np.dot
 def _finite(a: np.ndarray) -> bool:
     """Whether every element of a float64 array is finite: NaN and infinities carry into its dot product with itself,
     which is cheaper than a test of each element (BLAS: half the time of a sum on a 64 x 1000 array); that test runs
-    only when the product is not finite (or overflows, for elements beyond 1e154)."""
+    only when the product is not finite or overflows (elements beyond 1e154: raised, never warned, whatever the
+    caller's NumPy error state)."""
+    token = _raise_fp()
     try:
         flat = a.reshape(-1)
         total = _dot(flat, flat)
@@ -120,6 +122,8 @@ def _finite(a: np.ndarray) -> bool:
             return True
     except FloatingPointError:
         pass
+    finally:
+        _restore_fp(token)
     return bool(_isfinite(a).all())
 
 

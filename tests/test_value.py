@@ -954,3 +954,14 @@ def test_a_values_op_of_a_refused_plugin_is_an_attribute_error_naming_the_plugin
     with pytest.raises(AttributeError, match=r"^type object 'Value' has no attribute 'acme_isru'; plugin\(s\) 'acme' failed"):
         Value.acme_isru  # noqa: B018
     assert not hasattr(Value(1.0), "acme_isru")
+
+
+def test_the_finiteness_check_of_arrays_beyond_1e154_warns_nothing_whatever_the_numpy_error_state():
+    import warnings
+
+    x = Value(np.array([1e200, -3e300]))
+    with warnings.catch_warnings(), np.errstate(all="warn"):
+        warnings.simplefilter("error")  # a RuntimeWarning ("overflow encountered in dot") would fail here
+        y = x * 0.5
+        y.sum().backward()
+    assert y.data.tolist() == [5e199, -1.5e300] and x.grad.tolist() == [0.5, 0.5]
