@@ -145,3 +145,28 @@ def test_the_plugin_guides_accurate_activations_run_and_its_claims_hold():
                     assert abs(got - want) <= 2 * math.ulp(float(want)) or got == want == 0, (x, got, float(want))
     finally:
         registry.unregister(*(name for name in ("logcosh", "logaddexp") if name in registry))
+
+
+PLUGINS_WIDTH = 100  # the terminal width the plugin guide's `microreg plugins` transcripts are shown at
+
+
+def test_the_plugin_guides_plugins_transcripts_show_the_core_as_the_command_prints_it():
+    """Each `$ microreg plugins` block of docs/plugins.md is the command's table at PLUGINS_WIDTH columns for the core
+    as it ships and the tutorial's plugin (whose row, ops or failure, is the page's own): a new core op cannot leave it
+    stale."""
+    from microreg.cli import _table
+
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    blocks = [b.splitlines() for b in re.findall(r"\$ microreg plugins\n(.*?)```", text, flags=re.S)]
+    assert len(blocks) == 2
+    registry.load()
+    core = registry.plugins["microreg_ops"]
+    for block in blocks:
+        tutorial = [line for line in block if line.startswith("my_activations")][0]
+        start = block[0].index("ops")
+        continuation = [line[start:] for line in block[block.index(tutorial) + 1:]]
+        mine = " ".join([tutorial[start:], *continuation])
+        rows = [["microreg_ops", core.distribution, core.version, ", ".join(core.ops)],
+                ["my_activations", "my-activations", "0.1.0", mine]]
+        assert _table(rows, ["plugin", "distribution", "version", "ops"], wrap=PLUGINS_WIDTH).splitlines() == block, (
+            "regenerate the block: microreg.cli._table(rows, header, wrap=PLUGINS_WIDTH) with the core's ops as they ship")
