@@ -103,8 +103,8 @@ def declared(op: Op) -> list[Check]:
             checks += [Check("kink", "error", name, params, message) for name in op.inputs]
             continue
         for i, name in enumerate(op.inputs):
-            wrong = [(b, float(np.ravel(row[1 + i])[0])) for b, row in found.items()
-                     if not close(wanted[i], float(np.ravel(row[1 + i])[0]), 1e-12)]
+            got = {b: float(np.ravel(row[1 + i])[0]) for b, row in found.items()}
+            wrong = [(b, v) for b, v in got.items() if not close(wanted[i], v, 1e-12)]
             if wrong:
                 backend, got = wrong[0]
                 checks.append(Check("kink", "refuted", name, params,

@@ -11,7 +11,7 @@ import numpy as np
 from .. import accuracy
 from ..op import Op
 from .model import Check
-from .numeric import engine
+from .numeric import batch, engine
 from .symbols import Case, OpFailed, on_symbols
 
 
@@ -52,14 +52,8 @@ def _scalar(op: Op, params: dict) -> accuracy.Backend:
 
 
 def _batch(op: Op, params: dict) -> accuracy.Backend:
-    """All points at once, as one array per input (point by point where the engine refuses the whole, to find where it fails)."""
-
     def run(points: list[tuple[float, ...]]) -> list[list[Any]]:
-        whole = engine(op, params, [np.array(c, dtype=np.float64) for c in zip(*points)], np.ones(len(points)))
-        if any(isinstance(v, str) for v in whole):
-            rows = [engine(op, params, [np.array([v]) for v in p], np.ones(1)) for p in points]
-            return [[v if isinstance(v, str) else float(np.ravel(v)[0]) for v in row] for row in rows]
-        return [list(row) for row in zip(*(np.broadcast_to(np.asarray(v, dtype=np.float64), (len(points),)).tolist() for v in whole))]
+        return batch(op, params, points, 1.0)
 
     return run
 

@@ -39,12 +39,24 @@ def _total(v: Value, w: Any) -> Value:
     return v * w if type(v.data) is float else (v * w).sum()
 
 
-def cotangent_like(out: Any) -> Any:
-    """The sampled cotangent (COTANGENTS cycled) of out's shape, in floats: what the symbolic checks take for g."""
+def cotangent_like(shape: tuple[int, ...]) -> Any:
+    """The sampled cotangent (COTANGENTS cycled) of an output of that shape, in floats: what the symbolic checks take for g."""
     values = [float(Fraction(c)) for c in COTANGENTS]
-    if np.ndim(out) == 0:
+    if shape == ():
         return values[0]
-    return np.array([v for v, _ in zip(itertools.cycle(values), range(np.size(out)))]).reshape(np.shape(out))
+    return np.array([v for v, _ in zip(itertools.cycle(values), range(int(np.prod(shape))))]).reshape(shape)
+
+
+def batch(op: Any, params: dict, points: list[tuple[float, ...]], g: float) -> list[list[Any]]:
+    """An elementwise op through the engine at many points at once, one array per input: a row [forward, *cotangents]
+    per point, for cotangent g (point by point, on one-element arrays, where the engine refuses the whole: to find
+    the points it fails at)."""
+    n = len(points)
+    whole = engine(op, params, [np.array(c, dtype=np.float64) for c in zip(*points)], np.full(n, g))
+    if not any(isinstance(v, str) for v in whole):
+        return [list(row) for row in zip(*(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).tolist() for v in whole))]
+    rows = [engine(op, params, [np.array([v]) for v in p], np.full(1, g)) for p in points]
+    return [[v if isinstance(v, str) else float(np.ravel(v)[0]) for v in row] for row in rows]
 
 
 def backends(case: Case) -> list[Check]:
@@ -62,16 +74,12 @@ def backends(case: Case) -> list[Check]:
                 rows.append((cell.name, point, exact))
     if not rows:
         return []
-    cot = np.array([float(v) for v in g.values()]).reshape(case.g.shape)
-    cot = float(cot) if cot.ndim == 0 else cot
+    cot = cotangent_like(case.g.shape)
     checks = []
     if case.elementwise:
         got = [engine(op, params, case.datas(p), cot) for _, p, _ in rows]
         checks.append(_judge("scalar", case, names, rows, got, f"at {len(rows)} sampled point(s)"))
-        columns = [np.array([float(p[x]) for _, p, _ in rows]) for x in case.elements]
-        whole = engine(op, params, columns, np.full(len(rows), cot))
-        got = [whole] * len(rows) if any(isinstance(v, str) for v in whole) else [
-            [np.broadcast_to(np.asarray(v, dtype=np.float64), (len(rows),))[k] for v in whole] for k in range(len(rows))]
+        got = batch(op, params, [tuple(float(p[x]) for x in case.elements) for _, p, _ in rows], cot)
         checks.append(_judge("array", case, names, rows, got, f"on an array of {len(rows)} point(s)"))
     else:
         got = [[v for r in engine(op, params, case.datas(p), cot) for v in ([r] if isinstance(r, str) else np.ravel(r))]
@@ -105,7 +113,7 @@ def central_differences(case: Case) -> list[Check]:
             for point in cell.points:
                 datas = case.datas(point)
                 try:
-                    g = cotangent_like(apply(op, tuple(datas), params))
+                    g = cotangent_like(np.shape(apply(op, tuple(datas), params)))
                     row = engine(op, params, datas, g)
                     if any(isinstance(v, str) for v in row):
                         raise ValueError(next(v for v in row if isinstance(v, str)))
@@ -160,9 +168,7 @@ def graph(case: Case) -> list[Check]:
     if case.order < 2 or case.misshapen:
         return []
     sp, op, checks = case.prover.sp, case.op, []
-    g = case.cotangent()
-    cot = np.array([float(v) for v in g.values()]).reshape(case.g.shape)
-    cot = float(cot) if cot.ndim == 0 else cot
+    g, cot = case.cotangent(), cotangent_like(case.g.shape)
     for i, (name, x) in enumerate(zip(op.inputs, case.xs)):
         rs = np.array([sp.Rational(v) for v, _ in zip(itertools.cycle(BOTH_SIDES), range(x.size))], dtype=object).reshape(x.shape)
         r = float(rs[()]) if x.ndim == 0 else rs.astype(np.float64)

@@ -38,7 +38,8 @@ def split(case: Case, outs: list[Any], vjps: list[Any]) -> None:
         case.breaks = breaks(case)
         case.cells = cells(case, case.breaks)
         case.branches = [(cell, [branch(sp, e, cell.points[0]) for e in outs],
-                          [_each(lambda e, p=cell.points[0]: branch(sp, e, p), v) for v in vjps]) for cell in case.cells]
+                          [np.vectorize(lambda e, p=cell.points[0]: branch(sp, e, p), otypes=[object])(v) for v in vjps])
+                         for cell in case.cells]
     except Unsplittable as exc:
         case.breaks = {x: set() for x in xs}
         case.cells = cells(case, case.breaks, near=approximate_roots(case.prover, xs, case.switches))
@@ -50,14 +51,6 @@ def plain(case: Case) -> None:
     """One region, the whole domain, without solving anything: for the float checks of a case whose symbolic work did not finish."""
     case.breaks = {x: set() for x in case.elements}
     case.cells = cells(case, case.breaks)
-
-
-def _each(fn: Callable[[Any], Any], arr: np.ndarray) -> np.ndarray:
-    """fn of each element of an array of expressions."""
-    out = np.empty(arr.shape, dtype=object)
-    for idx in np.ndindex(*arr.shape):
-        out[idx] = fn(arr[idx])
-    return out
 
 
 def breaks(case: Case) -> dict[Any, set]:

@@ -132,9 +132,8 @@ def _serve(conn: Connection, jobs: list[list[Case]], prover: Prover) -> None:
     while True:
         k = conn.recv()
         try:
-            for i, case in enumerate(jobs[k]):
-                for check in run(case, prover):
-                    conn.send(("check", i, check))
+            for i, check in _checks(jobs[k], prover):
+                conn.send(("check", i, check))
             conn.send(("done", None))
         except Exception as exc:  # a bug of the audit's, or an op that breaks it: said, never lost in the worker
             conn.send(("error", f"the audit itself failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
@@ -142,10 +141,16 @@ def _serve(conn: Connection, jobs: list[list[Case]], prover: Prover) -> None:
 
 def _in_process(cases: list[Case], prover: Prover, seconds: float | None) -> Outcome:
     outcome, deadline = Outcome(cases), time.monotonic() + seconds if seconds else float("inf")
+    for i, check in _checks(cases, prover):
+        outcome.checks[i].append(check)
+        if time.monotonic() > deadline:
+            outcome.stopped = f"timed out after {seconds:g} s"
+            break
+    return outcome
+
+
+def _checks(cases: list[Case], prover: Prover) -> Iterator[tuple[int, Check]]:
+    """(case index, check) for every check of an op's cases, as each finishes: what a worker sends, or the caller keeps."""
     for i, case in enumerate(cases):
         for check in run(case, prover):
-            outcome.checks[i].append(check)
-            if time.monotonic() > deadline:
-                outcome.stopped = f"timed out after {seconds:g} s"
-                return outcome
-    return outcome
+            yield i, check
