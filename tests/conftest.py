@@ -19,8 +19,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from skips import pytest_runtest_makereport  # noqa: F401 - a hook: one summary line per skip reason, with its count
 
-from microreg import Op, PluginError, plugins, registry
-from microreg.op import REQUIRED
+from microreg import Op, PluginError, plugins, registry, testing
 
 # Property-based tests (hypothesis): the same examples on every run (derandomize), few enough that the
 # whole suite stays fast, and no example database, so a clean clone behaves like CI. A failure prints
@@ -41,12 +40,6 @@ def case_id(op: Op, params: dict[str, Any]) -> str:
     return f"{op.name}({args})" if args else op.name
 
 
-def kink_params(op: Op) -> dict[str, Any]:
-    """The static parameters a kink is declared for: the defaults, required ones from the first example."""
-    defaults = {k: d for k, d in op.params.items() if d is not REQUIRED}
-    return {**{k: v for k, v in op.examples[0].items() if k not in defaults}, **defaults}
-
-
 def form_id(op: Op, form: Op, params: dict[str, Any]) -> str:
     """case_id, with the number of inputs for a variadic op's form: 'dot@4'."""
     return case_id(op, params) + (f"@{form.arity}" if op.variadic else "")
@@ -55,16 +48,17 @@ def form_id(op: Op, form: Op, params: dict[str, Any]) -> str:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ops = sorted(registry.ops().values(), key=lambda op: op.name)
     # a variadic op is tested at each arity it declares, as an op with that many named inputs (Op.forms)
-    forms = [(op, form, dict(p)) for op in ops if not op.shapes for form in op.forms() for p in op.examples]
-    cases = {
+    forms = [(op, form, p) for op in ops for form, p in testing.cases(op)]
+    by_name = {
         "op": [pytest.param(op, id=op.name) for op in ops],
         "op_case": [pytest.param((form, p), id=form_id(op, form, p)) for op, form, p in forms],
         "binary_case": [pytest.param((form, p), id=form_id(op, form, p)) for op, form, p in forms if form.arity == 2],
-        "kink_case": [pytest.param((op, k, kink_params(op)), id=f"{op.name}@{','.join(map(str, k.at))}") for op in ops for k in op.kinks],
-        "array_case": [pytest.param((op, shapes, dict(p)), id=f"{case_id(op, p)}@{'x'.join(map(str, shapes))}")
-                       for op in ops for shapes in op.shapes for p in op.examples],
+        "kink_case": [pytest.param(case, id=f"{op.name}@{','.join(map(str, case[1].at))}")
+                      for op in ops for case in testing.kink_cases(op)],
+        "array_case": [pytest.param(case, id=f"{case_id(op, case[2])}@{'x'.join(map(str, case[1]))}")
+                       for op in ops for case in testing.array_cases(op)],
     }
-    for name, values in cases.items():
+    for name, values in by_name.items():
         if name in metafunc.fixturenames:
             metafunc.parametrize(name, values)
 

@@ -13,15 +13,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import Phase, assume, event, given, note, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-from wrong_vjps import WRONG, cases
 
-from microreg import DomainError, Op, Value, apply, export, grad, registry
-from microreg.backends import Namespace
+from microreg import DomainError, Op, Value, registry
 from microreg.nn import MLP
 from microreg.op import REQUIRED
+from microreg.testing import compare_with_torch, tensor
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -97,10 +95,6 @@ def sample(domain: str, rng: np.random.Generator, n: int) -> np.ndarray:
     """n points inside a domain, at least 0.1 away from its boundary."""
     x = rng.uniform(0.1, 3.0, n)
     return x if domain in ("positive", "nonnegative") else x * rng.choice((-1.0, 1.0), n)
-
-
-def tensor(x: Any) -> Any:
-    return torch.tensor(x, dtype=torch.float64, requires_grad=True)
 
 
 def test_every_core_op_has_a_torch_equivalent():
@@ -246,155 +240,10 @@ def test_mlp_loss_and_every_parameter_gradient_match_torch(activation):
 
 
 # -- property-based: random graphs around every registered op, against torch's autograd of its forward --
-#
-# Each op's forward runs on torch tensors too (xp on torch, each registered op its own forward), so
-# torch's autograd differentiates the forward itself: the reference owes nothing to the op's vjp. The
-# graphs mix the op under test with other registered ops, constants, scalars and arrays of shapes
-# that broadcast, and are compared at first order and, through create_graph, at second and third.
-# Seeded and bounded by the hypothesis profile in conftest.py; a failure prints the drawn graph.
-
-SHAPES = ((), (3,), (2, 1), (1, 3), (2, 3))  # they broadcast to (2, 3) in any mix
-MARGIN = 1e-3  # from a declared kink, a domain's boundary and, for a binary op, a tie
-
-
-class TorchForward(Namespace):
-    """xp on torch float64 tensors, every registered op resolved to its own forward (never its vjp)."""
-
-    kind = "torch"
-
-
-def usable(op: Op, args: list[Any]) -> bool:
-    """Whether op's inputs are inside its domain, off its kinks and off ties, by MARGIN, element by element."""
-    datas = [np.asarray(a.data if isinstance(a, Value) else a) for a in args]
-    bounds = {"positive": 0.05, "nonnegative": 0.05, "nonzero": MARGIN}
-    for d, domain in zip(datas, op.domains):
-        if domain in ("positive", "nonnegative") and np.any(d < bounds[domain]) or domain == "nonzero" and np.any(abs(d) < MARGIN):
-            return False
-    near_kink = any(np.any(functools.reduce(np.logical_and, [abs(d - at) < MARGIN for d, at in zip(datas, k.at)])) for k in op.kinks)
-    tie = len(datas) == 2 and np.any(abs(datas[0] - datas[1]) < MARGIN)
-    return not near_kink and not tie
-
-
-def number(data: st.DataObject, shape: tuple[int, ...]) -> float | np.ndarray:
-    """A value in [-2.5, 2.5], moved off round numbers (where undeclared kinks of ops with parameters sit)."""
-    x = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-2.5, 2.5)) if shape else st.floats(-2.5, 2.5))
-    return x * 0.9731 + 0.0137
-
-
-def leaf(data: st.DataObject, shape: tuple[int, ...], domain: str = "real") -> tuple[Value, Any]:
-    x = number(data, shape)
-    if domain != "real":
-        x = abs(x) + 0.1
-    return Value(x), tensor(x)
-
-
-def apply_both(op: Op, args: list[tuple[Any, Any]], params: dict[str, Any], txp: TorchForward) -> tuple[Value, Any] | None:
-    """op on microreg's operands and on torch's, or None where it is undefined or its result is large."""
-    mine = [a for a, _ in args]
-    if not usable(op, mine):
-        return None
-    try:
-        out = apply(op, tuple(mine), params)
-    except DomainError:
-        return None
-    if not isinstance(out, Value) or np.any(abs(np.asarray(out.data)) > 1e3):
-        return None
-    return out, op.forward(txp, *(t for _, t in args), **params)
-
-
-def operands(data: st.DataObject, op: Op, pool: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
-    """One operand per input: a node of the pool, or now and then a plain-number constant (never all constants)."""
-    args = []
-    for domain in op.domains:
-        if args and data.draw(st.integers(0, 4)) == 0:
-            c = float(number(data, ()))
-            c = abs(c) + 0.1 if domain != "real" else c
-            args.append((c, c))
-        else:
-            args.append(pool[data.draw(st.integers(0, len(pool) - 1))])
-    return args
-
-
-def random_graph(data: st.DataObject, op: Op, params: dict[str, Any], txp: TorchForward) -> tuple[list, Value, Any]:
-    """Leaves, and the sum of every node of a graph built around op (random ops before and after it), in both engines."""
-    arrays = data.draw(st.booleans())
-    event("arrays" if arrays else "scalars")
-    shape = (lambda: data.draw(st.sampled_from(SHAPES))) if arrays else (lambda: ())
-    leaves = [leaf(data, shape()) for _ in range(data.draw(st.integers(1, 3)))]
-    pool, applied = list(leaves), 0
-    others = sorted((form for o in registry.ops().values() if not o.shapes for form in o.forms()), key=lambda o: (o.name, o.arity))
-    for stage in ("before", "op", "after"):
-        for _ in range(1 if stage == "op" else data.draw(st.integers(0, 3))):
-            chosen = op if stage == "op" else data.draw(st.sampled_from(others))
-            chosen_params = params if stage == "op" else dict(data.draw(st.sampled_from(chosen.examples)))
-            result = apply_both(chosen, operands(data, chosen, pool), chosen_params, txp)
-            if result is None and stage == "op":  # the op under test takes fresh leaves inside its domain instead
-                fresh = [leaf(data, shape(), d) for d in chosen.domains]
-                leaves += fresh
-                result = apply_both(chosen, fresh, chosen_params, txp)
-                assume(result is not None)
-            if result is not None:
-                note(f"{chosen.name}{chosen_params or ''} -> node {len(pool)}")
-                pool.append(result)
-                applied += 1
-    event(f"{applied} ops")
-    mine, theirs = Value(0.0), tensor(0.0)
-    for v, t in pool:
-        mine, theirs = mine + v.sum(), theirs + t.sum()
-    return leaves, mine, theirs
-
-
-def torch_grads(out: Any, ts: list[Any], create_graph: bool) -> list[Any]:
-    """d out / d t for each t: zeros where out does not depend on t (or on anything)."""
-    if not out.requires_grad:
-        return [torch.zeros_like(t) for t in ts]
-    gs = torch.autograd.grad(out, ts, create_graph=create_graph, allow_unused=True)
-    return [torch.zeros_like(t) if g is None else g for g, t in zip(gs, ts)]
-
-
-def weights(shape: tuple[int, ...]) -> float | np.ndarray:
-    """Fixed weights for contracting a gradient to a scalar (a Hessian-vector product), of a leaf's shape."""
-    return np.linspace(0.3, 1.1, int(np.prod(shape))).reshape(shape) if shape else 0.7
-
-
-def assert_matches(mine: list[Any], theirs: list[Any], what: str) -> None:
-    for i, (m, t) in enumerate(zip(mine, theirs)):
-        m, t = np.asarray(m.data if isinstance(m, Value) else m), t.detach().numpy()
-        if m.shape != t.shape or not np.allclose(m, t, rtol=1e-8, atol=1e-10):  # allclose alone: a tenth of the cost
-            np.testing.assert_allclose(m, t, rtol=1e-8, atol=1e-10, err_msg=f"{what}, leaf {i}", strict=True)
+# (microreg.testing.compare_with_torch; seeded and bounded by the hypothesis profile in conftest.py; a failure
+# prints the drawn graph)
 
 
 @given(data=st.data())
 def test_random_graphs_match_torch_to_the_third_derivative(op_case, data):
     compare_with_torch(data, *op_case)
-
-
-AT_A_KINK = "wrong only at its kink, which the random graphs keep MARGIN away from (the kink checks catch it)"
-
-
-@pytest.mark.parametrize("wrong_op", cases(WRONG, {"relu_wrong_kink": AT_A_KINK, "absolute_wrong_kink": AT_A_KINK}))
-def test_the_random_graph_check_catches_a_wrong_vjp(register_op, wrong_op):
-    register_op(wrong_op)
-
-    @settings(phases=[Phase.generate], max_examples=3)  # no shrinking: the first failure will do
-    @given(data=st.data())
-    def check(data: st.DataObject) -> None:
-        compare_with_torch(data, wrong_op, wrong_op.examples[-1])
-
-    with pytest.raises(AssertionError, match="derivative of order [123]"):  # a missing g: at order 2, where g != 1
-        check()
-
-
-def compare_with_torch(data: st.DataObject, op: Op, params: dict[str, Any]) -> None:
-    """A random graph around op, its value and its derivatives of orders 1 to 3 against torch's."""
-    txp = TorchForward(registry, export._torch_functions())
-    leaves, mine, theirs = random_graph(data, op, params, txp)
-    xs, ts = [v for v, _ in leaves], [t for _, t in leaves]
-    assert_matches([mine], [theirs], "value")
-    for order in (1, 2, 3):
-        gs, tgs = grad(mine, xs, create_graph=order < 3), torch_grads(theirs, ts, create_graph=order < 3)
-        assert_matches(gs, tgs, f"derivative of order {order}")
-        if order < 3:  # contract the gradient with fixed weights, and differentiate that
-            w = [weights(np.shape(x.data)) for x in xs]
-            mine = sum(((g * wi).sum() for g, wi in zip(gs, w)), Value(0.0))
-            theirs = sum(((g * torch.as_tensor(wi, dtype=torch.float64)).sum() for g, wi in zip(tgs, w)), tensor(0.0))
