@@ -1,4 +1,4 @@
-"""The ``microreg`` command: ``ops``, ``plugins``, ``audit``, ``demo`` and ``export``, each subcommand's options and output."""
+"""The ``microreg`` command: ``ops``, ``plugins``, ``audit``, ``demo``, ``new-plugin``, ``export``: each subcommand's options and output."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import textwrap
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from . import accuracy, demo, export, plugins
+from . import accuracy, demo, export, newplugin, plugins
 from .audit import ACCURACY_VERDICTS, DEFAULT_BUDGET, ENV_BUDGET, ENV_WORKERS, VERDICTS, OpAudit, audit, load_failures
 from .op import REQUIRED, Op
 from .opregistry import PluginError, PluginWarning
@@ -110,6 +111,9 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
         what each check does: pydoc microreg.audit""")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("ops", nargs="*", metavar="OP", help="ops to audit (default: every registered op)")
+    parser.add_argument("--project", metavar="DIR",
+                        help="also (without OP: only) the ops of the plugins DIR/pyproject.toml declares, imported from DIR "
+                             "where they are not installed (the pre-commit hook: --project .)")
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="table (default); json: one object per op; github: workflow annotations; junit: JUnit XML")
     parser.add_argument("--json", action="store_const", const="json", dest="format", help="the same as --format json")
@@ -129,6 +133,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """`microreg audit`: audit, print the results in the chosen format, and return the exit code (see audit_arguments)."""
     refused = _load()
     names = list(dict.fromkeys(args.ops))
+    if args.project is not None:
+        try:
+            names += [n for n in plugins.load_project(args.project) if n not in names]
+        except (ValueError, PluginError) as exc:
+            print(f"microreg audit: {exc}", file=sys.stderr)
+            return 1 if isinstance(exc, PluginError) else 2
+        if not names:
+            print(f"microreg audit: the plugins of {args.project} register no op", file=sys.stderr)
+            return 2
     failures = load_failures()
     unknown = [n for n in names if n not in registry]
     for name in unknown:
@@ -288,6 +301,18 @@ def _at_least(kind: type, least: float, what: str) -> Callable[[str], Any]:
     return convert
 
 
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    """`microreg new-plugin NAME`: write the plugin package NAME into ./NAME; exit code 2, one line, if it cannot be."""
+    try:
+        root = newplugin.write(args.name, Path.cwd())
+    except ValueError as exc:
+        print(f"microreg new-plugin: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {root}: the plugin {args.name}, its op {args.name}, its tests, a CI workflow and a pre-commit config. Next:\n"
+          f"  cd {args.name}\n  pip install -e '.[test]'\n  pytest\n  microreg audit {args.name}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """`microreg export OP --to torch|jax`: print how to use the op in that framework; exit code 2 for an unknown op."""
     try:
@@ -324,7 +349,7 @@ class _Command(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the `microreg` command and its five subcommands."""
+    """The argument parser of the `microreg` command and its six subcommands."""
     parser = _Command(prog="microreg", description="A scalar autograd engine whose ops are audited plugins.")
     parser.add_argument("--version", action="version", version=f"microreg {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Subcommand)
@@ -345,6 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="train an MLP on two moons and plot it", description=demo.__doc__)
     demo_arguments(p)
     p.set_defaults(run=demo.run)
+    p = sub.add_parser("new-plugin", help="write a ready plugin package: an activation, its tests, CI and pre-commit",
+                       description=newplugin.__doc__.split("\n\n")[1].replace("\n", " "))
+    p.add_argument("name", metavar="NAME", help="the plugin's name: its package, entry point and op (a Python identifier)")
+    p.set_defaults(run=cmd_new_plugin)
     p = sub.add_parser("export", help="print how to use an op in PyTorch or JAX, its backward the op's vjp",
                        description="Print the Python that runs OP in PyTorch or JAX (pydoc microreg.export).")
     p.add_argument("op", metavar="OP", help="a registered op (see `microreg ops`)")

@@ -23,6 +23,9 @@ Environment switches (as pytest and datasette users expect):
   names each that failed, raised once, by the first use; the core and the plugins that loaded stay
   usable, and asking the registry or ``Value`` for a missing op names the plugins that failed.
 
+``load_project(directory)`` loads the plugins a source tree's pyproject.toml declares, from the tree where they are
+not installed, and names their ops: what ``microreg audit --project DIR`` (the pre-commit hook) audits.
+
 Also ``install_hint(extra)``: how to add one of microreg's own optional extras, said the way this microreg
 was installed, for the modules whose features need one (pictures, export to a framework).
 """
@@ -30,6 +33,7 @@ was installed, for the modules whose features need one (pictures, export to a fr
 from __future__ import annotations
 
 import os
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -111,10 +115,15 @@ def entry_points() -> tuple[list[metadata.EntryPoint], list[tuple[metadata.Entry
     return [core] + [found[n] for n in sorted(found) if n not in blocked], [(ep, why) for ep, why in refused if ep.name not in blocked]
 
 
-def load(registry: Registry) -> None:
-    """Load every entry point of the ``microreg`` group into registry (the registry's loader)."""
+def _manager() -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def load(registry: Registry) -> None:
+    """Load every entry point of the ``microreg`` group into registry (the registry's loader)."""
+    manager = _manager()
     eps, refused = entry_points()
     failures = []
     for ep, reason in refused:
@@ -152,6 +161,35 @@ def _load_one(registry: Registry, manager: pluggy.PluginManager, ep: metadata.En
         registry.unregister(*(set(registry.ops()) - before))
         reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
         return [registry.fail(plugin, reason, strict())]
+
+
+def load_project(directory: str | os.PathLike) -> list[str]:
+    """The ops of the plugins a source tree declares (the ``[project.entry-points.microreg]`` of its pyproject.toml),
+    to audit a package from its own folder (the pre-commit hook): each plugin as installed or, where it is not (a
+    pre-commit hook's own environment), imported from the tree (from its src/ folder if it has one) and loaded as an
+    installed one would be. ValueError naming what is missing; PluginError if a plugin fails to load."""
+    import tomllib
+
+    path = Path(directory) / "pyproject.toml"
+    try:
+        with open(path, "rb") as f:
+            declared = tomllib.load(f).get("project", {}).get("entry-points", {}).get(GROUP, {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    if not declared:
+        raise ValueError(f"{path} declares no plugin: it has no [project.entry-points.{GROUP}] table")
+    registry.load()
+    names = []
+    for name, value in declared.items():
+        if name not in registry.plugins:
+            source = path.parent / "src" if (path.parent / "src").is_dir() else path.parent
+            sys.path.insert(0, str(source.resolve()))
+            _load_one(registry, _manager(), metadata.EntryPoint(name=name, value=value, group=GROUP))
+        plugin = registry.plugins[name]
+        if plugin.error:
+            raise PluginError(f"plugin {name!r}, declared in {path}, failed to load: {plugin.error}")
+        names += plugin.ops
+    return names
 
 
 def _refuse_op(registry: Registry, plugin: Plugin, name: str, owner: str) -> str:
