@@ -21,3 +21,4 @@ def microreg_ops() -> Iterable[Op]:
     The host records which plugin, distribution and version each op came from; a plugin whose hook
     raises, returns something other than ``Op``s, or claims a taken name is reported and skipped whole.
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this

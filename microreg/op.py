@@ -73,10 +73,10 @@ class Op:
 
     name: str
     forward: Callable[..., Any]
-    vjp: Callable[..., tuple]
+    vjp: Callable[..., tuple[Any, ...]]
     domains: tuple[str, ...] = ()
     kinks: tuple[Kink, ...] = ()
-    examples: tuple[Mapping[str, float], ...] = ()
+    examples: tuple[Mapping[str, Any], ...] = ()
     doc: str = ""
     arities: tuple[int, ...] = ()
     shapes: tuple[tuple[tuple[int, ...], ...], ...] = ()
@@ -85,6 +85,7 @@ class Op:
     params: Mapping[str, Any] = field(init=False)
     variadic: str | None = field(init=False)
     arity: int | None = field(init=False)  # the number of inputs; None for a variadic op (at(n) has n)
+    _fixed: dict[int, Op] = field(init=False, repr=False, compare=False)  # at(n) of a variadic op, made once per n
 
     def __post_init__(self) -> None:
         name = self.name
@@ -174,7 +175,7 @@ class Op:
             fixed = self._fixed.setdefault(n, fixed)
         return fixed
 
-    def bind(self, args: tuple, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Static parameters from a method call's extra arguments, checked against the signature."""
         names = list(self.params)
         if len(args) > len(names):
@@ -205,13 +206,14 @@ def _positive(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < float("inf")
 
 
-def _signature(name: str, role: str, fn: Callable, lead: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, Any]]:
+def _signature(name: str, role: str, fn: Callable[..., Any], lead: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, Any]]:
     """Split fn's parameters into the leading ones, the inputs and the static keyword parameters."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
         raise OpError(f"op {name!r}: cannot read the signature of {role}: {exc}") from None
-    positional, params = [], {}
+    positional: list[str] = []
+    params: dict[str, Any] = {}
     for p in sig.parameters.values():
         if p.kind == p.VAR_KEYWORD or p.kind == p.VAR_POSITIONAL and len(positional) < len(lead):
             raise OpError(f"op {name!r}: {role} may not take **kwargs, nor *args in place of {', '.join(lead)} ({p})")

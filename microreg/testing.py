@@ -34,7 +34,7 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pytest
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from hypothesis.strategies import DataObject
 
     from .audit import OpAudit
+
+T = TypeVar("T")
+Shapes = tuple[tuple[int, ...], ...]  # an example of the input shapes of an op on whole arrays, one per input
 
 
 @pytest.fixture
@@ -138,7 +141,7 @@ def kink_cases(op: Op) -> list[tuple[Op, Kink, dict[str, Any]]]:
     return [(op, k, kink_params(op)) for k in op.kinks]
 
 
-def array_cases(op: Op) -> list[tuple[Op, tuple, dict[str, Any]]]:
+def array_cases(op: Op) -> list[tuple[Op, Shapes, dict[str, Any]]]:
     """(op, input shapes, params) for an op on whole arrays, at each example of its shapes and parameters."""
     return [(op, shapes, dict(p)) for shapes in op.shapes for p in op.examples]
 
@@ -172,7 +175,7 @@ def points(op: Op) -> list[tuple[float, ...]]:
     return at_most(64, [p for p in grid if not any(all(abs(x - a) < 1e-3 for x, a in zip(p, k.at)) for k in op.kinks)])
 
 
-def at_most(n: int, found: list) -> list:
+def at_most(n: int, found: list[T]) -> list[T]:
     """found, or n of its items drawn at random (seeded) if it has more."""
     return found if len(found) <= n else random.Random(0).sample(found, n)
 
@@ -189,7 +192,7 @@ def engine_grads(op: Op, point: Sequence[float], params: dict[str, Any]) -> list
     """d op / d input at point, from backward() on fresh scalar Values."""
     xs = [Value(x) for x in point]
     call(op, xs, params).backward()
-    return [x.grad for x in xs]
+    return [float(x.grad) for x in xs]
 
 
 def central(f: Callable[[list[float]], float], point: Sequence[float], i: int) -> float:
@@ -251,12 +254,15 @@ def second_derivative_errors(op: Op, params: dict[str, Any]) -> list[str]:
         firsts = grad(call(op, xs, params), xs, create_graph=True)
         plain = engine_grads(op, p, params)
         for i, gi in enumerate(firsts):
-            value = gi.data if isinstance(gi, Value) else gi
+            value = float(gi.data if isinstance(gi, Value) else gi)
             if not close(value, plain[i], rtol=1e-12, atol=1e-300):
                 errors.append(f"d{op.name}/d{op.inputs[i]} at {p}: create_graph gives {value!r}, backward() {plain[i]!r}")
             seconds = grad(gi, xs) if isinstance(gi, Value) else [0.0] * len(xs)
+            def first(q: Sequence[float], i: int = i) -> float:
+                return engine_grads(op, q, params)[i]
+
             for j, name in enumerate(op.inputs):
-                want = central(lambda q, i=i: engine_grads(op, q, params)[i], p, j)
+                want = central(first, p, j)
                 if not close(seconds[j], want, rtol=1e-5, atol=1e-6):
                     errors.append(f"d2{op.name}/d{op.inputs[i]}d{name} at {p}: engine {seconds[j]!r}, central difference {want!r}")
     return errors
@@ -299,11 +305,11 @@ def broadcast_errors(op: Op, params: dict[str, Any]) -> list[str]:
         errors += differ(s.grad, scalar[:, i].sum(), f"d{op.name}/d{op.inputs[i]}, a scalar against an array")
         errors += differ(arr.grad, scalar[:, 1 - i], f"d{op.name}/d{op.inputs[1 - i]}, an array against a scalar")
     column, row = (POINTS[d] for d in op.domains)
-    x, y = Value(np.array(column).reshape(-1, 1)), Value(np.array(row).reshape(1, -1))
-    call(op, (x, y), params).sum().backward()
+    xs, ys = Value(np.array(column).reshape(-1, 1)), Value(np.array(row).reshape(1, -1))
+    call(op, (xs, ys), params).sum().backward()
     scalar = np.array([[engine_grads(op, (a, b), params) for b in row] for a in column])
-    errors += differ(x.grad, scalar[:, :, 0].sum(axis=1, keepdims=True), f"d{op.name}/d{op.inputs[0]}, a column against a row")
-    errors += differ(y.grad, scalar[:, :, 1].sum(axis=0, keepdims=True), f"d{op.name}/d{op.inputs[1]}, a row against a column")
+    errors += differ(xs.grad, scalar[:, :, 0].sum(axis=1, keepdims=True), f"d{op.name}/d{op.inputs[0]}, a column against a row")
+    errors += differ(ys.grad, scalar[:, :, 1].sum(axis=0, keepdims=True), f"d{op.name}/d{op.inputs[1]}, a row against a column")
     return errors
 
 
@@ -351,7 +357,7 @@ def hostile_points(op: Op) -> list[tuple[float, ...]]:
     return list(itertools.product(*per_input))
 
 
-def outcome(op: Op, point: tuple[float, ...], params: dict[str, Any], constant: int | None, array: bool) -> tuple:
+def outcome(op: Op, point: tuple[float, ...], params: dict[str, Any], constant: int | None, array: bool) -> tuple[Any, ...]:
     """('ok', value, gradients) or ('DomainError', stage), on the array path (1-element arrays) or the scalar one.
 
     Input number ``constant`` is a plain float, not a Value (the others are Values).
@@ -369,7 +375,7 @@ def outcome(op: Op, point: tuple[float, ...], params: dict[str, Any], constant: 
     return ("ok", float(np.sum(out.data)), grads)
 
 
-def agree(a: tuple, b: tuple) -> bool:
+def agree(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     """The same outcome: both refused at the same stage, or the same value and gradients (to a few ulps)."""
     if a[0] != b[0] or a[0] != "ok":
         return a == b
@@ -391,6 +397,11 @@ def path_disagreements(op: Op, params: dict[str, Any]) -> list[str]:
 
 
 # -- every operand type: a TypeError naming the op and the operand ---------------------------------
+
+
+def _method(name: str, operand: Any, params: dict[str, Any]) -> Any:
+    """Value(1.5).name(operand, **params): an op method given operand as its second input."""
+    return getattr(Value(1.5), name)(operand, **params)
 
 
 def bad_operands() -> list[Any]:
@@ -431,7 +442,7 @@ def operand_errors(op: Op, params: dict[str, Any], operands: Sequence[Any] | Non
             args[i] = bad
             errors += refusal_error(functools.partial(apply, op, tuple(args), params), op.name, bad)
         if len(op.inputs) == 2:
-            errors += refusal_error(lambda bad=bad: getattr(Value(1.5), op.name)(bad, **params), op.name, bad)
+            errors += refusal_error(functools.partial(_method, op.name, bad, params), op.name, bad)
     return errors
 
 
@@ -439,7 +450,7 @@ def bad_params(op: Op) -> list[tuple[str, Any, str]]:
     """(parameter, value, label) for each static parameter and each value that cannot be a number (None, a string, a
     list of strings), but a value the op declares valid in its examples (sum's axis=None)."""
     return [(name, bad, label) for name in op.params for bad, label in ((None, "None"), ("a", "str"), (["a", "b"], "list_of_str"))
-            if all(example[name] != bad for example in op.examples)]
+            if bad not in [example[name] for example in op.examples]]
 
 
 def param_error(op: Op, name: str, bad: Any) -> list[str]:
@@ -457,7 +468,7 @@ def param_error(op: Op, name: str, bad: Any) -> list[str]:
 # -- ops on whole arrays (matmul), at each example of their input shapes ---------------------------
 
 
-def array_inputs(op: Op, shapes: tuple, seed: int = 0) -> list[np.ndarray]:
+def array_inputs(op: Op, shapes: Shapes, seed: int = 0) -> list[np.ndarray]:
     """Random arrays of the given shapes inside each input's domain, away from 0."""
     rng = np.random.default_rng(seed)
     return [rng.uniform(0.3, 2.0, s) * (1.0 if d in ("positive", "nonnegative") else rng.choice((-1.0, 1.0), s))
@@ -469,7 +480,7 @@ def weighted(op: Op, params: dict[str, Any], weights: np.ndarray) -> Callable[[l
     return lambda arrays: float(np.sum(weights * apply(op, tuple(arrays), params)))
 
 
-def array_central(f: Callable[[list[np.ndarray]], float], arrays: list[np.ndarray], i: int, idx: tuple) -> float:
+def array_central(f: Callable[[list[np.ndarray]], float], arrays: list[np.ndarray], i: int, idx: tuple[int, ...]) -> float:
     """The central difference of f in element idx of its i-th input."""
     up, down = [a.copy() for a in arrays], [a.copy() for a in arrays]
     up[i][idx] += H
@@ -477,7 +488,7 @@ def array_central(f: Callable[[list[np.ndarray]], float], arrays: list[np.ndarra
     return (f(up) - f(down)) / (2 * H)
 
 
-def array_gradient_errors(op: Op, shapes: tuple, params: dict[str, Any]) -> list[str]:
+def array_gradient_errors(op: Op, shapes: Shapes, params: dict[str, Any]) -> list[str]:
     """Where backward() of sum(w * op(inputs)) on arrays disagrees with central differences, element by element."""
     arrays = array_inputs(op, shapes)
     xs = [Value(a) for a in arrays]
@@ -492,12 +503,13 @@ def array_gradient_errors(op: Op, shapes: tuple, params: dict[str, Any]) -> list
     for i, x in enumerate(xs):
         for idx in np.ndindex(*shapes[i]):
             want = array_central(f, arrays, i, idx)
-            if not close(float(x.grad[idx]), want, rtol=1e-6, atol=1e-8):
-                errors.append(f"d{op.name}/d{op.inputs[i]}{list(idx)}: engine {float(x.grad[idx])!r}, central difference {want!r}")
+            got = float(np.asarray(x.grad)[idx])
+            if not close(got, want, rtol=1e-6, atol=1e-8):
+                errors.append(f"d{op.name}/d{op.inputs[i]}{list(idx)}: engine {got!r}, central difference {want!r}")
     return errors
 
 
-def array_second_derivative_errors(op: Op, shapes: tuple, params: dict[str, Any]) -> list[str]:
+def array_second_derivative_errors(op: Op, shapes: Shapes, params: dict[str, Any]) -> list[str]:
     """Where d/dx_j of sum(r * d(sum(w * op))/dx_i), by grad(create_graph=True) twice, disagrees with central
     differences of the first derivative."""
     arrays = array_inputs(op, shapes)
@@ -564,12 +576,13 @@ def number(data: DataObject, shape: tuple[int, ...]) -> float | np.ndarray:
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    x = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-2.5, 2.5)) if shape else st.floats(-2.5, 2.5))
-    return x * 0.9731 + 0.0137
+    x: Any = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-2.5, 2.5)) if shape else st.floats(-2.5, 2.5))
+    moved: float | np.ndarray = x * 0.9731 + 0.0137
+    return moved
 
 
 def leaf(data: DataObject, shape: tuple[int, ...], domain: str = "real") -> tuple[Value, Any]:
-    x = number(data, shape)
+    x: Any = number(data, shape)
     if domain != "real":
         x = abs(x) + 0.1
     return Value(x), tensor(x)
@@ -604,14 +617,17 @@ def operands(data: DataObject, op: Op, pool: list[tuple[Any, Any]]) -> list[tupl
     return args
 
 
-def random_graph(data: DataObject, op: Op, params: dict[str, Any], txp: TorchForward) -> tuple[list, Value, Any]:
+def random_graph(data: DataObject, op: Op, params: dict[str, Any], txp: TorchForward) -> tuple[list[tuple[Value, Any]], Value, Any]:
     """Leaves, and the sum of every node of a graph built around op (random ops before and after it), in both engines."""
     from hypothesis import assume, event, note
     from hypothesis import strategies as st
 
     arrays = data.draw(st.booleans())
     event("arrays" if arrays else "scalars")
-    shape = (lambda: data.draw(st.sampled_from(SHAPES))) if arrays else (lambda: ())
+
+    def shape() -> tuple[int, ...]:
+        return data.draw(st.sampled_from(SHAPES)) if arrays else ()
+
     leaves = [leaf(data, shape()) for _ in range(data.draw(st.integers(1, 3)))]
     pool, applied = list(leaves), 0
     others = sorted((form for o in registry.ops().values() if not o.shapes for form in o.forms()), key=lambda o: (o.name, o.arity))
@@ -700,7 +716,7 @@ def torch_graph_errors(op: Op, params: dict[str, Any], examples: int = 10) -> li
 # -- the checks of an op, as a table: a name, a function of the op returning its problems --------------
 
 
-def _each(check: Callable[..., list[str]], over: Callable[[Op], list[tuple]]) -> Callable[[Op], list[str]]:
+def _each(check: Callable[..., list[str]], over: Callable[[Op], Sequence[tuple[Any, ...]]]) -> Callable[[Op], list[str]]:
     """A check of one case made a check of the whole op: every case over(op) gives."""
     return lambda op: [e for case in over(op) for e in check(*case)]
 

@@ -129,7 +129,7 @@ def test_ops_shows_a_variadic_ops_arity_as_its_fewest_inputs_and_more(capsys):
 
 def subcommands() -> list[str]:
     """The subcommands, as `microreg --help` lists them."""
-    return re.search(r"\{([\w,]+)\}", cli.build_parser().format_usage()).group(1).split(",")
+    return re.search(r"\{([\w,-]+)\}", cli.build_parser().format_usage()).group(1).split(",")
 
 
 def test_version_prints_microregs_version(capsys):
@@ -403,7 +403,7 @@ def test_strict_audit_writes_a_refused_plugin_as_a_junit_error(refused, capsys):
 def test_ops_of_a_plugin_that_failed_to_load_says_why(broken, monkeypatch):
     from microreg import testing
 
-    monkeypatch.setattr("microreg.plugins.registry", broken)
+    monkeypatch.setattr(testing, "registry", broken)
     with pytest.raises(LookupError, match="plugin 'broken' failed to load: ValueError: config file missing"):
         testing.ops_of("broken")
 
@@ -480,3 +480,23 @@ def test_export_of_a_name_like_no_op_suggests_nothing(capsys):
     assert cli.main(["export", "nosuch", "--to", "jax"]) == 2
     err = capsys.readouterr().err
     assert "no op named 'nosuch' is registered" in err and "did you mean" not in err  # difflib's 0.6 offered cosh
+
+
+# -- audit --project DIR: the ops of the plugins a source tree declares (the pre-commit hook) -------------
+
+
+def test_audit_project_audits_the_ops_of_the_plugins_its_pyproject_declares(capsys):
+    example = Path(__file__).resolve().parents[1] / "plugins_example"
+    assert cli.main(["audit", "--project", str(example), "--format", "json"]) == 0
+    assert sorted(r["op"] for r in json.loads(capsys.readouterr().out)) == sorted(registry.plugins["activations"].ops)
+
+
+@pytest.mark.parametrize(("pyproject", "says"), [
+    (None, "cannot read {path}"),
+    ("[project]\nname = 'x'\n", "{path} declares no plugin: it has no [project.entry-points.microreg] table"),
+])
+def test_audit_project_without_a_plugin_to_audit_is_a_usage_error(tmp_path, capsys, pyproject, says):
+    if pyproject is not None:
+        (tmp_path / "pyproject.toml").write_text(pyproject)
+    assert cli.main(["audit", "--project", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("microreg audit: " + says.format(path=tmp_path / "pyproject.toml"))
