@@ -101,3 +101,11 @@ def test_the_package_has_its_module_tests_workflow_and_pre_commit_config_named_a
     assert 'kit_act = "kit_act"' in files["pyproject.toml"] and 'name = "kit-act"' in files["pyproject.toml"]
     workflow = files[".github/workflows/ci.yml"]
     assert "- run: pytest\n" in workflow and "- run: microreg audit --strict --format github --project .\n" in workflow
+
+
+def test_the_plugin_guides_five_lines_are_in_the_new_plugins_tests_in_order():
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    (block,) = re.findall(r"```python\n(import pytest\nfrom microreg.testing import check_op, checks_of\n.*?)```", guide, re.S)
+    lines = [line for line in block.splitlines() if line]
+    generated = newplugin.files("my_act")["tests/test_my_act.py"].splitlines()
+    assert len(lines) == 5 and [line for line in generated if line in lines] == lines
