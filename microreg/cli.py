@@ -371,7 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo_arguments(p)
     p.set_defaults(run=demo.run)
     p = sub.add_parser("new-plugin", help="write a ready plugin package: an activation, its tests, CI and pre-commit",
-                       description=newplugin.__doc__.split("\n\n")[1].replace("\n", " "))
+                       description="Write a plugin package into a new folder ./NAME: pyproject.toml with the microreg entry "
+                                   "point, a module with one worked activation, tests running every check of microreg.testing, "
+                                   "a GitHub workflow and a .pre-commit-config.yaml. Installed with pip install -e, its tests "
+                                   "pass and `microreg audit` proves its op, with no edit.")
     p.add_argument("name", metavar="NAME", help="the plugin's name: its package, entry point and op (a Python identifier)")
     p.set_defaults(run=cmd_new_plugin)
     p = sub.add_parser("export", help="print how to use an op in PyTorch or JAX, its backward the op's vjp",
