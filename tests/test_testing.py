@@ -26,6 +26,7 @@ from microreg.testing import (
     param_error,
     path_disagreements,
     refusal_error,
+    second_derivative_errors,
     torch_graph_errors,
 )
 
@@ -147,6 +148,13 @@ def test_array_second_derivative_check_catches_a_helper_op_wrong_inside_the_vjp(
     register_op(*HELPERS, wrong_op)
     assert array_second_derivative_errors(wrong_op, ((3,),), {})
     assert not array_gradient_errors(wrong_op, ((3,),), {})  # right at first order
+
+
+@pytest.mark.parametrize("wrong_op", cases(SECOND_ORDER, {}))
+def test_second_derivative_check_catches_a_helper_op_wrong_inside_the_vjp(register_op, wrong_op):
+    register_op(*HELPERS, wrong_op)
+    assert second_derivative_errors(wrong_op, {})
+    assert not gradient_errors(wrong_op, {})  # right at first order
 
 
 def test_array_check_catches_a_scalar_path_that_drifted(register_op):
