@@ -48,8 +48,8 @@ runs. Strict loading (``MICROREG_STRICT=1``) runs it through ``microreg.strict``
 from __future__ import annotations
 
 from .model import ACCURACY_VERDICTS, DEFAULT_BUDGET, ENV_BUDGET, VERDICTS, Check, OpAudit, budget_seconds, load_failures
-from .run import audit, audit_op
+from .run import audit, audit_jax, audit_op, audit_torch
 from .workers import ENV_WORKERS, worker_count
 
-__all__ = ["ACCURACY_VERDICTS", "DEFAULT_BUDGET", "ENV_BUDGET", "ENV_WORKERS", "VERDICTS", "Check", "OpAudit", "audit", "audit_op",
-           "budget_seconds", "load_failures", "worker_count"]
+__all__ = ["ACCURACY_VERDICTS", "DEFAULT_BUDGET", "ENV_BUDGET", "ENV_WORKERS", "VERDICTS", "Check", "OpAudit", "audit", "audit_jax",
+           "audit_op", "audit_torch", "budget_seconds", "load_failures", "worker_count"]

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .. import accuracy
-from ..op import Op
+from .. import accuracy, trace
+from ..op import Kink, Op
 from ..plugins import registry
 from . import kinks
 from . import workers as pool
@@ -47,6 +47,32 @@ def audit_op(op: Op, *, plugin: str | None = None, order: int = 1, resolver: Any
     """Audit one op. ``resolver`` finds the ops it calls through ``xp`` (the registry by default); ``plugin`` names where
     it comes from (by default, the plugin that registered it)."""
     (record,) = audit([op], plugin=plugin, order=order, resolver=resolver, budget=budget, measure=measure, workers=1)
+    return record
+
+
+def audit_jax(fn: Callable, *, arity: int | None = None, domains: tuple[str, ...] = (), kinks: tuple[Kink, ...] = (),
+              title: str | None = None, **options: Any) -> OpAudit:
+    """Audit a JAX function of scalars (a ``custom_vjp``/``custom_jvp`` rule, ``jax.nn.sigmoid``, ...) as a registered op is
+    audited: its forward and vjp traced into SymPy (``microreg.trace.jax``), proved or refuted, its kinks checked, its
+    float64 accuracy measured on JAX itself. ``arity``, ``domains``, ``kinks``: its inputs, as an Op declares them;
+    ``title`` names it in the report (``MODULE:FUNCTION`` by default); ``options`` as for ``audit_op``.
+    ``trace.TraceError`` where it cannot be traced (naming a primitive with no row in ``trace.JAX``)."""
+    return traced(trace.jax(fn, arity, domains=domains, kinks=kinks), "jax", title or trace.title(fn), **options)
+
+
+def audit_torch(fn: Callable, *, arity: int | None = None, domains: tuple[str, ...] = (), kinks: tuple[Kink, ...] = (),
+                title: str | None = None, **options: Any) -> OpAudit:
+    """``audit_jax`` for PyTorch: a function of scalar tensors or an ``autograd.Function`` class, traced with ``make_fx``
+    (``microreg.trace.torch``), its backward as ``torch.autograd.grad`` runs it; accuracy measured on torch in float64."""
+    return traced(trace.torch(fn, arity, domains=domains, kinks=kinks), "torch", title or trace.title(fn), **options)
+
+
+def traced(op: Op, framework: str, title: str, **options: Any) -> OpAudit:
+    """The audit of an op traced from framework, named title, with a check saying which constants its literals were read as."""
+    version = getattr(__import__(framework), "__version__", "")
+    (record,) = audit([op], plugin=f"{framework} {version}".strip(), **{"workers": 1, **options})
+    record.op = title
+    record.checks += [Check("constant", "passed", None, {}, f"the literal {v!r} read as {c}") for v, c in trace.constants_of(op)]
     return record
 
 
