@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from . import accuracy, demo, export, newplugin, plugins
+from . import accuracy, demo, export, newplugin, plugins, trace
 from .audit import ACCURACY_VERDICTS, DEFAULT_BUDGET, ENV_BUDGET, ENV_WORKERS, VERDICTS, OpAudit, audit, load_failures
-from .op import REQUIRED, Op
+from .audit.run import audit_jax, audit_torch
+from .op import DOMAINS, REQUIRED, Kink, Op, OpError
 from .opregistry import PluginError, PluginWarning
 from .plugins import __version__, registry
 
@@ -110,10 +111,18 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
                 code; MICROREG_STRICT=1 applies it when plugins load, and implies --strict.
         what each check does: pydoc microreg.audit""")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("ops", nargs="*", metavar="OP", help="ops to audit (default: every registered op)")
+    parser.add_argument("ops", nargs="*", metavar="OP", help="ops to audit (default: every registered op, unless --jax/--torch is given)")
     parser.add_argument("--project", metavar="DIR",
                         help="also (without OP: only) the ops of the plugins DIR/pyproject.toml declares, imported from DIR "
                              "where they are not installed (the pre-commit hook: --project .)")
+    parser.set_defaults(traced=[])
+    for framework, example in (("jax", "a custom_vjp rule, jax.nn:sigmoid"), ("torch", "an autograd.Function class, torch:sigmoid")):
+        parser.add_argument(f"--{framework}", action=_Traced, metavar="MODULE:FUNCTION",
+                            help=f"also audit a {framework} function of scalars ({example}), traced into SymPy")
+    parser.add_argument("--kink", action=_Traced, type=_kink, metavar="AT=GRAD",
+                        help="a kink of the --jax/--torch function before it, and the derivative it gives there (0=0 for relu)")
+    parser.add_argument("--domain", action=_Traced, choices=sorted(DOMAINS),
+                        help="the inputs' domain of the --jax/--torch function before it (default: real)")
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="table (default); json: one object per op; github: workflow annotations; junit: JUnit XML")
     parser.add_argument("--json", action="store_const", const="json", dest="format", help="the same as --format json")
@@ -129,8 +138,49 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
 FORMATS = ("table", "json", "github", "junit")
 
 
+class _Traced(argparse.Action):
+    """--jax/--torch add a function to trace (args.traced: [framework, path, kinks, domain]); --kink and --domain
+    describe the one given last."""
+
+    def __call__(self, parser: argparse.ArgumentParser, args: argparse.Namespace, value: Any, option: str | None = None) -> None:
+        if self.dest in ("jax", "torch"):
+            args.traced = [*args.traced, [self.dest, value, [], "real"]]
+        elif not args.traced:
+            parser.error(f"{option} describes the --jax or --torch function given before it; none is")
+        elif self.dest == "kink":
+            args.traced[-1][2].append(value)
+        else:
+            args.traced[-1][3] = value
+
+
+def _kink(text: str) -> Kink:
+    """An argparse type: AT=GRAD as a Kink of a unary function."""
+    at, _, slope = text.partition("=")
+    try:
+        return Kink(float(at), float(slope))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be AT=GRAD, two numbers (0=0: at 0 the derivative given is 0), got {text}") from None
+
+
+def _traced(args: argparse.Namespace) -> list[OpAudit] | None:
+    """The audits of the --jax and --torch functions; None (having said why) where one cannot be loaded or traced."""
+    records = []
+    for framework, path, kinks, domain in args.traced:
+        runs = audit_jax if framework == "jax" else audit_torch
+        try:
+            records.append(runs(trace.load(path), domains=domain, kinks=tuple(kinks), title=path, order=args.order, budget=args.budget))
+        except (trace.TraceError, OpError, ImportError) as exc:
+            print(f"microreg audit: --{framework} {path}: {exc}", file=sys.stderr)
+            return None
+    return records
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """`microreg audit`: audit, print the results in the chosen format, and return the exit code (see audit_arguments)."""
+    start = time.perf_counter()
+    traced = _traced(args)
+    if traced is None:
+        return 2
     refused = _load()
     names = list(dict.fromkeys(args.ops))
     if args.project is not None:
@@ -148,11 +198,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"microreg audit: {_unknown(name)}", file=sys.stderr)
     if unknown and not any(p.error and (not p.offered or set(p.offered) & set(unknown)) for p in registry.plugins.values()):
         return 2
-    start = time.perf_counter()
-    records = [] if unknown else audit(names or None, order=args.order, progress=_progress, budget=args.budget,
-                                            workers=args.workers)
-    if unknown or not names or refused:  # a plugin that failed to load fails the run: it may hold the op asked for,
+    records = [] if unknown or (traced and not names) else audit(names or None, order=args.order, progress=_progress,
+                                                                  budget=args.budget, workers=args.workers)
+    if unknown or not (names or traced) or refused:  # a plugin that failed to load fails the run: it may hold the op asked for,
         records += failures  # and in strict mode every plugin must load
+    records += traced
     summary = _summary(records, time.perf_counter() - start)
     _print(records, args.format, args.strict, summary)
     return 1 if unknown or any(r.fails(args.strict) for r in records) else 0
@@ -213,6 +263,7 @@ def _render(records: list[OpAudit]) -> str:
         ulps = "-" if worst is None else f"{worst['excess']:.2g}" + (f" (<= {r.bound:g})" if r.declared else "")
         if r.declared:
             notes.append(f"{r.op} declares an accuracy bound of {r.bound:g} ulps: {r.declared}")
+        notes += [f"{r.op}: {c.message}" for c in r.checks if c.kind == "constant"]
         rows.append([r.op, plugin, r.verdict, r.accuracy or "-", ulps, _inputs(r.input_verdicts()),
                      f"{sum(c.verdict == 'passed' for c in kinks)}/{len(kinks)}" if kinks else "-", f"{r.seconds:.2f}"])
     reports = [r.report() for r in records if r.problems()]

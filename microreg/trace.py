@@ -313,7 +313,7 @@ def _op_name(fn: Callable) -> str:
 
 
 def _make_op(fn: Callable, framework: str, inputs: tuple[str, ...], walk_forward: Callable, walk_vjp: Callable,
-             run: Callable, constants: dict[float, str], domains: Sequence[str], kinks: Sequence[Kink], name: str | None) -> Op:
+             run: Callable, constants: dict[float, str], domains: str | Sequence[str], kinks: Sequence[Kink], name: str | None) -> Op:
     """The Op: on floats and arrays the framework runs (``run(kind, xs, g)``), on symbols and Values the graph is walked."""
 
     def forward(xp: Any, *xs: Any) -> Any:
@@ -333,7 +333,8 @@ def _make_op(fn: Callable, framework: str, inputs: tuple[str, ...], walk_forward
     forward.constants = tuple(sorted(constants.items(), key=lambda kv: abs(kv[0])))  # type: ignore[attr-defined]
     read = "; ".join(f"{v!r} read as {c}" for v, c in forward.constants)  # type: ignore[attr-defined]
     doc = f"{title(fn)}, traced from {framework}" + (f" (constants: {read})" if read else "")
-    return Op(name or _op_name(fn), forward, vjp, domains=tuple(domains), kinks=tuple(kinks), doc=doc)
+    domains = (domains,) * len(inputs) if isinstance(domains, str) else tuple(domains)
+    return Op(name or _op_name(fn), forward, vjp, domains=domains, kinks=tuple(kinks), doc=doc)
 
 
 def constants_of(op: Op) -> tuple[tuple[float, str], ...]:
@@ -347,7 +348,7 @@ def _unknown(fn: Callable, framework: str, table: str, names: set[str]) -> None:
                          f"has no row for: add one (a function of xp, the inputs and the primitive's parameters) to audit it")
 
 
-def jax(fn: Callable, arity: int | None = None, *, domains: Sequence[str] = (), kinks: Sequence[Kink] = (),
+def jax(fn: Callable, arity: int | None = None, *, domains: str | Sequence[str] = (), kinks: Sequence[Kink] = (),
         name: str | None = None) -> Op:
     """A JAX function of scalars (elementwise on arrays; a ``custom_vjp``/``custom_jvp`` rule or a plain function) as an Op:
     forward and vjp traced with ``jax.make_jaxpr`` in float64. ``arity`` is its number of inputs (by default, its
@@ -386,7 +387,7 @@ def jax(fn: Callable, arity: int | None = None, *, domains: Sequence[str] = (), 
                     run, constants, domains, kinks, name)
 
 
-def torch(fn: Callable, arity: int | None = None, *, domains: Sequence[str] = (), kinks: Sequence[Kink] = (),
+def torch(fn: Callable, arity: int | None = None, *, domains: str | Sequence[str] = (), kinks: Sequence[Kink] = (),
           name: str | None = None) -> Op:
     """A PyTorch function of scalar tensors (elementwise on tensors; an ``autograd.Function`` class, its ``apply``, or a
     plain function) as an Op: forward and backward traced with ``make_fx`` in float64, the backward as
