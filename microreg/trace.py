@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import keyword
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -49,6 +50,16 @@ def _compare(relation: Callable[[Any, Any], Any], symbolic: str) -> Callable:
 
     compare.__name__ = symbolic
     return compare
+
+
+def _logic(relation: Callable[..., Any], symbolic: str) -> Callable:
+    """A boolean row (and, or, not): SymPy's on relations, the operator on booleans."""
+
+    def logic(xp: Any, *args: Any, **_: Any) -> Any:
+        return getattr(xp.sympy, symbolic)(*args) if xp.kind == "symbolic" else relation(*args)
+
+    logic.__name__ = symbolic
+    return logic
 
 
 def _identity(xp: Any, x: Any, *_: Any, **__: Any) -> Any:
@@ -84,6 +95,7 @@ JAX: dict[str, Callable[..., Any]] = {
     "gt": _compare(operator.gt, "StrictGreaterThan"), "lt": _compare(operator.lt, "StrictLessThan"),
     "ge": _compare(operator.ge, "GreaterThan"), "le": _compare(operator.le, "LessThan"),
     "eq": _compare(operator.eq, "Eq"), "ne": _compare(operator.ne, "Ne"),
+    "and": _logic(operator.and_, "And"), "or": _logic(operator.or_, "Or"), "not": _logic(operator.not_, "Not"),
     "clamp": lambda xp, lo, x, hi: _clamp(xp, x, lo, hi),
     "convert_element_type": _identity, "stop_gradient": _identity, "copy": _identity, "copy_p": _identity,
     "reduce_precision": _identity, "broadcast_in_dim": _identity, "reshape": _identity, "squeeze": _identity,
@@ -112,12 +124,15 @@ ATEN: dict[str, Callable[..., Any]] = {
     "ge": _compare(operator.ge, "GreaterThan"), "le": _compare(operator.le, "LessThan"),
     "eq": _compare(operator.eq, "Eq"), "ne": _compare(operator.ne, "Ne"),
     "detach": _identity, "alias": _identity, "clone": _identity, "lift_fresh_copy": _identity, "_to_copy": _identity,
-    "view": _identity, "expand": _identity,
+    "view": _identity, "expand": _identity, "zeros_like": lambda xp, x, **_: 0 * x, "ones_like": lambda xp, x, **_: 0 * x + 1,
+    "logical_and": _logic(operator.and_, "And"), "logical_or": _logic(operator.or_, "Or"),
+    "logical_not": _logic(operator.not_, "Not"),
     "relu": lambda xp, x: xp.where(x > 0, x, 0), "silu": lambda xp, x: x * _sigmoid(xp, x),
     "gelu": lambda xp, x, approximate="none": _gelu(xp, x, approximate)[0],
     "softplus": lambda xp, x, beta=1, threshold=20: xp.where(x * beta > threshold, x, xp.log1p(xp.exp(x * beta)) / beta),
     "elu": lambda xp, x, alpha=1, scale=1, input_scale=1:
         xp.where(x > 0, scale * x, alpha * scale * xp.expm1(x * input_scale)),
+    "celu": lambda xp, x, alpha=1: xp.where(x > 0, x, alpha * xp.expm1(x / alpha)),
     "leaky_relu": lambda xp, x, negative_slope=0.01: xp.where(x > 0, x, x * negative_slope),
     "hardtanh": lambda xp, x, min_val=-1, max_val=1: _clamp(xp, x, min_val, max_val),
     "sigmoid_backward": lambda xp, g, y: g * (1 - y) * y,
@@ -308,8 +323,8 @@ def _owner(fn: Callable) -> type | None:
 
 def _op_name(fn: Callable) -> str:
     raw = getattr(_owner(fn) or fn, "__name__", "") or "traced"
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in raw).strip("_") or "traced"
-    return name if name[0].isalpha() else f"op_{name}"
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in raw).strip("_")
+    return name if name[:1].isalpha() and not keyword.iskeyword(name) else f"traced_{name}".rstrip("_")
 
 
 def _make_op(fn: Callable, framework: str, inputs: tuple[str, ...], walk_forward: Callable, walk_vjp: Callable,
