@@ -124,14 +124,14 @@ ATEN: dict[str, Callable[..., Any]] = {
     "ge": _compare(operator.ge, "GreaterThan"), "le": _compare(operator.le, "LessThan"),
     "eq": _compare(operator.eq, "Eq"), "ne": _compare(operator.ne, "Ne"),
     "detach": _identity, "alias": _identity, "clone": _identity, "lift_fresh_copy": _identity, "_to_copy": _identity,
-    "view": _identity, "expand": _identity, "zeros_like": lambda xp, x, **_: 0 * x, "ones_like": lambda xp, x, **_: 0 * x + 1,
+    "view": _identity, "expand": _identity, "scalar_tensor": _identity,
+    "zeros_like": lambda xp, x, **_: 0 * x, "ones_like": lambda xp, x, **_: 0 * x + 1,
     "logical_and": _logic(operator.and_, "And"), "logical_or": _logic(operator.or_, "Or"),
     "logical_not": _logic(operator.not_, "Not"),
     "relu": lambda xp, x: xp.where(x > 0, x, 0), "silu": lambda xp, x: x * _sigmoid(xp, x),
     "gelu": lambda xp, x, approximate="none": _gelu(xp, x, approximate)[0],
     "softplus": lambda xp, x, beta=1, threshold=20: xp.where(x * beta > threshold, x, xp.log1p(xp.exp(x * beta)) / beta),
-    "elu": lambda xp, x, alpha=1, scale=1, input_scale=1:
-        xp.where(x > 0, scale * x, alpha * scale * xp.expm1(x * input_scale)),
+    "elu": lambda xp, x, alpha=1, scale=1, input_scale=1: xp.where(x > 0, scale * x, (alpha * scale) * xp.expm1(x * input_scale)),
     "celu": lambda xp, x, alpha=1: xp.where(x > 0, x, alpha * xp.expm1(x / alpha)),
     "leaky_relu": lambda xp, x, negative_slope=0.01: xp.where(x > 0, x, x * negative_slope),
     "hardtanh": lambda xp, x, min_val=-1, max_val=1: _clamp(xp, x, min_val, max_val),
@@ -141,13 +141,39 @@ ATEN: dict[str, Callable[..., Any]] = {
     "gelu_backward": lambda xp, g, x, approximate="none": g * _gelu(xp, x, approximate)[1],
     "softplus_backward": lambda xp, g, x, beta, threshold:
         xp.where(x * beta > threshold, g, g * xp.exp(x * beta) / (xp.exp(x * beta) + 1)),
-    "elu_backward": lambda xp, g, alpha, scale, input_scale, is_result, x:
+    "elu_backward": lambda xp, g, alpha, scale, input_scale, is_result, x:  # alpha * scale rounded once, as the kernel does
         xp.where(x <= 0, g * input_scale * (x + alpha * scale) if is_result else
-                 g * input_scale * alpha * scale * xp.exp(x * input_scale), g * scale),
+                 g * input_scale * (alpha * scale) * xp.exp(x * input_scale), g * scale),
+    "hardshrink": lambda xp, x, lambd=0.5: xp.where(x < -lambd, x, xp.where(x > lambd, x, 0)),
+    "hardshrink_backward": lambda xp, g, x, lambd: xp.where(x < -lambd, g, xp.where(x > lambd, g, 0)),
+    "softshrink": lambda xp, x, lambd=0.5: xp.where(x < -lambd, x + lambd, xp.where(x > lambd, x - lambd, 0)),
+    "softshrink_backward": lambda xp, g, x, lambd: xp.where(x < -lambd, g, xp.where(x > lambd, g, 0)),
+    "hardsigmoid": lambda xp, x: _clamp(xp, x + 3, 0, 6) / 6,
+    "hardsigmoid_backward": lambda xp, g, x: xp.where(x > -3, xp.where(x < 3, g / 6, 0), 0),
+    "hardswish": lambda xp, x: x * _clamp(xp, x + 3, 0, 6) / 6,
+    "hardswish_backward": lambda xp, g, x: xp.where(x < -3, 0, xp.where(x <= 3, g * (x / 3 + 0.5), g)),
+    "log_sigmoid_forward": lambda xp, x: (xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x))), xp.exp(-xp.abs(x))),
+    "log_sigmoid_backward": lambda xp, g, x, buffer:
+        g * (xp.where(x < 0, 1, 0) - xp.where(x < 0, 1, -1) * xp.exp(-xp.abs(x)) / (1 + xp.exp(-xp.abs(x)))),
+    "getitem": lambda xp, items, i: items[i],
+    "mish": lambda xp, x: x * xp.tanh(xp.log1p(xp.exp(x))),
+    "mish_backward": lambda xp, g, x: g * (xp.tanh(xp.log1p(xp.exp(x)))
+                                           + x * _sigmoid(xp, x) * (1 - xp.tanh(xp.log1p(xp.exp(x))) ** 2)),
+    "empty_like": lambda xp, x, **_: 0 * x,
+    "rrelu_with_noise": lambda xp, x, noise, lower=1 / 8, upper=1 / 3, training=False, generator=None:
+        _not_training("rrelu", training) or xp.where(x > 0, x, x * ((lower + upper) / 2)),
+    "rrelu_with_noise_backward": lambda xp, g, x, noise, lower, upper, training, self_is_result:
+        _not_training("rrelu", training) or xp.where(x > 0, g, g * ((lower + upper) / 2)),
     "silu_backward": lambda xp, g, x: g * _sigmoid(xp, x) * (1 + x * (1 - _sigmoid(xp, x))),
     "leaky_relu_backward": lambda xp, g, x, negative_slope, self_is_result: xp.where(x > 0, g, g * negative_slope),
     "hardtanh_backward": lambda xp, g, x, min_val, max_val: xp.where(x <= min_val, 0, xp.where(x >= max_val, 0, g)),
 }
+
+
+def _not_training(name: str, training: bool) -> None:
+    """Random in training: no function to prove."""
+    if training:
+        raise TraceError(f"{name} in training mode draws a random slope: trace it with training=False")
 
 
 def _gelu(xp: Any, x: Any, approximate: str) -> tuple[Any, Any]:
@@ -385,16 +411,22 @@ def jax(fn: Callable, arity: int | None = None, *, domains: str | Sequence[str] 
     _unknown(fn, "JAX", "JAX", set().union(*(_jax_primitives(c.jaxpr) for c in closed)) - JAX.keys() - _JAX_CALLS.keys())
     constants = constants_in([v for c in closed for v in _jax_literals(c.jaxpr) + [k.item() if hasattr(k, "item") else k
                                                                                      for k in c.consts]])
-    fwd_fn, vjp_fn = jx.jit(fn), jx.jit(pullback)
+    # on arrays, the function of scalars mapped over their elements (vmap): elementwise, whatever it does inside (lax.cond)
+    compiled = {"scalar": (jx.jit(fn), jx.jit(pullback)), "array": (jx.jit(jx.vmap(fn)), jx.jit(jx.vmap(pullback)))}
 
     def run(kind: str, xs: Sequence[Any], g: Any) -> Any:
         import numpy as np
 
+        forward, backward = compiled[kind]
+        args = [*xs] if g is None else [*xs, g]
+        shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+        flat = [a if kind == "scalar" else np.broadcast_to(a, shape).ravel() for a in args]
         with jx.enable_x64(True):
-            got = fwd_fn(*xs) if g is None else vjp_fn(*xs, g)
-        if g is None:
-            return float(got) if kind == "scalar" else np.asarray(got, dtype=np.float64)
-        return [float(v) if kind == "scalar" else np.asarray(v, dtype=np.float64) for v in got]
+            got = forward(*flat) if g is None else backward(*flat)
+        if kind == "scalar":
+            return float(got) if g is None else [float(v) for v in got]
+        return np.asarray(got, dtype=np.float64).reshape(shape) if g is None else [
+            np.asarray(v, dtype=np.float64).reshape(shape) for v in got]
 
     return _make_op(fn, "jax", inputs,
                     lambda xp, xs: _closed(xp, closed[0], xs, constants)[0],
