@@ -47,7 +47,7 @@ def rows(lines: list[str]) -> dict[str, list[str]]:
 #: The docs run as doctests whole: the least number of examples each holds (one that loses its examples fails), and
 #: the optional modules it needs (installed in CI).
 DOCTESTED = [("README.md", 6, ()), ("docs/tour.md", 20, ()), ("docs/batches_and_higher_order.md", 10, ()),
-             ("docs/export.md", 20, ("torch", "jax"))]
+             ("docs/export.md", 20, ("torch", "jax")), ("docs/frameworks.md", 8, ("torch", "jax"))]
 
 
 @pytest.mark.parametrize(("path", "examples", "needs"), DOCTESTED, ids=[path for path, _, _ in DOCTESTED])
