@@ -37,7 +37,8 @@ class TraceError(ValueError):
 # ---- the rows: each primitive as a function of xp, exact on symbols ----
 
 def _sigmoid(xp: Any, x: Any) -> Any:
-    return 1 / (1 + xp.exp(-x))
+    """The logistic function: exact on symbols, the registered sigmoid op (no overflow for any float) elsewhere."""
+    return 1 / (1 + xp.exp(-x)) if xp.kind == "symbolic" else xp.sigmoid(x)
 
 
 def _compare(relation: Callable[[Any, Any], Any], symbolic: str) -> Callable:
@@ -354,16 +355,18 @@ def _op_name(fn: Callable) -> str:
 
 
 def _make_op(fn: Callable, framework: str, inputs: tuple[str, ...], walk_forward: Callable, walk_vjp: Callable,
-             run: Callable, constants: dict[float, str], domains: str | Sequence[str], kinks: Sequence[Kink], name: str | None) -> Op:
-    """The Op: on floats and arrays the framework runs (``run(kind, xs, g)``), on symbols and Values the graph is walked."""
+             run: Callable, constants: dict[float, str], domains: str | Sequence[str], kinks: Sequence[Kink], name: str | None,
+             native: bool) -> Op:
+    """The Op: on floats and arrays the framework runs (``run(kind, xs, g)``) unless native; otherwise the graph is walked."""
+    framed = () if native else ("scalar", "array")
 
     def forward(xp: Any, *xs: Any) -> Any:
-        if xp.kind in ("scalar", "array"):
+        if xp.kind in framed:
             return run(xp.kind, xs, None)
         return walk_forward(xp, xs)
 
     def vjp(xp: Any, g: Any, out: Any, *xs: Any) -> tuple:
-        if xp.kind in ("scalar", "array"):
+        if xp.kind in framed:
             return tuple(run(xp.kind, xs, g))
         return tuple(walk_vjp(xp, xs, g))
 
@@ -390,11 +393,14 @@ def _unknown(fn: Callable, framework: str, table: str, names: set[str]) -> None:
 
 
 def jax(fn: Callable, arity: int | None = None, *, domains: str | Sequence[str] = (), kinks: Sequence[Kink] = (),
-        name: str | None = None) -> Op:
+        name: str | None = None, native: bool = False) -> Op:
     """A JAX function of scalars (elementwise on arrays; a ``custom_vjp``/``custom_jvp`` rule or a plain function) as an Op:
     forward and vjp traced with ``jax.make_jaxpr`` in float64. ``arity`` is its number of inputs (by default, its
-    positional parameters without defaults); ``domains``, ``kinks`` and ``name`` are the Op's. TraceError where it
-    cannot be traced or uses a primitive with no row in ``JAX``."""
+    positional parameters without defaults); ``domains``, ``kinks`` and ``name`` are the Op's. ``native``: the traced rule
+    as a microreg op, computed by microreg on every backend (floats and arrays too) from the rows, so that it can be
+    registered, used on Values and exported (the JAX function still traced, JAX still needed); by default JAX computes
+    on floats and arrays, so the audit measures JAX's own accuracy. TraceError where it cannot be traced or uses a
+    primitive with no row in ``JAX``."""
     jx = importlib.import_module("jax")
     inputs = _names(fn, arity)
     n = len(inputs)
@@ -431,11 +437,11 @@ def jax(fn: Callable, arity: int | None = None, *, domains: str | Sequence[str] 
     return _make_op(fn, "jax", inputs,
                     lambda xp, xs: _closed(xp, closed[0], xs, constants)[0],
                     lambda xp, xs, g: _closed(xp, closed[1], (*xs, g), constants),
-                    run, constants, domains, kinks, name)
+                    run, constants, domains, kinks, name, native)
 
 
 def torch(fn: Callable, arity: int | None = None, *, domains: str | Sequence[str] = (), kinks: Sequence[Kink] = (),
-          name: str | None = None) -> Op:
+          name: str | None = None, native: bool = False) -> Op:
     """A PyTorch function of scalar tensors (elementwise on tensors; an ``autograd.Function`` class, its ``apply``, or a
     plain function) as an Op: forward and backward traced with ``make_fx`` in float64, the backward as
     ``torch.autograd.grad(fn(*xs), xs, g)``. Arguments as for ``jax``; TraceError naming an ATen op with no row in ``ATEN``."""
@@ -480,7 +486,7 @@ def torch(fn: Callable, arity: int | None = None, *, domains: str | Sequence[str
     return _make_op(fn, "torch", inputs,
                     lambda xp, xs: _eval_fx(graphs[0], xs, xp, constants)[0],
                     lambda xp, xs, g: _eval_fx(graphs[1], (*xs, g), xp, constants),
-                    run, constants, domains, kinks, name)
+                    run, constants, domains, kinks, name, native)
 
 
 def load(path: str) -> Callable:

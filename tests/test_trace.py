@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
-from microreg import Kink, cli, trace
+from microreg import Kink, Value, cli, export, grad, trace
 from microreg.audit import audit_jax, audit_torch
 from microreg.backends import Scalar, Symbolic
 from microreg.plugins import registry
@@ -166,6 +167,31 @@ def test_aten_rows_agree_with_torch_on_floats_and_arrays(name):
     record = audit_torch(TORCH_FUNCTIONS[name], measure=False)
     backends = [c for c in record.checks if c.kind in ("scalar", "array")]
     assert record.verdict == "proved" and backends and all(c.verdict == "passed" for c in backends), record.report()
+
+
+# ---- a traced rule as a microreg op ----
+
+def test_a_native_traced_rule_runs_on_values_arrays_second_order_and_exports_to_torch(register_op):
+    (forward, backward) = RIGHT["softplus"][1]
+    op = trace.torch(torch_rule(forward, backward), native=True, name="softplus_traced")
+    register_op(op)
+    v = Value(0.5)
+    (d,) = grad(v.softplus_traced(), [v], create_graph=True)
+    assert d.data == pytest.approx(1 / (1 + math.exp(-0.5)), rel=1e-15)
+    assert grad(d, [v])[0] == pytest.approx(math.exp(-0.5) / (1 + math.exp(-0.5)) ** 2, rel=1e-14)
+    a = Value(np.array([-800.0, 0.5, 800.0]))
+    a.softplus_traced().sum().backward()
+    assert a.grad.tolist() == pytest.approx([0.0, 1 / (1 + math.exp(-0.5)), 1.0], rel=1e-15)
+    t = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    export.torch("softplus_traced")(t).backward()
+    assert t.grad.item() == pytest.approx(1 / (1 + math.exp(-0.5)), rel=1e-15)
+
+
+def test_a_traced_rule_computes_on_floats_with_its_framework_unless_native():
+    op, native = trace.jax(jax.nn.relu), trace.jax(jax.nn.relu, native=True)
+    assert op.forward(XP, 1e-310) == 0.0  # JAX on the CPU flushes a subnormal input to zero
+    assert native.forward(XP, 1e-310) == 1e-310  # the same rule, computed by microreg
+    assert vjp_at(trace.jax(jax.nn.sigmoid, native=True), 37.0) == 0.0  # JAX's rule s * (1 - s), wherever it runs
 
 
 # ---- constants, kinks, errors ----
