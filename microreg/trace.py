@@ -205,8 +205,8 @@ def _constant_values() -> dict[float, str]:
 
 def constants_in(literals: Sequence[Any]) -> dict[float, str]:
     """The float literals that are a known constant correctly rounded, each with the constant it is read as."""
-    known = _constant_values()
-    return {float(v): known[float(v)] for v in literals if isinstance(v, float) and float(v) in known}
+    known, numbers = _constant_values(), [v.item() if getattr(v, "size", None) == 1 else v for v in literals]
+    return {float(v): known[float(v)] for v in numbers if isinstance(v, float) and float(v) in known}
 
 
 # ---- the walkers: a traced graph evaluated on any xp ----
@@ -265,28 +265,20 @@ _JAX_CALLS: dict[str, Callable[..., list[Any]]] = {
 }
 
 
-def _jax_primitives(jaxpr: Any) -> set[str]:
-    """Every primitive a jaxpr uses, its sub-jaxprs' included."""
-    found = set()
+def _jax_parts(closed: Any) -> tuple[set[str], list[Any]]:
+    """Every primitive a (closed) jaxpr uses, and every literal and constant in it, its sub-jaxprs' included."""
+    jaxpr = getattr(closed, "jaxpr", closed)
+    names, literals = set(), list(getattr(closed, "consts", ()))
     for eqn in jaxpr.eqns:
-        found.add(eqn.primitive.name)
+        names.add(eqn.primitive.name)
+        literals += [v.val for v in eqn.invars if hasattr(v, "val")]
         for value in eqn.params.values():
             for sub in value if isinstance(value, tuple | list) else (value,):
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    found |= _jax_primitives(inner)
-    return found
-
-
-def _jax_literals(jaxpr: Any) -> list[Any]:
-    found = [getattr(v, "val", None) for eqn in jaxpr.eqns for v in eqn.invars]
-    for eqn in jaxpr.eqns:
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, tuple | list) else (value,):
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    found += _jax_literals(inner) + [c for c in getattr(sub, "consts", ())]
-    return [v.item() if hasattr(v, "item") else v for v in found if v is not None]
+                if hasattr(getattr(sub, "jaxpr", sub), "eqns"):
+                    more = _jax_parts(sub)
+                    names |= more[0]
+                    literals += more[1]
+    return names, literals
 
 
 def _aten_name(target: Any) -> str:
@@ -414,9 +406,9 @@ def jax(fn: Callable, arity: int | None = None, *, domains: str | Sequence[str] 
     except Exception as exc:
         raise TraceError(f"{title(fn)} cannot be traced by jax.make_jaxpr with {n} scalar input(s) {inputs}: "
                          f"{type(exc).__name__}: {exc}") from None
-    _unknown(fn, "JAX", "JAX", set().union(*(_jax_primitives(c.jaxpr) for c in closed)) - JAX.keys() - _JAX_CALLS.keys())
-    constants = constants_in([v for c in closed for v in _jax_literals(c.jaxpr) + [k.item() if hasattr(k, "item") else k
-                                                                                     for k in c.consts]])
+    parts = [_jax_parts(c) for c in closed]
+    _unknown(fn, "JAX", "JAX", set().union(*(names for names, _ in parts)) - JAX.keys() - _JAX_CALLS.keys())
+    constants = constants_in([v for _, literals in parts for v in literals])
     # on arrays, the function of scalars mapped over their elements (vmap): elementwise, whatever it does inside (lax.cond)
     compiled = {"scalar": (jx.jit(fn), jx.jit(pullback)), "array": (jx.jit(jx.vmap(fn)), jx.jit(jx.vmap(pullback)))}
 

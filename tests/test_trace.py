@@ -246,6 +246,15 @@ def test_cli_audits_jax_sigmoid_proved_inaccurate_with_the_worst_point_and_exits
     assert "1 op(s) audited" in out
 
 
+@pytest.mark.parametrize("form, expected", [
+    ("github", "::error title=microreg audit%3A jax.nn%3Asigmoid proved%2C inaccurate::jax.nn:sigmoid [accuracy] inaccurate"),
+    ("junit", f'<testcase classname="microreg.audit.jax {jax.__version__}" name="jax.nn:sigmoid"'),
+])
+def test_cli_gives_a_traced_function_to_ci_in_every_format(capsys, form, expected):
+    assert cli.main(["audit", "--jax", "jax.nn:sigmoid", "--format", form]) == 1
+    assert expected in capsys.readouterr().out
+
+
 def test_cli_kink_and_domain_describe_the_function_before_them(capsys):
     assert cli.main(["audit", "--torch", "torch.nn.functional:relu", "--kink", "0=0", "--torch", "torch:log",
                      "--domain", "positive", "--format", "json"]) == 0
