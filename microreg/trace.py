@@ -162,19 +162,20 @@ ATEN: dict[str, Callable[..., Any]] = {
                                            + x * _sigmoid(xp, x) * (1 - xp.tanh(xp.log1p(xp.exp(x))) ** 2)),
     "empty_like": lambda xp, x, **_: 0 * x,
     "rrelu_with_noise": lambda xp, x, noise, lower=1 / 8, upper=1 / 3, training=False, generator=None:
-        _not_training("rrelu", training) or xp.where(x > 0, x, x * ((lower + upper) / 2)),
+        xp.where(x > 0, x, x * _rrelu_slope(lower, upper, training)),
     "rrelu_with_noise_backward": lambda xp, g, x, noise, lower, upper, training, self_is_result:
-        _not_training("rrelu", training) or xp.where(x > 0, g, g * ((lower + upper) / 2)),
+        xp.where(x > 0, g, g * _rrelu_slope(lower, upper, training)),
     "silu_backward": lambda xp, g, x: g * _sigmoid(xp, x) * (1 + x * (1 - _sigmoid(xp, x))),
     "leaky_relu_backward": lambda xp, g, x, negative_slope, self_is_result: xp.where(x > 0, g, g * negative_slope),
     "hardtanh_backward": lambda xp, g, x, min_val, max_val: xp.where(x <= min_val, 0, xp.where(x >= max_val, 0, g)),
 }
 
 
-def _not_training(name: str, training: bool) -> None:
-    """Random in training: no function to prove."""
+def _rrelu_slope(lower: float, upper: float, training: bool) -> float:
+    """rrelu's slope out of training, (lower + upper) / 2; in training it is random: no function to prove."""
     if training:
-        raise TraceError(f"{name} in training mode draws a random slope: trace it with training=False")
+        raise TraceError("rrelu in training mode draws a random slope: trace it with training=False")
+    return (lower + upper) / 2
 
 
 def _gelu(xp: Any, x: Any, approximate: str) -> tuple[Any, Any]:
@@ -440,8 +441,8 @@ def torch(fn: Callable, arity: int | None = None, *, domains: str | Sequence[str
     tc = importlib.import_module("torch")
     make_fx = importlib.import_module("torch.fx.experimental.proxy_tensor").make_fx
     if isinstance(fn, type) and issubclass(fn, tc.autograd.Function):
-        fn = fn.apply
-    owner = _owner(fn)
+        fn = getattr(fn, "apply")  # noqa: B009 (mypy does not know the apply of torch's Function classes)
+    owner: Any = _owner(fn)
     inputs = _names(fn, arity) if owner is None or arity else _names(owner.forward, None)[1:] or ("x",)  # forward(ctx, *inputs)
     n = len(inputs)
 

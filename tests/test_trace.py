@@ -255,6 +255,15 @@ def test_cli_gives_a_traced_function_to_ci_in_every_format(capsys, form, expecte
     assert expected in capsys.readouterr().out
 
 
+SoftplusSigmoid2x = torch_rule(*WRONG["softplus_sigmoid_2x"][1])  # an autograd.Function class the command can name
+
+
+def test_cli_audits_an_autograd_function_class_by_its_path_and_refutes_it(capsys):
+    assert cli.main(["audit", "--torch", f"{__name__}:SoftplusSigmoid2x", "--format", "json"]) == 1
+    (record,) = json.loads(capsys.readouterr().out)
+    assert (record["op"], record["verdict"]) == (f"{__name__}:SoftplusSigmoid2x", "refuted")
+
+
 def test_cli_kink_and_domain_describe_the_function_before_them(capsys):
     assert cli.main(["audit", "--torch", "torch.nn.functional:relu", "--kink", "0=0", "--torch", "torch:log",
                      "--domain", "positive", "--format", "json"]) == 0
