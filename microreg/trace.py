@@ -11,6 +11,9 @@ cotangent ``g`` an input, so a backward that ignores g is caught); ``torch(fn)``
 - on floats and NumPy arrays, call the framework itself in float64, so the accuracy the audit measures is the
   framework's own.
 
+``native=True`` computes on every backend from the rows (an op to register, use on Values and export), and
+``source(op)`` writes the traced rule as a plugin's ``forward`` and ``vjp`` against ``xp``.
+
 A primitive with no row is a ``TraceError`` naming it, never a guess; a row is added by assigning to the table
 (``microreg.trace.JAX["my_prim"] = fn``). A float literal in the traced code that is the correctly rounded value of a
 constant in ``CONSTANTS`` (JAX's erf derivative holds -1.1283791670955126, -2/sqrt(pi)) is read as that constant on
@@ -24,6 +27,7 @@ import importlib
 import inspect
 import keyword
 import operator
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -215,8 +219,9 @@ def constants_in(literals: Sequence[Any]) -> dict[float, str]:
 def _literal(xp: Any, value: Any, constants: dict[float, str]) -> Any:
     """A literal of the traced code: a Python number, or on symbols the exact constant it is the rounded value of."""
     value = value.item() if hasattr(value, "item") else value
-    if xp.kind == "symbolic" and isinstance(value, float) and value in constants:
-        return xp.sympy.sympify(constants[value])
+    value = float(value) if isinstance(value, float) else value  # JAX's TypedFloat prints as itself
+    if isinstance(value, float) and value in constants and xp.kind in ("symbolic", "source"):
+        return xp.sympy.sympify(constants[value]) if xp.kind == "symbolic" else xp.constant(constants[value])
     return value
 
 
@@ -368,10 +373,99 @@ def _make_op(fn: Callable, framework: str, inputs: tuple[str, ...], walk_forward
     vjp.__signature__ = inspect.Signature([P(n, P.POSITIONAL_ONLY) for n in ("xp", "g", "out", *inputs)])  # type: ignore[attr-defined]
     forward.__name__, vjp.__name__ = f"{framework}_forward", f"{framework}_vjp"
     forward.constants = tuple(sorted(constants.items(), key=lambda kv: abs(kv[0])))  # type: ignore[attr-defined]
+    forward.walks = (walk_forward, walk_vjp)  # type: ignore[attr-defined]
     read = "; ".join(f"{v!r} read as {c}" for v, c in forward.constants)  # type: ignore[attr-defined]
     doc = f"{title(fn)}, traced from {framework}" + (f" (constants: {read})" if read else "")
     domains = (domains,) * len(inputs) if isinstance(domains, str) else tuple(domains)
     return Op(name or _op_name(fn), forward, vjp, domains=domains, kinks=tuple(kinks), doc=doc)
+
+
+def source(op: Op) -> str:
+    """A traced rule as Python source: its forward and vjp written against ``xp``, one line per primitive, as a plugin
+    ships them (``Op(name, name_fn, name_vjp)``); the framework is not needed to run it. Constants read as known ones
+    are written exactly (``2 / xp.sqrt(xp.pi)``). TraceError where a primitive cannot be written so."""
+    walks = getattr(op.forward, "walks", None)
+    if walks is None:
+        raise TraceError(f"op {op.name!r} was not traced by microreg.trace")
+    walk_forward, walk_vjp = walks
+    inputs = ", ".join(op.inputs)
+    functions = []
+    for fn_name, params, walk in ((op.name, inputs, lambda xp, xs: [walk_forward(xp, xs)]),
+                                  (f"{op.name}_vjp", f"g, out, {inputs}", lambda xp, xs: walk_vjp(xp, xs, _Code("g", xp.lines)))):
+        xp = _Source()
+        outs = walk(xp, [_Code(n, xp.lines) for n in op.inputs])
+        result = _text(outs[0]) if fn_name == op.name else "(" + "".join(f"{_text(o)}, " for o in outs).rstrip(" ") + ")"
+        body = "".join(f"    {line}\n" for line in _used(xp.lines, result))
+        functions.append(f"def {fn_name}(xp, {params}):\n{body}    return {result}\n")
+    return "\n\n".join(functions)
+
+
+def _used(lines: list[str], result: str) -> list[str]:
+    """The lines the result needs (a fused kernel's row computes what its caller may not use)."""
+    needed, kept = set(re.findall(r"\bt\d+\b", result)), []
+    for line in reversed(lines):
+        target, _, expression = line.partition(" = ")
+        if target in needed:
+            kept.append(line)
+            needed |= set(re.findall(r"\bt\d+\b", expression))
+    return kept[::-1]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value != value * 0:  # inf and nan: repr gives a name the source does not define
+        return f"float({str(value)!r})"
+    return value.text if isinstance(value, _Code) else repr(value)
+
+
+class _Code:
+    """A value in generated source: the expression that holds it; each operation on it writes one line to ``lines``."""
+
+    def __init__(self, text: str, lines: list[str]) -> None:
+        self.text, self.lines = text, lines
+
+    def emit(self, template: str, *args: Any) -> _Code:
+        name = f"t{len(self.lines)}"
+        self.lines.append(f"{name} = {template.format(*map(_text, args))}")
+        return _Code(name, self.lines)
+
+    def __neg__(self) -> _Code:
+        return self.emit("-{}", self)
+
+    def __bool__(self) -> bool:
+        raise TraceError(f"generated source cannot branch on {self.text} in Python (a 'not' of a condition, say)")
+
+    __hash__ = object.__hash__
+
+
+# the operators the rows use, each writing one line
+for _name, _symbol in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"), ("pow", "**"), ("gt", ">"), ("lt", "<"),
+                       ("ge", ">="), ("le", "<="), ("eq", "=="), ("ne", "!="), ("and", "&"), ("or", "|")):
+    setattr(_Code, f"__{_name}__", lambda a, b, s=_symbol: a.emit(f"{{}} {s} {{}}", a, b))
+    setattr(_Code, f"__r{_name}__", lambda a, b, s=_symbol: a.emit(f"{{}} {s} {{}}", b, a))
+
+
+class _Source:
+    """The xp namespace that writes source: each function call a line ``tN = xp.name(...)``."""
+
+    kind = "source"
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.pi, self.e = _Code("xp.pi", self.lines), _Code("xp.e", self.lines)
+
+    def __getattr__(self, name: str) -> Callable[..., _Code]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def call(*args: Any) -> _Code:
+            return _Code("", self.lines).emit(f"xp.{name}({', '.join(['{}'] * len(args))})", *args)
+
+        return call
+
+    def constant(self, text: str) -> _Code:
+        """A constant of CONSTANTS (SymPy's spelling) in xp's."""
+        code = re.sub(r"\bE\b", "xp.e", re.sub(r"\bpi\b", "xp.pi", re.sub(r"\b(sqrt|log)\(", r"xp.\1(", text)))
+        return _Code(f"({code})", self.lines)
 
 
 def constants_of(op: Op) -> tuple[tuple[float, str], ...]:

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from microreg import Kink, Value, cli, export, grad, trace
-from microreg.audit import audit_jax, audit_torch
+from microreg import Kink, Op, Value, cli, export, grad, trace
+from microreg.audit import audit_jax, audit_op, audit_torch
 from microreg.backends import Scalar, Symbolic
 from microreg.plugins import registry
 
@@ -192,6 +192,24 @@ def test_a_traced_rule_computes_on_floats_with_its_framework_unless_native():
     assert op.forward(XP, 1e-310) == 0.0  # JAX on the CPU flushes a subnormal input to zero
     assert native.forward(XP, 1e-310) == 1e-310  # the same rule, computed by microreg
     assert vjp_at(trace.jax(jax.nn.sigmoid, native=True), 37.0) == 0.0  # JAX's rule s * (1 - s), wherever it runs
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_a_traced_rule_as_xp_source_runs_without_its_framework_and_is_proved(framework):
+    (fj, bj), (ft, bt) = RIGHT["softplus"]
+    op = trace.jax(jax_rule(fj, bj), name="softplus_src") if framework == "jax" else trace.torch(torch_rule(ft, bt), name="softplus_src")
+    namespace: dict = {}
+    exec(trace.source(op), namespace)  # the source names nothing but xp
+    written = Op("softplus_src", namespace["softplus_src"], namespace["softplus_src_vjp"])
+    assert audit_op(written, measure=False).verdict == "proved"
+    for x in (-30.0, -0.375, 0.0, 2.5, 700.0):
+        assert written.forward(XP, x) == pytest.approx(op.forward(XP, x), rel=1e-15)
+        assert written.vjp(XP, 1.5, None, x)[0] == pytest.approx(op.vjp(XP, 1.5, None, x)[0], rel=1e-15)
+
+
+def test_a_constant_read_exact_is_written_exact_in_the_source():
+    text = trace.source(trace.jax(jax.scipy.special.erf))
+    assert "t4 = (2/xp.sqrt(xp.pi)) * g" in text and "1.1283791670955126" not in text
 
 
 # ---- constants, kinks, errors ----
