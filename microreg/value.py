@@ -175,6 +175,124 @@ def _short(d: Any) -> str:
     return repr(d)
 
 
+# -- THE ERROR POLICY: every op the engine runs goes through _run, and every result it keeps through _check ----------
+# (apply() for forwards, _vjp() for vjps). The fast paths below run an op on floats and keep only a finite float;
+# anything else they hand to these, which say what is wrong.
+
+
+def _run(op: Op, role: str, xp: Any, args: tuple, kw: dict, datas: Sequence[Any]) -> Any:
+    """op's forward (role "forward", args its inputs' data) or its vjp (role "vjp", args (g, out, *inputs)) on xp.
+
+    On arrays NumPy raises on every floating-point error; where it does, the op runs again as Python floats compute
+    (``_as_floats``), so that an array gives what each of its elements gives on floats. An ArithmeticError or
+    ValueError is a DomainError, a TypeError (a static parameter of the wrong type, say) one naming the op and what it
+    was given; a DomainError from an op a vjp calls on Values passes as it is.
+    """
+    fn = op.forward if role == "forward" else op.vjp
+    try:
+        if xp is not ARRAY:
+            return fn(xp, *args, **kw)
+        if not _memory_kept:
+            _keep_freed_memory()
+        token = _raise_fp()
+        try:
+            return fn(ARRAY, *args, **kw)
+        except FloatingPointError:
+            return _as_floats(fn, args, kw)
+        finally:
+            _restore_fp(token)
+    except DomainError:
+        raise
+    except (ArithmeticError, ValueError) as exc:
+        raise DomainError(_describe(op, role, datas, kw, exc)) from None
+    except TypeError as exc:
+        raise TypeError(f"{op.name}{' vjp' if role == 'vjp' else ''}({_arguments(op, datas, kw)}) failed: {exc}") from exc
+
+
+def _check(op: Op, role: str, x: Any, datas: Sequence[Any], kw: dict, name: str = "") -> float | np.ndarray:
+    """x, op's result (role "forward") or its cotangent for input ``name`` (role "vjp"), as engine data: a finite float
+    or a finite float64 array (a NumPy number, an int or a 0-d array becomes a float, an integer array a float64 one).
+
+    Not finite or complex is a DomainError naming the op and its arguments; anything else, a TypeError naming the op's
+    function and what it returned. NaN made without an invalid operation (a NaN constant in the op's code, or in data
+    written after its Value was made) raises no NumPy flag: this is what catches it.
+    """
+    what = "the result" if role == "forward" else f"the cotangent for {name}"
+    if type(x) is float:
+        if x - x == 0.0:
+            return x
+    elif type(x) is np.ndarray and x.dtype is _F64:
+        if x.ndim:
+            if _finite(x):
+                return x
+            x = _short(x)
+        else:
+            return _check(op, role, float(x), datas, kw, name)
+    elif isinstance(x, complex | np.complexfloating) or (type(x) is np.ndarray and x.dtype.kind == "c"):
+        raise DomainError(_describe(op, role, datas, kw, ArithmeticError(f"{what} is {_short(x)}, complex")))
+    elif isinstance(x, int | np.integer | np.floating) and not isinstance(x, bool | np.bool_):
+        try:
+            return _check(op, role, float(x), datas, kw, name)
+        except OverflowError:
+            pass
+    elif type(x) is np.ndarray and x.dtype.kind in "iu":
+        return _check(op, role, x.astype(np.float64), datas, kw, name)
+    else:
+        fn = op.forward if role == "forward" else op.vjp
+        given = f"an array of {x.dtype}" if type(x) is np.ndarray else f"{x!r:.80} ({type(x).__name__})"
+        raise TypeError(f"{op.name}'s {role} {fn.__name__} returned {given}{f' for input {name}' if name else ''}: "
+                        "expected a real number or a float64 array of them")
+    raise DomainError(_describe(op, role, datas, kw, ArithmeticError(f"{what} is {x}, not finite")))
+
+
+def _vjp(node: Value, g: Any, create_graph: bool) -> list:
+    """node's vjp at cotangent g, through _run and _check: one cotangent per input (None for a constant or a zero one),
+    each of its input's shape. Runs with NumPy raising on floating-point errors, as the sweep sets it."""
+    op, a, b = node._fn, node._a, node._b
+    op, kw = (op.op, op.params) if type(op) is _Bound else (op, _NO_PARAMS)
+    inputs = a if b is _MANY else (a,) if b is None else (a, b)
+    datas = tuple(p.data if type(p) is Value else p for p in inputs)
+    if create_graph:
+        gs = _run(op, "vjp", VALUES, (g, node, *inputs), kw, datas)
+    else:  # backend_of(g, *datas), with g tested first: on the batch path an array cotangent decides it without a call
+        xp = SCALAR if type(g) is float and backend_of(*datas) == "scalar" else ARRAY
+        gs = _run(op, "vjp", xp, (g, node.data, *datas), kw, datas)
+    if not isinstance(gs, tuple | list) or len(gs) != len(inputs):
+        raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r:.80}: "
+                        f"expected a tuple of {len(inputs)} cotangent(s), one per input {op.inputs}")
+    out: list[Any] = []
+    for p, gp, d, name in zip(inputs, gs, datas, op.inputs):
+        if type(p) is not Value or gp is None:
+            out.append(None)
+            continue
+        if type(gp) is not Value and gp is not g:  # g is a sum of cotangents checked already
+            gp = _check(op, "vjp", gp, datas, kw, name)
+        gp = _fit(op, gp, g, d, name)
+        # a vjp may pass an array through (add gives (g, g)): a leaf, whose grad users may update in
+        # place, gets an array of its own (the sweep itself never writes into a grad array)
+        if type(gp) is np.ndarray and p._fn is None and (gp is g or any(gp is o for o in out)):
+            gp = gp.copy()
+        out.append(gp)
+    return out
+
+
+def _fit(op: Op, gp: Any, g: Any, d: Any, name: str) -> Any:
+    """A cotangent for the input holding d, in d's shape: one in the output's shape (g's) is summed down to it (the
+    input was broadcast), a number for an array input is that number at every element; any other shape is a TypeError."""
+    shape = np.shape(gp.data if type(gp) is Value else gp)
+    want = np.shape(d)
+    if shape == want:
+        return gp
+    if shape == ():
+        return gp + np.zeros_like(d)
+    if shape == np.shape(g.data if type(g) is Value else g):
+        gp = _unbroadcast(gp, d)
+        if np.shape(gp.data if type(gp) is Value else gp) == want:
+            return gp
+    raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of shape {shape} for input {name}, "
+                    f"of shape {want}: it must have the input's shape, or the output's")
+
+
 def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
     """Apply op to Values and constants; the result is a new graph node (a plain number if no input is a Value).
 
@@ -200,39 +318,7 @@ def apply(op: Op, args: tuple, params: dict | None = None) -> Any:
     else:
         datas = tuple(x.data if type(x) is Value else _data(x, op.name + "()", copy=False) for x in args)
         scalar = backend_of(*datas) == "scalar"
-    try:
-        if scalar:
-            out = op.forward(SCALAR, *datas, **kw)
-        else:
-            if not _memory_kept:
-                _keep_freed_memory()
-            token = _raise_fp()
-            try:
-                out = op.forward(ARRAY, *datas, **kw)
-            except FloatingPointError:
-                out = _as_floats(op.forward, datas, kw)  # checked below, as every result is
-            finally:
-                _restore_fp(token)
-        if type(out) is not float or out - out != 0.0:
-            if type(out) is float:
-                raise ValueError(f"the result is {out}, not finite")
-            if type(out) is not np.ndarray or out.dtype is not _F64:
-                if isinstance(out, complex):
-                    raise ValueError(f"the result {out} is complex")
-                if not isinstance(out, int | float | np.integer | np.floating | np.ndarray) or isinstance(out, bool):
-                    raise TypeError(f"{op.name}'s forward {op.forward.__name__} returned {out!r}: "
-                                    "expected a real number or an array of them")
-                out = _data(out, "the result", copy=False)
-            elif not out.ndim:
-                out = float(out)
-                if out - out != 0.0:
-                    raise ValueError(f"the result is {out}, not finite")
-            elif not _finite(out):  # NaN from a NaN in the op's code, or in an input, raises no NumPy flag
-                raise ValueError(f"the result is {_short(out)}, not finite")
-    except (ArithmeticError, ValueError) as exc:
-        raise DomainError(_describe(op, "forward", datas, kw, exc)) from None
-    except TypeError as exc:  # a static parameter of the wrong type, say: name the op and what it was given
-        raise TypeError(f"{op.name}({_arguments(op, datas, kw)}) failed: {exc}") from exc
+    out = _check(op, "forward", _run(op, "forward", SCALAR if scalar else ARRAY, datas, kw, datas), datas, kw)
     if n <= 2:
         a = args[0] if type(args[0]) is Value else datas[0]
         b = None if n == 1 else args[1] if type(args[1]) is Value else datas[1]
@@ -297,74 +383,6 @@ def _float(n: int) -> float | int:
         return n
 
 
-def _binary(op: Op) -> tuple[Any, Any, Any]:
-    """``a <op> b`` and its reflected form, with a fast path for floats (``backend_of``'s rule inline, as in
-    ``_unary`` and ``_nary``: a call would cost more than the test); static parameters go through apply()."""
-    forward = op.forward
-
-    def method(self: Value, other: Any) -> Any:
-        a = self.data
-        b = other.data if type(other) is Value else other
-        if type(b) is int:  # micrograd's code writes x * 2: an int constant is its float, as fast
-            b = other = _float(b)
-        if type(a) is float and type(b) is float:
-            try:
-                out = forward(SCALAR, a, b)
-            except (ArithmeticError, ValueError, TypeError):
-                out = None  # apply() raises the error naming the op
-            if type(out) is float and out - out == 0.0:
-                return _node(out, op, self, other)
-        if not isinstance(other, Value | int | float | np.ndarray | np.integer | np.floating) or isinstance(other, bool):
-            raise _refused(op.name, other)
-        return apply(op, (self, other))
-
-    def reflected(self: Value, other: Any) -> Any:
-        a = self.data
-        if type(other) is int:  # 1 + x
-            other = _float(other)
-        if type(a) is float and type(other) is float:
-            try:
-                out = forward(SCALAR, other, a)
-            except (ArithmeticError, ValueError, TypeError):
-                out = None
-            if type(out) is float and out - out == 0.0:
-                return _node(out, op, other, self)
-        if not isinstance(other, int | float | np.ndarray | np.integer | np.floating) or isinstance(other, bool):
-            raise _refused(op.name, other)
-        return apply(op, (other, self))
-
-    def with_params(self: Value, other: Any, *args: Any, **kw: Any) -> Any:
-        return apply(op, (self, other), op.bind(args, kw))
-
-    named = with_params if op.params else method
-    named.__name__, named.__doc__, named.__signature__ = op.name, op.doc, _signature(op)
-    reflected.__name__ = f"r{op.name}"
-    return named, method, reflected
-
-
-def _unary(op: Op) -> tuple[Any, Any]:
-    """``v.<op>()``, with a fast path for a float (static parameters in ``_params``)."""
-    forward = op.forward
-
-    def method(self: Value, *, _params: dict | None = None) -> Any:
-        a = self.data
-        if type(a) is float:
-            try:
-                out = forward(SCALAR, a, **_params) if _params else forward(SCALAR, a)
-            except (ArithmeticError, ValueError, TypeError):
-                out = None  # apply() raises the error naming the op
-            if type(out) is float and out - out == 0.0:
-                return _node(out, _Bound(op, _params) if _params else op, self, None)
-        return apply(op, (self,), _params)  # _params is None only for an op whose parameters all have defaults
-
-    def with_params(self: Value, *args: Any, **kw: Any) -> Any:
-        return method(self, _params=op.bind(args, kw))
-
-    named = with_params if op.params else method
-    named.__name__, named.__doc__, named.__signature__ = op.name, op.doc, _signature(op)
-    return named, method
-
-
 def _signature(op: Op) -> inspect.Signature:
     """What help() and inspect show for ``v.<op>``: self, the other inputs (``*wx`` for a variadic op, self
     being its first), the static parameters (keyword-only for an op of more than two inputs)."""
@@ -380,29 +398,71 @@ def _signature(op: Op) -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def _nary(op: Op) -> tuple[Any, Any]:
-    """``v.<op>(*others)`` for an op of more than two inputs or a variadic one (v is the first input), with a
-    fast path for floats; static parameters by keyword."""
-    forward = op.forward
+# THE FAST PATH, written once: floats in, the op's forward on floats, and a finite float out is the new node; anything
+# else (an array, a constant to check, an error, NaN) goes to apply(), the checked call, which says what is wrong.
+# _methods() makes it into each kind of method below, unrolled for its number of inputs, as dataclasses writes
+# __init__: the same code generic over a tuple of inputs costs 0.6 to 0.9 µs an op more (measured: a * b, v.relu()).
+_FAST_PATH = """
+def method(self{signature}):
+    {gather}
+    if {floats}:
+        try:
+            out = forward(SCALAR, {datas})
+        except (ArithmeticError, ValueError, TypeError):
+            out = None
+        if type(out) is float and out - out == 0.0:
+            return _node(out, {node})
+    {checked}
+"""
+_CONSTANT = "int | float | np.ndarray | np.integer | np.floating"
+_KINDS = {  # the parts of _FAST_PATH for each kind of method
+    "unary": dict(  # v.<op>(), static parameters in _params, as v.<op>(p) binds them
+        signature=", *, _params=_NO_PARAMS", gather="a = self.data", floats="type(a) is float", datas="a, **_params",
+        node="_Bound(op, _params) if _params else op, self, None", checked="return apply(op, (self,), _params)"),
+    "binary": dict(  # a <op> b; micrograd's code writes x * 2: an int constant is its float, as fast
+        signature=", other", gather="a, b = self.data, other.data if type(other) is Value else other\n"
+        "    if type(b) is int:\n        b = other = _float(b)", floats="type(a) is float and type(b) is float",
+        datas="a, b", node="op, self, other", checked=f"if not isinstance(other, Value | {_CONSTANT}) or isinstance(other, bool):\n"
+        "        raise _refused(op.name, other)\n    return apply(op, (self, other))"),
+    "reflected": dict(  # b <op> a for a constant b: 1 + x
+        signature=", other", gather="a, b = self.data, other\n    if type(b) is int:\n        b = other = _float(b)",
+        floats="type(a) is float and type(b) is float", datas="b, a", node="op, other, self",
+        checked=f"if not isinstance(other, {_CONSTANT}) or isinstance(other, bool):\n        raise _refused(op.name, other)\n"
+        "    return apply(op, (other, self))"),
+    "nary": dict(  # v.<op>(*others): more than two inputs, or a variadic op; data that is not a float is None, so the forward fails
+        signature=", *others, **params", gather="args = (self, *others)", floats="len(args) > 2 and not params",
+        datas="*[d if type(d := x.data if type(x) is Value else x) is float else None for x in args]",
+        node="op.at(len(args)), args, _MANY", checked="return apply(op, args, op.bind((), params) if params else None)"),
+}
 
-    def method(self: Value, *others: Any, **params: Any) -> Any:
-        args = (self, *others)
-        if not params:
-            # None in place of data that is not a float (an array, a constant to check): the forward then
-            # fails, and apply() runs it on the right backend or names what is wrong
-            datas = [d if type(d := x.data if type(x) is Value else x) is float else None for x in args]
-            try:
-                out = forward(SCALAR, *datas)
-            except (ArithmeticError, ValueError, TypeError):
-                out = None  # apply() raises the error naming the op
-            if type(out) is float and out - out == 0.0:
-                n = len(args)
-                if n > 2:
-                    return _node(out, op.at(n), args, _MANY)
-        return apply(op, args, op.bind((), params) if params else None)
 
-    method.__name__, method.__doc__, method.__signature__ = op.name, op.doc, _signature(op)
-    return method, method
+def _fast(op: Op, kind: str) -> Callable:
+    """The method of op of this kind (see _KINDS), made from _FAST_PATH."""
+    scope = {"forward": op.forward, "op": op, "SCALAR": SCALAR, "np": np, "Value": Value, "_NO_PARAMS": _NO_PARAMS,
+             "_Bound": _Bound, "_MANY": _MANY, "_node": _node, "_float": _float, "_refused": _refused, "apply": apply}
+    exec(_FAST_PATH.format(**_KINDS[kind]), scope)  # noqa: S102
+    method = scope["method"]
+    method.__name__ = f"r{op.name}" if kind == "reflected" else op.name
+    return method
+
+
+def _methods(op: Op) -> tuple[Any, ...]:
+    """op's methods on Value, for ``(op.name, *OPERATORS.get(op.name, ()))``: ``v.<op>(...)``, which binds the
+    static parameters, if it has any; the fast method, which takes them as a dict (``_FAST``); a binary op's reflected
+    form."""
+    kind = "unary" if op.arity == 1 else "binary" if op.arity == 2 else "nary"
+    fast = _fast(op, kind)
+    named = fast
+    if op.params and kind == "unary":
+        def named(self: Value, *args: Any, **kw: Any) -> Any:
+            return fast(self, _params=op.bind(args, kw))
+    elif op.params and kind == "binary":
+        def named(self: Value, other: Any, *args: Any, **kw: Any) -> Any:
+            return apply(op, (self, other), op.bind(args, kw))
+    named.__name__, named.__doc__, named.__signature__ = op.name, op.doc, _signature(op)
+    if kind == "binary":
+        return named, fast, _fast(op, "reflected")
+    return named, fast
 
 
 class _ValueType(type):
@@ -776,7 +836,7 @@ def _install(name: str, op: Op | None) -> None:
             if attr in Value.__dict__:
                 delattr(Value, attr)
         return
-    methods = _unary(op) if op.arity == 1 else _binary(op) if op.arity == 2 else _nary(op)
+    methods = _methods(op)
     _FAST[name] = methods[1]
     for attr, fn in zip(names, methods):
         if attr == name:
@@ -807,95 +867,6 @@ def _unbroadcast(g: Any, data: Any) -> Any:
     if type(data) is np.ndarray:  # a number cotangent for an array input: the same for every element
         return np.full_like(data, g)
     return g
-
-
-def _vjp(node: Value, g: Any, create_graph: bool) -> tuple:
-    """node's vjp at cotangent g, checked: domain errors named, array cotangents summed to their input's shape.
-
-    Runs with NumPy raising on floating-point errors, as the sweep sets it.
-    """
-    op, a, b = node._fn, node._a, node._b
-    op, kw = (op.op, op.params) if type(op) is _Bound else (op, _NO_PARAMS)
-    if b is _MANY:
-        inputs = a
-        datas = tuple(p.data if type(p) is Value else p for p in inputs)
-    else:  # the common cases unrolled: no generators on the batch path
-        inputs = (a,) if b is None else (a, b)
-        da = a.data if type(a) is Value else a
-        datas = (da,) if b is None else (da, b.data if type(b) is Value else b)
-    if create_graph:
-        xp, out, args = VALUES, node, inputs
-    else:
-        # backend_of(g, *datas), with g tested first: on the batch path an array cotangent decides it without a call
-        xp = SCALAR if type(g) is float and backend_of(*datas) == "scalar" else ARRAY
-        out, args = node.data, datas
-    try:
-        gs = op.vjp(xp, g, out, *args, **kw)
-    except (ArithmeticError, ValueError) as exc:
-        if isinstance(exc, DomainError):
-            raise
-        gs = None
-        if xp is ARRAY and type(exc) is FloatingPointError:
-            xp = None  # again as Python floats compute it (see _as_floats); the Values' cotangents are checked below
-            try:
-                gs = _as_floats(op.vjp, (g, out, *args), kw)
-            except (ArithmeticError, ValueError):
-                pass
-        if gs is None:
-            raise DomainError(_describe(op, "vjp", datas, kw, exc)) from None
-    if not isinstance(gs, tuple | list) or len(gs) != len(inputs):
-        raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gs!r}: "
-                        f"expected a tuple of {len(inputs)} cotangent(s), one per input {op.inputs}")
-    if xp is SCALAR:
-        return [_scalar_cotangent(op, p, gp, datas, kw, name) for p, gp, name in zip(inputs, gs, op.inputs)]
-    out = []
-    for p, gp, d, name in zip(inputs, gs, datas, op.inputs):
-        if type(p) is not Value:
-            gp = None
-        elif gp is not None:
-            raw = gp
-            try:
-                gp = _unbroadcast(gp, d)
-                if type(d) is np.ndarray and (gp.data if type(gp) is Value else gp).shape != d.shape:
-                    raise ValueError
-            except DomainError:
-                raise
-            except (ValueError, IndexError):  # neither the input's shape nor one it broadcasts to
-                shape = np.shape(raw.data if type(raw) is Value else raw)
-                raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of shape {shape} for input "
-                                f"{name}, of shape {np.shape(d)}: it must have the input's shape, or the output's") from None
-            if type(gp) is np.ndarray:
-                if gp.dtype is not _F64:
-                    raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of dtype {gp.dtype} for "
-                                    f"input {name}: expected real numbers (float64)")
-                if not _finite(gp):  # NaN in the vjp's code raises no NumPy flag
-                    raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {_short(gp)}, not finite")))
-            elif type(gp) is not Value:
-                gp = _scalar_cotangent(op, p, gp, datas, kw, name)
-            # a vjp may pass an array through (add gives (g, g)): a leaf, whose grad users may update in
-            # place, gets an array of its own (the sweep itself never writes into a grad array)
-            if type(gp) is np.ndarray and p._fn is None and (gp is g or any(gp is o for o in out)):
-                gp = gp.copy()
-        out.append(gp)
-    return out
-
-
-def _scalar_cotangent(op: Op, p: Any, gp: Any, datas: Sequence[Any], kw: dict, name: str) -> Any:
-    """A vjp's cotangent for a scalar input, checked: a finite real number (a float), else an error naming the op."""
-    if gp is None or type(p) is not Value:
-        return None
-    if type(gp) is not float:
-        if isinstance(gp, complex | np.complexfloating):
-            raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, complex")))
-        if isinstance(gp, np.ndarray) and gp.ndim:
-            raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of shape {gp.shape} for input {name}, "
-                            "of shape (): it must have the input's shape, or the output's")
-        if not isinstance(gp, int | float | np.integer | np.floating | np.ndarray) or isinstance(gp, bool | np.bool_):
-            raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned {gp!r} for input {name}: expected a real number")
-        gp = float(gp)
-    if gp - gp != 0.0:
-        raise DomainError(_describe(op, "vjp", datas, kw, ArithmeticError(f"a cotangent is {gp}, not finite")))
-    return gp
 
 
 def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:
@@ -945,80 +916,38 @@ def _walk(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> t
             r.grad = s if r.grad is zero else r.grad + s
         ready = [r for r in unique if not r._k]
         push, pop = ready.append, ready.pop
-        fast = not create_graph  # the scalar fast paths below test backend_of's rule inline: a call would cost more
+        fast = not create_graph
         while ready:
             node = pop()
             op = node._fn
-            if op is None:
-                g = node.grad  # a leaf's grad is a sum no vjp checked: finite cotangents can overflow in it
+            a, b, g = node._a, node._b, node.grad
+            if op is None:  # a leaf: its grad is a sum no vjp checked, and finite cotangents can overflow in it
                 if type(g) is float and g - g:
                     raise DomainError(f"the gradient of {node!r} overflowed: its cotangents sum to {g}")
                 continue
-            a, b, g = node._a, node._b, node.grad
-            if b is None:  # unary: its input is always a Value
-                if g is not zero:
-                    if fast and type(g) is float and type(a.data) is float:
-                        try:
-                            (ga,) = op.vjp(SCALAR, g, node.data, a.data)
-                            if ga is not None and (type(ga) is not float or ga - ga):
-                                raise ArithmeticError  # not a finite float: the checked path says so, naming the op
-                        except (ArithmeticError, ValueError, TypeError):
-                            (ga,) = _vjp(node, g, create_graph)  # re-run checked, to raise the precise error
-                    else:
-                        (ga,) = _vjp(node, g, create_graph)
-                    if ga is not None:
-                        a.grad = ga if a.grad is zero else a.grad + ga
-                a._k -= 1
-                if not a._k:
-                    push(a)
-                continue
-            if b is _MANY:  # a tuple of inputs in a
-                gs = None
-                if g is not zero:
-                    if fast and type(g) is float and type(node.data) is float:
-                        try:
-                            gs = op.vjp(SCALAR, g, node.data, *[p.data if type(p) is Value else p for p in a])
-                            total = sum(gs)  # a None (zero) cotangent is a TypeError here: the checked path takes it
-                            if type(total) is not float or total - total or len(gs) != len(a):
-                                raise ArithmeticError  # not finite, or too few: the checked path says so, naming the op
-                        except (ArithmeticError, ValueError, TypeError):
-                            gs = None
-                    if gs is None:
-                        gs = _vjp(node, g, create_graph)
-                else:
-                    gs = (None,) * len(a)
-                for p, gp in zip(a, gs):
-                    if type(p) is Value:
-                        if gp is not None:
-                            p.grad = gp if p.grad is zero else p.grad + gp
-                        p._k -= 1
-                        if not p._k:
-                            push(p)
-                continue
-            ga = gb = None
-            if g is not zero:
-                if fast and type(g) is float:
-                    try:
-                        ga, gb = op.vjp(SCALAR, g, node.data, a.data if type(a) is Value else a, b.data if type(b) is Value else b)
-                        if ((ga is not None and (type(ga) is not float or ga - ga))
-                                or (gb is not None and (type(gb) is not float or gb - gb))):
-                            raise ArithmeticError  # not a finite float: the checked path says so, naming the op
-                    except (ArithmeticError, ValueError, TypeError):
-                        ga, gb = _vjp(node, g, create_graph)
-                else:
-                    ga, gb = _vjp(node, g, create_graph)
-            if type(a) is Value:
-                if ga is not None:
-                    a.grad = ga if a.grad is zero else a.grad + ga
-                a._k -= 1
-                if not a._k:
-                    push(a)
-            if type(b) is Value:
-                if gb is not None:
-                    b.grad = gb if b.grad is zero else b.grad + gb
-                b._k -= 1
-                if not b._k:
-                    push(b)
+            inputs = a if b is _MANY else (a,) if b is None else (a, b)
+            gs = None
+            if g is zero:
+                gs = (None,) * len(inputs)
+            elif fast and type(g) is float:  # THE FAST PATH of a vjp: floats in, finite floats (or None) out
+                try:
+                    gs = op.vjp(SCALAR, g, node.data, *[p.data if type(p) is Value else p for p in inputs])
+                    if len(gs) != len(inputs):
+                        raise ArithmeticError
+                    for gp in gs:
+                        if gp is not None and (type(gp) is not float or gp - gp):
+                            raise ArithmeticError  # not a finite float: the checked call says what is wrong
+                except (ArithmeticError, ValueError, TypeError):
+                    gs = None
+            if gs is None:
+                gs = _vjp(node, g, create_graph)
+            for p, gp in zip(inputs, gs):
+                if type(p) is Value:
+                    if gp is not None:
+                        p.grad = gp if p.grad is zero else p.grad + gp
+                    p._k -= 1
+                    if not p._k:
+                        push(p)
     except BaseException as exc:
         for node in visited:
             node._k = 0

@@ -197,7 +197,7 @@ def steep(v: Value) -> Value:
 
 
 def test_an_activation_whose_gradient_at_0_is_not_finite_is_refused():
-    with pytest.raises(ValueError, match=r"activation <function steep .*> fails at x = 0: .* a cotangent is inf, not finite"):
+    with pytest.raises(ValueError, match=r"activation <function steep .*> fails at x = 0: .* the cotangent for x is inf, not finite"):
         MLP(2, [3, 1], activation=steep)
 
 

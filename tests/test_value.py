@@ -858,7 +858,8 @@ def _complex_vjp(xp, g, out, x):
 
 
 @pytest.mark.parametrize("data", [-8.0, [-8.0, 1.0]], ids=["scalar", "array"])
-@pytest.mark.parametrize(("vjp", "why"), [(_nan_vjp, "a cotangent is .*not finite"), (_complex_vjp, "")], ids=["nan", "complex"])
+@pytest.mark.parametrize(("vjp", "why"), [(_nan_vjp, "the cotangent for x is .*not finite"),
+                                         (_complex_vjp, "the cotangent for x is .*(complex|not finite)")], ids=["nan", "complex"])
 def test_a_vjp_giving_nan_or_a_complex_cotangent_is_a_domain_error_naming_the_op_and_changes_no_grad(data, vjp, why, register_op):
     register_op(Op("bad_grad", _unchanged, vjp))
     x = Value(data)
