@@ -198,6 +198,9 @@ def refuse_unproved(ops: Iterable[Op], plugin: str) -> None:
     todo = [(op, key) for op in ops for key in [fingerprint(op, batch)] if not _accepted(folder, key)]
     if not todo:
         return
+    # A cold load is silent work of about a fifth of a second an op (SymPy's import, the proofs): say so, once per plugin
+    print(f"microreg: strict mode: auditing {len(todo)} op(s) of plugin {plugin!r} not yet proved on this machine "
+          f"(about {max(1, round(0.2 * len(todo)))} s; the next load reads the verdicts from {folder})", file=sys.stderr, flush=True)
     from .audit import audit
 
     # The accuracy audit runs the ops through the engine, which finds the ops they call through xp in the

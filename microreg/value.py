@@ -211,7 +211,8 @@ def _run(op: Op, role: str, xp: Any, args: tuple, kw: dict, datas: Sequence[Any]
 
 def _check(op: Op, role: str, x: Any, datas: Sequence[Any], kw: dict, name: str = "") -> float | np.ndarray:
     """x, op's result (role "forward") or its cotangent for input ``name`` (role "vjp"), as engine data: a finite float
-    or a finite float64 array (a NumPy number, an int or a 0-d array becomes a float, an integer array a float64 one).
+    or a finite float64 array (an int, a NumPy float64 or integer, a 0-d array become a float, an integer
+    array a float64 one; float32 and the like are refused, not widened: the op computed in less precision than it claims).
 
     Not finite or complex is a DomainError naming the op and its arguments; anything else, a TypeError naming the op's
     function and what it returned. NaN made without an invalid operation (a NaN constant in the op's code, or in data
@@ -230,7 +231,7 @@ def _check(op: Op, role: str, x: Any, datas: Sequence[Any], kw: dict, name: str 
             return _check(op, role, float(x), datas, kw, name)
     elif isinstance(x, complex | np.complexfloating) or (type(x) is np.ndarray and x.dtype.kind == "c"):
         raise DomainError(_describe(op, role, datas, kw, ArithmeticError(f"{what} is {_short(x)}, complex")))
-    elif isinstance(x, int | np.integer | np.floating) and not isinstance(x, bool | np.bool_):
+    elif isinstance(x, int | float | np.integer) and not isinstance(x, bool | np.bool_):  # float: NumPy's float64 too
         try:
             return _check(op, role, float(x), datas, kw, name)
         except OverflowError:
@@ -250,8 +251,13 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> list:
     each of its input's shape. Runs with NumPy raising on floating-point errors, as the sweep sets it."""
     op, a, b = node._fn, node._a, node._b
     op, kw = (op.op, op.params) if type(op) is _Bound else (op, _NO_PARAMS)
-    inputs = a if b is _MANY else (a,) if b is None else (a, b)
-    datas = tuple(p.data if type(p) is Value else p for p in inputs)
+    if b is _MANY:
+        inputs = a
+        datas = tuple(p.data if type(p) is Value else p for p in inputs)
+    else:  # the common cases unrolled: no generators on the batch path
+        inputs = (a,) if b is None else (a, b)
+        da = a.data if type(a) is Value else a
+        datas = (da,) if b is None else (da, b.data if type(b) is Value else b)
     if create_graph:
         gs = _run(op, "vjp", VALUES, (g, node, *inputs), kw, datas)
     else:  # backend_of(g, *datas), with g tested first: on the batch path an array cotangent decides it without a call
@@ -279,8 +285,9 @@ def _vjp(node: Value, g: Any, create_graph: bool) -> list:
 def _fit(op: Op, gp: Any, g: Any, d: Any, name: str) -> Any:
     """A cotangent for the input holding d, in d's shape: one in the output's shape (g's) is summed down to it (the
     input was broadcast), a number for an array input is that number at every element; any other shape is a TypeError."""
-    shape = np.shape(gp.data if type(gp) is Value else gp)
-    want = np.shape(d)
+    if type(gp) is type(d) and (type(d) is float or gp.shape == d.shape):  # the common case, tested first
+        return gp
+    shape, want = np.shape(gp.data if type(gp) is Value else gp), np.shape(d)
     if shape == want:
         return gp
     if shape == ():
@@ -851,22 +858,11 @@ _sum_all = np.add.reduce  # ndarray.sum without its Python wrapper, a third of t
 
 
 def _unbroadcast(g: Any, data: Any) -> Any:
-    """A cotangent summed back to the shape of the input it belongs to (autograd's unbroadcast)."""
+    """A cotangent in the output's shape summed down to the shape of its input, broadcast to the output's (autograd's
+    unbroadcast): an array, or a Value when a vjp runs on Values."""
     if type(g) is np.ndarray:
-        if type(data) is float:
-            return float(_sum_all(g, axis=None))
-        return g if g.shape == data.shape else _sum_to(g, data.shape)
-    if isinstance(g, Value):
-        if type(g.data) is np.ndarray:
-            if type(data) is float:
-                return g.sum()
-            return g if g.data.shape == data.shape else apply(_SUM_TO, (g,), {"shape": data.shape})
-        if type(data) is np.ndarray:
-            return g + np.zeros_like(data)
-        return g
-    if type(data) is np.ndarray:  # a number cotangent for an array input: the same for every element
-        return np.full_like(data, g)
-    return g
+        return float(_sum_all(g, axis=None)) if type(data) is float else _sum_to(g, data.shape)
+    return g.sum() if type(data) is float else apply(_SUM_TO, (g,), {"shape": data.shape})
 
 
 def _sweep(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> tuple[list[Value], list[tuple[Value, Any]]]:

@@ -884,6 +884,45 @@ def test_a_vjp_giving_an_array_for_a_scalar_input_is_a_type_error_naming_op_and_
     assert x.grad == 0.0
 
 
+_RESULTS = {  # what an op's forward or vjp may hand the engine, and what the one check makes of it (None: kept, as a float)
+    "text": (lambda shape: "oops", TypeError, "returned 'oops'"),
+    "bool": (lambda shape: np.ones(shape, bool) if shape else True, TypeError, "returned (True|an array of bool)"),
+    "float32": (lambda shape: np.full(shape, 1.5, np.float32) if shape else np.float32(1.5), TypeError, "float32"),
+    "complex": (lambda shape: np.full(shape, 1j) if shape else 1j, DomainError, "complex"),
+    "nan": (lambda shape: np.full(shape, np.nan) if shape else float("nan"), DomainError, "not finite"),
+    "int": (lambda shape: np.full(shape, 2) if shape else 2, None, ""),
+}
+
+
+@pytest.mark.parametrize("result", list(_RESULTS))
+@pytest.mark.parametrize("role", ["forward", "vjp"])
+@pytest.mark.parametrize("shape", [(), (2,)], ids=["scalar", "array"])
+def test_every_result_and_cotangent_passes_one_check_on_both_paths(result, role, shape, register_op):
+    """One error policy: the same result from a forward or a vjp, on floats or arrays, is kept or refused the same way."""
+    make, error, message = _RESULTS[result]
+
+    def forward(xp, x):
+        return make(shape) if role == "forward" else x * 1.0
+
+    def vjp(xp, g, out, x):
+        return (make(shape) if role == "vjp" else g,)
+
+    register_op(Op("judged", forward, vjp))
+    x = Value(np.full(shape, 3.0) if shape else 3.0)
+    if error is None:
+        y = x.judged()
+        y.sum().backward() if shape else y.backward()
+        kept = y.data if role == "forward" else x.grad
+        assert type(kept) is type(x.data) and np.all(kept == 2.0) and (not shape or kept.dtype == np.float64)
+        return
+    # a DomainError names the op and its arguments (judged vjp(x=...)), a TypeError the function (judged's vjp vjp returned ...)
+    prefix = f"judged{' vjp' if role == 'vjp' else ''}" if error is DomainError else f"judged's {role} {role}"
+    with pytest.raises(error, match=rf"^{prefix}.*{message}"):
+        y = x.judged()
+        y.sum().backward() if shape else y.backward()
+    assert np.all(x.grad == 0.0)
+
+
 def _disabling_vjp(xp, g, out, x):
     gc.disable()  # as another thread may do while backward() runs
     return (g,)
