@@ -443,11 +443,14 @@ _KINDS = {  # the parts of _FAST_PATH for each kind of method
 }
 
 
+_CODE = {kind: compile(_FAST_PATH.format(**parts), f"<the fast path of a {kind} op>", "exec") for kind, parts in _KINDS.items()}
+
+
 def _fast(op: Op, kind: str) -> Callable:
-    """The method of op of this kind (see _KINDS), made from _FAST_PATH."""
+    """The method of op of this kind (see _KINDS), made from _FAST_PATH (compiled once per kind, above)."""
     scope = {"forward": op.forward, "op": op, "SCALAR": SCALAR, "np": np, "Value": Value, "_NO_PARAMS": _NO_PARAMS,
              "_Bound": _Bound, "_MANY": _MANY, "_node": _node, "_float": _float, "_refused": _refused, "apply": apply}
-    exec(_FAST_PATH.format(**_KINDS[kind]), scope)  # noqa: S102
+    exec(_CODE[kind], scope)  # noqa: S102
     method = scope["method"]
     method.__name__ = f"r{op.name}" if kind == "reflected" else op.name
     return method
@@ -921,29 +924,59 @@ def _walk(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> t
                 if type(g) is float and g - g:
                     raise DomainError(f"the gradient of {node!r} overflowed: its cotangents sum to {g}")
                 continue
-            inputs = a if b is _MANY else (a,) if b is None else (a, b)
-            gs = None
-            if g is zero:
-                gs = (None,) * len(inputs)
-            elif fast and type(g) is float:  # THE FAST PATH of a vjp: floats in, finite floats (or None) out
-                try:
-                    gs = op.vjp(SCALAR, g, node.data, *[p.data if type(p) is Value else p for p in inputs])
-                    if len(gs) != len(inputs):
-                        raise ArithmeticError
-                    for gp in gs:
-                        if gp is not None and (type(gp) is not float or gp - gp):
-                            raise ArithmeticError  # not a finite float: the checked call says what is wrong
-                except (ArithmeticError, ValueError, TypeError):
-                    gs = None
-            if gs is None:
-                gs = _vjp(node, g, create_graph)
-            for p, gp in zip(inputs, gs):
-                if type(p) is Value:
-                    if gp is not None:
-                        p.grad = gp if p.grad is zero else p.grad + gp
-                    p._k -= 1
-                    if not p._k:
-                        push(p)
+            if b is _MANY:  # three or more inputs, a tuple in a
+                gs = None
+                if g is zero:
+                    gs = (None,) * len(a)
+                elif fast and type(g) is float:  # THE FAST PATH of a vjp: floats in, finite floats (or None) out
+                    try:
+                        gs = op.vjp(SCALAR, g, node.data, *[p.data if type(p) is Value else p for p in a])
+                        if len(gs) != len(a):
+                            raise ArithmeticError
+                        for gp in gs:
+                            if gp is not None and (type(gp) is not float or gp - gp):
+                                raise ArithmeticError  # not a finite float: the checked call says what is wrong
+                    except (ArithmeticError, ValueError, TypeError):
+                        gs = None
+                if gs is None:
+                    gs = _vjp(node, g, create_graph)
+                for p, gp in zip(a, gs):
+                    if type(p) is Value:
+                        if gp is not None:
+                            p.grad = gp if p.grad is zero else p.grad + gp
+                        p._k -= 1
+                        if not p._k:
+                            push(p)
+                continue
+            # one or two inputs (b None for one), unrolled: the common case, with no tuple and no loop (the step
+            # above for them costs 75% more instructions a node)
+            ga = gb = None
+            if g is not zero:
+                checked = True
+                if fast and type(g) is float:  # the same fast path
+                    try:
+                        if b is None:
+                            (ga,) = op.vjp(SCALAR, g, node.data, a.data)
+                        else:
+                            ga, gb = op.vjp(SCALAR, g, node.data, a.data if type(a) is Value else a, b.data if type(b) is Value else b)
+                        checked = ((ga is not None and (type(ga) is not float or ga - ga))
+                                   or (gb is not None and (type(gb) is not float or gb - gb)))
+                    except (ArithmeticError, ValueError, TypeError):
+                        pass
+                if checked:
+                    ga, gb = (*_vjp(node, g, create_graph), None)[:2]
+            if type(a) is Value:
+                if ga is not None:
+                    a.grad = ga if a.grad is zero else a.grad + ga
+                a._k -= 1
+                if not a._k:
+                    push(a)
+            if type(b) is Value:
+                if gb is not None:
+                    b.grad = gb if b.grad is zero else b.grad + gb
+                b._k -= 1
+                if not b._k:
+                    push(b)
     except BaseException as exc:
         for node in visited:
             node._k = 0
