@@ -423,9 +423,12 @@ def method(self{signature}):
 """
 _CONSTANT = "int | float | np.ndarray | np.integer | np.floating"
 _KINDS = {  # the parts of _FAST_PATH for each kind of method
-    "unary": dict(  # v.<op>(), static parameters in _params, as v.<op>(p) binds them
-        signature=", *, _params=_NO_PARAMS", gather="a = self.data", floats="type(a) is float", datas="a, **_params",
-        node="_Bound(op, _params) if _params else op, self, None", checked="return apply(op, (self,), _params)"),
+    "unary": dict(  # v.<op>()
+        signature="", gather="a = self.data", floats="type(a) is float", datas="a", node="op, self, None",
+        checked="return apply(op, (self,))"),
+    "unary with parameters": dict(  # v.<op>(p) binds them into _params (a call with ** costs 7% of an op more)
+        signature=", *, _params", gather="a = self.data", floats="type(a) is float", datas="a, **_params",
+        node="_Bound(op, _params), self, None", checked="return apply(op, (self,), _params)"),
     "binary": dict(  # a <op> b; micrograd's code writes x * 2: an int constant is its float, as fast
         signature=", other", gather="a, b = self.data, other.data if type(other) is Value else other\n"
         "    if type(b) is int:\n        b = other = _float(b)", floats="type(a) is float and type(b) is float",
@@ -460,10 +463,10 @@ def _methods(op: Op) -> tuple[Any, ...]:
     """op's methods on Value, for ``(op.name, *OPERATORS.get(op.name, ()))``: ``v.<op>(...)``, which binds the
     static parameters, if it has any; the fast method, which takes them as a dict (``_FAST``); a binary op's reflected
     form."""
-    kind = "unary" if op.arity == 1 else "binary" if op.arity == 2 else "nary"
+    kind = "binary" if op.arity == 2 else "nary" if op.arity > 2 else "unary with parameters" if op.params else "unary"
     fast = _fast(op, kind)
     named = fast
-    if op.params and kind == "unary":
+    if kind == "unary with parameters":
         def named(self: Value, *args: Any, **kw: Any) -> Any:
             return fast(self, _params=op.bind(args, kw))
     elif op.params and kind == "binary":
