@@ -427,8 +427,8 @@ _KINDS = {  # the parts of _FAST_PATH for each kind of method
         signature="", gather="a = self.data", floats="type(a) is float", datas="a", node="op, self, None",
         checked="return apply(op, (self,))"),
     "unary with parameters": dict(  # v.<op>(p) binds them into _params (a call with ** costs 7% of an op more)
-        signature=", *, _params", gather="a = self.data", floats="type(a) is float", datas="a, **_params",
-        node="_Bound(op, _params), self, None", checked="return apply(op, (self,), _params)"),
+        signature=", *, _params=_NO_PARAMS", gather="a = self.data", floats="type(a) is float", datas="a, **_params",
+        node="_Bound(op, _params) if _params else op, self, None", checked="return apply(op, (self,), _params)"),
     "binary": dict(  # a <op> b; micrograd's code writes x * 2: an int constant is its float, as fast
         signature=", other", gather="a, b = self.data, other.data if type(other) is Value else other\n"
         "    if type(b) is int:\n        b = other = _float(b)", floats="type(a) is float and type(b) is float",
@@ -463,7 +463,7 @@ def _methods(op: Op) -> tuple[Any, ...]:
     """op's methods on Value, for ``(op.name, *OPERATORS.get(op.name, ()))``: ``v.<op>(...)``, which binds the
     static parameters, if it has any; the fast method, which takes them as a dict (``_FAST``); a binary op's reflected
     form."""
-    kind = "binary" if op.arity == 2 else "nary" if op.arity > 2 else "unary with parameters" if op.params else "unary"
+    kind = ("unary with parameters" if op.params else "unary") if op.arity == 1 else "binary" if op.arity == 2 else "nary"
     fast = _fast(op, kind)
     named = fast
     if kind == "unary with parameters":
