@@ -287,14 +287,14 @@ def _fit(op: Op, gp: Any, g: Any, d: Any, name: str) -> Any:
     input was broadcast), a number for an array input is that number at every element; any other shape is a TypeError."""
     if type(gp) is type(d) and (type(d) is float or gp.shape == d.shape):  # the common case, tested first
         return gp
-    shape, want = np.shape(gp.data if type(gp) is Value else gp), np.shape(d)
+    shape, want = _shape(gp), _shape(d)
     if shape == want:
         return gp
     if shape == ():
         return gp + np.zeros_like(d)
-    if shape == np.shape(g.data if type(g) is Value else g):
+    if shape == _shape(g):
         gp = _unbroadcast(gp, d)
-        if np.shape(gp.data if type(gp) is Value else gp) == want:
+        if _shape(gp) == want:
             return gp
     raise TypeError(f"{op.name}'s vjp {op.vjp.__name__} returned a cotangent of shape {shape} for input {name}, "
                     f"of shape {want}: it must have the input's shape, or the output's")
@@ -874,6 +874,13 @@ registry.subscribe(_install)
 _sum_all = np.add.reduce  # ndarray.sum without its Python wrapper, a third of the cost on small arrays
 
 
+def _shape(x: Any) -> tuple[int, ...]:
+    """The shape of engine data, or of a Value's: () for a number (np.shape costs ten times as much)."""
+    if type(x) is Value:
+        x = x.data
+    return x.shape if type(x) is np.ndarray else ()
+
+
 def _unbroadcast(g: Any, data: Any) -> Any:
     """A cotangent in the output's shape summed down to the shape of its input, broadcast to the output's (autograd's
     unbroadcast): an array, or a Value when a vjp runs on Values."""
@@ -967,7 +974,7 @@ def _walk(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> t
             ga = gb = None
             if g is not zero:
                 checked = True
-                if fast and type(g) is float:  # the same fast path
+                if fast and type(g) is float and (b is not None or type(a.data) is float):  # the same fast path
                     try:
                         if b is None:
                             (ga,) = op.vjp(SCALAR, g, node.data, a.data)
