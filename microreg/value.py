@@ -973,18 +973,18 @@ def _walk(roots: Sequence[Value], seeds: Sequence[Any], create_graph: bool) -> t
             # above for them costs 75% more instructions a node)
             ga = gb = None
             if g is not zero:
-                checked = True
                 if fast and type(g) is float and (b is not None or type(a.data) is float):  # the same fast path
                     try:
                         if b is None:
                             (ga,) = op.vjp(SCALAR, g, node.data, a.data)
                         else:
                             ga, gb = op.vjp(SCALAR, g, node.data, a.data if type(a) is Value else a, b.data if type(b) is Value else b)
-                        checked = ((ga is not None and (type(ga) is not float or ga - ga))
-                                   or (gb is not None and (type(gb) is not float or gb - gb)))
+                        if ((ga is not None and (type(ga) is not float or ga - ga))
+                                or (gb is not None and (type(gb) is not float or gb - gb))):
+                            raise ArithmeticError  # not a finite float: the checked call says what is wrong
                     except (ArithmeticError, ValueError, TypeError):
-                        pass
-                if checked:
+                        ga, gb = (*_vjp(node, g, create_graph), None)[:2]
+                else:
                     ga, gb = (*_vjp(node, g, create_graph), None)[:2]
             if type(a) is Value:
                 if ga is not None:
