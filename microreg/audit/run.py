@@ -19,21 +19,22 @@ from .symbols import Case, Prover, cases
 
 def audit(ops: Iterable[Op | str] | None = None, *, order: int = 1, progress: Callable[[OpAudit], None] | None = None,
           resolver: Any = None, plugin: str | None = None, budget: float | None = None, measure: bool = True,
-          workers: int | None = None) -> list[OpAudit]:
+          workers: int | None = None, thorough: bool = False) -> list[OpAudit]:
     """Audit ops (registered names or ``Op`` records; every registered op by default); one record per op, in order.
 
     ``resolver`` finds the ops they call through ``xp`` (the registry by default: strict loading passes
     one that also sees a plugin's ops before they are registered); ``plugin`` names where they come from
     (by default, the plugin that registered each); ``budget`` is the time limit per op in seconds (see
     ``budget_seconds``); ``measure=False`` leaves out the accuracy audit; ``workers`` is how many worker
-    processes prove ops at once (``workers.worker_count``: one per core by default). ``progress`` is
+    processes prove ops at once (``workers.worker_count``: one per core by default); ``thorough`` makes the accuracy
+    audit search for the worst input a hundred times longer (``microreg.audit.search``). ``progress`` is
     called with each record as its op is done, in the order they finish.
     """
     resolver = resolver if resolver is not None else registry
     chosen = [registry.get(o) if isinstance(o, str) else o for o in (sorted(registry.ops()) if ops is None else ops)]
     seconds, count = budget_seconds(budget), pool.worker_count(workers)
     prover = Prover(resolver)  # SymPy imported here, once, before any worker is forked
-    jobs = [cases(op, order, measure, resolver) for op in chosen]
+    jobs = [cases(op, order, measure, resolver, thorough) for op in chosen]
     records: list[OpAudit | None] = [None] * len(chosen)
     for k, outcome in pool.symbolic(jobs, prover, seconds, count):
         records[k] = _record(chosen[k], jobs[k], outcome, prover, plugin, measure)
