@@ -96,7 +96,8 @@ def _load() -> bool:
 
 
 def audit_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `microreg audit`: OP ..., --format (--json), --strict, --order, --budget, --workers; and its help text."""
+    """The options of `microreg audit`: OP ..., --format (--json), --strict, --order, --budget, --workers, --thorough; and its
+    help text."""
     parser.description = ("Prove with SymPy that each op's vjp is g times the derivative of its forward, check it numerically, "
                           "and measure its float64 accuracy against exact values.")
     parser.epilog = textwrap.dedent(f"""\
@@ -104,7 +105,9 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
                   could not decide, or the time budget ran out); error (the op cannot be audited, e.g. it calls
                   math.tanh instead of xp.tanh, or its plugin failed to load)
         accuracy: accurate (within {accuracy.DEFAULT_ULPS:g} ulps, or the bound the op declares); inaccurate (the worst
-                  point is shown); unchecked (no exact values to compare with)
+                  point is shown, how it was found, and which intermediate under- or overflows there); unchecked
+                  (no exact values to compare with). Measured over a grid and at the worst inputs a search finds:
+                  where any intermediate under- or overflows, and by a local search over float64 bit patterns
         exit codes: 0 nothing refuted, in error or inaccurate, and every plugin loaded (with --strict: nothing
                     inconclusive or unchecked either); 1 otherwise; 2 usage error or unknown op
         strict: one meaning everywhere: only ops proved and accurate pass. --strict applies it to this exit
@@ -133,6 +136,8 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"time limit per op for the symbolic steps (default: ${ENV_BUDGET}, else {DEFAULT_BUDGET:g}; 0: none)")
     parser.add_argument("--workers", type=_at_least(int, 0, "a number of processes, 0 or more"), default=None, metavar="N",
                         help=f"worker processes proving ops at once (default: ${ENV_WORKERS}, else one per core; 0: in this process)")
+    parser.add_argument("--thorough", action="store_true",
+                        help="search for each op's worst input a hundred times longer (more boundaries, longer local searches)")
 
 
 FORMATS = ("table", "json", "github", "junit")
@@ -199,7 +204,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if unknown and not any(p.error and (not p.offered or set(p.offered) & set(unknown)) for p in registry.plugins.values()):
         return 2
     records = [] if unknown or (traced and not names) else audit(names or None, order=args.order, progress=_progress,
-                                                                  budget=args.budget, workers=args.workers)
+                                                                  budget=args.budget, workers=args.workers, thorough=args.thorough)
     if unknown or not (names or traced) or refused:  # a plugin that failed to load fails the run: it may hold the op asked for,
         records += failures  # and in strict mode every plugin must load
     records += traced

@@ -68,7 +68,7 @@ class Traced:
     __slots__ = ("v", "how", "tape")
     __array_ufunc__ = None  # NumPy's scalars and arrays defer to these operators
 
-    def __init__(self, v: Any, how: str | tuple[str, tuple], tape: list) -> None:
+    def __init__(self, v: Any, how: str | tuple[str, tuple, bool], tape: list) -> None:
         self.v, self.how, self.tape = v, how, tape
 
     @property
@@ -76,8 +76,8 @@ class Traced:
         """The expression that computed it, as the op's code wrote it (shortened to 60 characters)."""
         if isinstance(self.how, str):
             return self.how
-        template, operands = self.how
-        text = template.format(*map(_text, operands))
+        template, operands, bare = self.how
+        text = template.format(*(_text(o, bare) for o in operands))
         self.how = text if len(text) <= 60 else text[:57] + "..."  # kept: each intermediate is worded once
         return self.how
 
@@ -92,20 +92,21 @@ def _unwrap(a: Any) -> Any:
     return a.v if isinstance(a, Traced) else a
 
 
-def _text(a: Any) -> str:
+def _text(a: Any, bare: bool = False) -> str:
+    """An operand in words: in parentheses if it has spaces, unless bare (an argument of a function)."""
     if isinstance(a, Traced):
         expr = a.expr
-        return expr if " " not in expr else f"({expr})"
+        return expr if bare or " " not in expr else f"({expr})"
     if isinstance(a, np.ndarray):
         return "cond"  # a comparison's result, where's condition
     return f"{a:g}" if isinstance(a, float) else str(a)
 
 
-def _record(tape: list, value: Any, template: str, operands: tuple) -> Any:
+def _record(tape: list, value: Any, template: str, operands: tuple, bare: bool = False) -> Any:
     value = np.asarray(value)
     if value.dtype.kind != "f":
         return value  # a comparison, or a branch's condition
-    traced = Traced(value, (template, operands), tape)
+    traced = Traced(value, (template, operands, bare), tape)
     tape.append(traced)
     return traced
 
@@ -148,7 +149,7 @@ class Tracing(Namespace):
             def call(*args: Any, **kwargs: Any) -> Any:
                 tape = next((a.tape for a in args if isinstance(a, Traced)), None)
                 value = fn(*map(_unwrap, args), **kwargs)
-                return value if tape is None else _record(tape, value, f"{name}({', '.join(['{}'] * len(args))})", args)
+                return value if tape is None else _record(tape, value, f"{name}({', '.join(['{}'] * len(args))})", args, bare=True)
 
             return call
 
@@ -218,7 +219,7 @@ class Probe:
 
     def __init__(self, op: Op, params: dict, resolver: Any, domains: list[str]) -> None:
         self.op, self.params, self.xp, self.domains = op, params, Tracing(resolver), domains
-        self.usable = trace(op, params, self.xp, np.ones((1, op.arity))) is not None
+        self.usable = trace(op, params, self.xp, np.ones((2, op.arity))) is not None  # two points: `if x > 0` fails
 
     def inside(self, points: np.ndarray) -> np.ndarray:
         """Which points lie in the op's domain (and are finite)."""
