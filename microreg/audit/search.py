@@ -268,14 +268,14 @@ def search(probe: Probe, grid: list[tuple[float, ...]], effort: Effort, seed: in
     return found + climb(probe, starts, effort, rng)
 
 
-def segments(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def segments(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of neighbouring grid points: one input moved to its next value on the grid, or two at once (both up, or one
-    up and one down), with words saying which."""
+    up and one down)."""
     n = grid.shape[1]
     axes = [np.unique(grid[:, j]) for j in range(n)]
     index = np.stack([np.searchsorted(a, grid[:, j]) for j, a in enumerate(axes)], axis=1)
     moves = [((j, 1),) for j in range(n)] + [((i, 1), (j, s)) for i in range(n) for j in range(i + 1, n) for s in (1, -1)]
-    starts, ends, words = [], [], []
+    starts, ends = [], []
     for move in moves:
         moved = index.copy()
         for j, s in move:
@@ -284,14 +284,13 @@ def segments(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
         end = np.stack([a[np.clip(moved[:, j], 0, len(a) - 1)] for j, a in enumerate(axes)], axis=1)
         starts.append(grid[ok])
         ends.append(end[ok])
-        words += ["along " + " and ".join(f"{'-' if s < 0 else ''}{j}" for j, s in move)] * int(ok.sum())
-    return np.concatenate(starts), np.concatenate(ends), words
+    return np.concatenate(starts), np.concatenate(ends)
 
 
 def boundaries(probe: Probe, grid: np.ndarray, effort: Effort, rng: np.random.Generator) -> list[tuple[tuple[float, ...], str]]:
     """Both sides of each point where an intermediate changes class (0, subnormal, normal, infinite) along a segment of
     the grid, bisected over bit patterns; the boundary_points of largest estimated error kept."""
-    lo, hi, _ = segments(grid)
+    lo, hi = segments(grid)
     ends = [trace(probe.op, probe.params, probe.xp, p) for p in (lo, hi)]
     if any(e is None for e in ends):
         return []
