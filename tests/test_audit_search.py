@@ -68,7 +68,8 @@ def test_bisection_finds_both_sides_of_the_band_where_out_underflows_for_a_power
 
 def test_segments_move_one_input_or_two_at_once():
     starts, ends = search.segments(np.array([[1.0, 1.0], [1.0, 2.0], [2.0, 1.0], [2.0, 2.0]]))
-    assert sorted(tuple(np.sign(b - a)) for a, b in zip(starts, ends)) == [(0.0, 1.0), (0.0, 1.0), (1.0, -1.0), (1.0, 0.0), (1.0, 0.0), (1.0, 1.0)]
+    moves = sorted(tuple(np.sign(b - a)) for a, b in zip(starts, ends))
+    assert moves == [(0.0, 1.0), (0.0, 1.0), (1.0, -1.0), (1.0, 0.0), (1.0, 0.0), (1.0, 1.0)]
 
 
 @needs_wider
