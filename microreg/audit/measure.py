@@ -38,12 +38,12 @@ def accuracy_check(case: Case) -> list[Check]:
         backends = {"scalar": _scalar(op, params), "array": _batch(op, params)}
         probe = search.Probe(op, params, case.resolver, case.domains)
         effort = search.THOROUGH if case.thorough else search.DEFAULT
-        m = accuracy.measure(case.elements, case.domains, forward, breaks, backends, op.accuracy,
+        m = accuracy.measure(case.elements, case.domains, forward, breaks, backends, op.accuracy_in(),
                              lambda grid: search.search(probe, grid, effort))
         fix = search.hint(search.diagnose(probe, tuple(m.worst.at.values()))) if m.misses else ""
         return [judged(op, params, m, "on the scalar and array backends", fix=fix)]
     m = accuracy.measure(case.elements, case.domains, forward, [set() for _ in case.elements], {"array": _shaped(case, float(c))},
-                         op.accuracy)
+                         op.accuracy_in())
     return [judged(op, params, m, "(sum(c * out) and its gradient, the vjp for g = c)", case.at_shapes)]
 
 
@@ -83,7 +83,7 @@ def judged(op: Op, params: dict, m: accuracy.Measurement, results: str, where: s
     to mend an inaccurate rule."""
     if not m.results:
         return Check("accuracy", "unchecked", None, params, f"no point of the grid has a finite exact value{where}")
-    declared = f" (declared: {op.accuracy.reason})" if op.accuracy else ""
+    declared = f" (declared: {op.accuracy_in().reason})" if op.accuracy_in() else ""
     worst = {**asdict(m.worst), "excess": m.worst.excess}
     if m.accurate:
         return Check("accuracy", "accurate", None, params,

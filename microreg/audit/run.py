@@ -91,13 +91,13 @@ def _record(op: Op, found: list[Case], outcome: pool.Outcome, prover: Prover, pl
         for case, got in zip(found, outcome.checks):
             checks += _unfinished(case, got, prover, why)
     checks += kinks.declared(op)
-    declared = None
-    if op.accuracy:
-        declared = op.accuracy.reason + (f" (measured for |inputs| up to {op.accuracy.up_to:g})" if op.accuracy.up_to else "")
+    declared, own = None, op.accuracy_in()
+    if own:
+        declared = own.reason + (f" (measured for |inputs| up to {own.up_to:g})" if own.up_to else "")
     inputs = max((f.inputs for f in op.forms()), key=len)
     return OpAudit(op.name, plugin or _plugin_of(op), worst(c.verdict for c in checks), inputs, checks,
                    time.perf_counter() - outcome.started,
-                   worst_accuracy(checks), accuracy.bound(op.accuracy) if measure else None, declared)
+                   worst_accuracy(checks), accuracy.bound(own) if measure else None, declared)
 
 
 def _unfinished(case: Case, got: list[Check], prover: Prover, why: str) -> list[Check]:
