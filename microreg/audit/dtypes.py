@@ -139,7 +139,7 @@ def ulp(x: np.ndarray, dtype: str) -> np.ndarray:
     """The ulp of the dtype at each value (its spacing there, subnormals included)."""
     bits, emin, _ = FORMATS[dtype]
     _, e = np.frexp(np.abs(x))
-    return np.ldexp(1.0, np.maximum(e - 1, emin) - bits + 1)
+    return np.ldexp(1.0, np.where(x == 0, emin, np.maximum(e - 1, emin)) - bits + 1)
 
 
 def subnormal(x: np.ndarray, dtype: str) -> np.ndarray:
@@ -320,7 +320,7 @@ def notes(rows: list[Row]) -> list[str]:
         if r.verdict != "accurate":
             w = r.worst()
             found.append(f"{r.op} in {r.dtype} {r.verdict}: " + (r.why or (w.describe() if w else "")))
-    return found
+    return list(dict.fromkeys(found))
 
 
 if __name__ == "__main__":  # python -m microreg.audit.dtypes: the table in docs/export.md
