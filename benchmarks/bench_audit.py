@@ -128,7 +128,8 @@ def main() -> int:
         ratio = f"; {wall / earlier:.2f}x the tree before" if earlier else ""
         print(f"1. the whole microreg audit, {label}, accuracy and SymPy's import included (fresh process, median of "
               f"{args.repeats}): {wall:.2f} s wall (min {min(walls):.2f}, max {max(walls):.2f}), "
-              f"{statistics.median(cpus):.2f} s CPU; {wall / none:.2f}x the time with no worker{ratio}; target {AUDIT_TARGET:.0f} s, ratio {wall / AUDIT_TARGET:.2f} [{summary}]")
+              f"{statistics.median(cpus):.2f} s CPU; {wall / none:.2f}x the time with no worker{ratio}; "
+              f"target {AUDIT_TARGET:.0f} s, ratio {wall / AUDIT_TARGET:.2f} [{summary}]")
 
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as bytecode:
         for label, prefix in (("with a bytecode cache", bytecode), ("without a bytecode cache", None)):
