@@ -222,9 +222,10 @@ def measure(op: Op, dtype: str, params: dict[str, Any] | None = None) -> Row:
     condition = [_condition(xs, q, s) for q, s in zip(quantities, slopes)]
     names = ["forward", *(f"gradient for {x}" for x in form.inputs)]
     _, _, largest = FORMATS[dtype]
-    # as in float64: results whose exact value overflows the dtype (or is within the bound of overflowing) are not
+    # as in float64: results whose exact value overflows the dtype (or is within 16 ulps of overflowing) are not
     # measured, nor gradients where the forward is subnormal (a gradient computed from out cannot beat out's precision)
-    usable = [np.isfinite(q) & (np.abs(q) <= largest * (1 - 2.0 ** -FORMATS[dtype][0] * row.bound)) for q in quantities]
+    edge = largest - DEFAULT_ULPS * ulp(np.array(largest), dtype)
+    usable = [np.isfinite(q) & (np.abs(q) <= edge) for q in quantities]
     usable[1:] = [u & ~subnormal(quantities[0], dtype) for u in usable[1:]]
     # XLA flushes subnormal inputs and results to 0 on CPU, in its own ops as in any export: not measured in JAX
     flushed = np.any(subnormal(xs, dtype), axis=1)
