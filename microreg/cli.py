@@ -141,7 +141,8 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="instead of the float64 audit, measure each op exported to torch and JAX in this dtype "
                              f"({', '.join(dtypes.DTYPES)}; repeatable) beside torch's own op")
     parser.add_argument("--thorough", action="store_true",
-                        help="search for each op's worst input a hundred times longer (more boundaries, longer local searches)")
+                        help="search for each op's worst input a hundred times longer (more boundaries, longer local searches), "
+                             "with 12 times the default budget per op")
 
 
 FORMATS = ("table", "json", "github", "junit")

@@ -16,6 +16,8 @@ from .model import ENV_BUDGET, Check, OpAudit, budget_seconds, worst, worst_accu
 from .pipeline import float_only
 from .symbols import Case, Prover, cases
 
+THOROUGH_BUDGET = 12  # times the default budget per op, with thorough: a minute at the default 5 s
+
 
 def audit(ops: Iterable[Op | str] | None = None, *, order: int = 1, progress: Callable[[OpAudit], None] | None = None,
           resolver: Any = None, plugin: str | None = None, budget: float | None = None, measure: bool = True,
@@ -33,6 +35,8 @@ def audit(ops: Iterable[Op | str] | None = None, *, order: int = 1, progress: Ca
     resolver = resolver if resolver is not None else registry
     chosen = [registry.get(o) if isinstance(o, str) else o for o in (sorted(registry.ops()) if ops is None else ops)]
     seconds, count = budget_seconds(budget), pool.worker_count(workers)
+    if thorough and seconds and budget is None:  # the search measures some hundred more points per op
+        seconds *= THOROUGH_BUDGET
     prover = Prover(resolver)  # SymPy imported here, once, before any worker is forked
     jobs = [cases(op, order, measure, resolver, thorough) for op in chosen]
     records: list[OpAudit | None] = [None] * len(chosen)
