@@ -66,17 +66,17 @@ def bench_full_audit(repeats: int, before: str | None = None) -> dict[str, tuple
     each in a fresh process, and its summary line; the ways alternate, round by round, so that a change in the
     machine's load touches each alike."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ways = {label: {"MICROREG_AUDIT_WORKERS": workers} for label, workers in POOLS.items()}
-    if before:
-        ways = {label: {**env, "PYTHONPATH": tree(here)} for label, env in ways.items()}
-        ways[BEFORE] = {"MICROREG_AUDIT_WORKERS": None, "PYTHONPATH": tree(before)}
+    ways = {label: (here, {"MICROREG_AUDIT_WORKERS": workers}) for label, workers in POOLS.items()}
+    if before:  # each tree run from its own folder: `python -m` puts the working folder first on sys.path
+        ways = {label: (here, {**env, "PYTHONPATH": tree(here)}) for label, (_, env) in ways.items()}
+        ways[BEFORE] = (before, {"MICROREG_AUDIT_WORKERS": None, "PYTHONPATH": tree(before)})
     found: dict[str, tuple[list[float], list[float], str]] = {label: ([], [], "") for label in ways}
     for _ in range(repeats):
-        for label, env in ways.items():
+        for label, (folder, env) in ways.items():
             walls, cpus, _ = found[label]
             before_times = os.times()
             start = time.perf_counter()
-            run = subprocess.run([sys.executable, "-m", "microreg.cli", "audit", "--json"], env=child_env(**env),
+            run = subprocess.run([sys.executable, "-m", "microreg.cli", "audit", "--json"], env=child_env(**env), cwd=folder,
                                  capture_output=True, text=True)
             walls.append(time.perf_counter() - start)
             after = os.times()
