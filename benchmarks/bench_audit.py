@@ -95,9 +95,11 @@ def first_use(env: dict[str, str]) -> tuple[float, bool]:
     return float(elapsed), sympy_loaded == "True"
 
 
-def bench_strict_load(repeats: int, cache: str, bytecode: str | None) -> tuple[list[float], list[float], bool]:
-    """First-use times without and with a cached strict load, alternating; whether a strict run imported SymPy."""
+def bench_strict_load(repeats: int, cache: str, bytecode: str | None, path: str | None = None) -> tuple[list[float], list[float], bool]:
+    """First-use times without and with a cached strict load, alternating; whether a strict run imported SymPy. path: a
+    PYTHONPATH to run them with (this tree and its plugins, with --before)."""
     bytecode_env = {"PYTHONPYCACHEPREFIX": bytecode, "PYTHONDONTWRITEBYTECODE": None} if bytecode else {"PYTHONDONTWRITEBYTECODE": "1"}
+    bytecode_env = {**bytecode_env, **({"PYTHONPATH": path} if path else {})}
     normal = child_env(**bytecode_env)
     strict = child_env(MICROREG_STRICT="1", MICROREG_CACHE_DIR=cache, **bytecode_env)
     first_use(strict)  # fills the audit cache (and the bytecode cache), once
@@ -133,7 +135,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as bytecode:
         for label, prefix in (("with a bytecode cache", bytecode), ("without a bytecode cache", None)):
-            plain, cached, sympy_seen = bench_strict_load(2 * args.repeats + 1, cache, prefix)
+            here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            plain, cached, sympy_seen = bench_strict_load(2 * args.repeats + 1, cache, prefix, tree(here) if args.before else None)
             extra = statistics.median(cached) - statistics.median(plain)
             print(f"2. first use of the engine {label} (median of {len(plain)}): normal {statistics.median(plain) * 1e3:.1f} ms, "
                   f"cached strict {statistics.median(cached) * 1e3:.1f} ms; strict adds {extra * 1e3:.1f} ms; "
