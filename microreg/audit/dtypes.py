@@ -235,8 +235,8 @@ def measure(op: Op, dtype: str, params: dict[str, Any] | None = None) -> Row:
     for framework, got in runs.items():
         row.exports[framework] = _worst(form, xs, names, quantities, condition, in_jax if framework == "jax" else usable, got, dtype)
     native = _native(op.name)
-    if native and native[2] == {k: v for k, v in params.items() if k in native[2]} and (native[2] or params == {}
-                                                                                         or params == dict(op.examples[0])):
+    if native and all(params.get(k) == (native[2][k] if k in native[2] else op.examples[0][k]) for k in params):
+        # torch's op at its defaults is the op at its first example, except where NATIVE says which parameters
         row.native = _worst(form, xs, names, quantities, condition, usable, _torch_run(native[0], xs, dtype, {}), dtype)
     judged = [w for w in row.exports.get("torch", ()) if w]
     if runs.get("torch", 0) is None:
