@@ -7,6 +7,7 @@ float32 (NaN beyond |x| = 2**60 after export); gaussian's Dekker split multiplie
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -105,6 +106,14 @@ def test_cli_dtype_measures_each_dtype_asked_for(capsys):
     out = capsys.readouterr().out
     assert re.search(r"^tanh +float32 +accurate", out, re.M) and re.search(r"^tanh +bfloat16 +accurate", out, re.M)
     assert "2 op(s) x dtype(s) measured" in out
+
+
+def test_cli_dtype_json_has_each_row_with_its_worst_results(capsys):
+    assert cli.main(["audit", "exp", "--dtype", "float16", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["op"], row["dtype"], row["verdict"]) == ("exp", "float16", "accurate")
+    forward, gradient = row["exports"]["torch"]
+    assert forward["what"] == "forward" and gradient["what"] == "gradient for x" and forward["ulps"] <= 16
 
 
 def test_cli_dtype_without_torch_names_the_extra_to_install(capsys, monkeypatch):
