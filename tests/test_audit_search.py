@@ -66,6 +66,17 @@ def test_bisection_finds_both_sides_of_the_band_where_out_underflows_for_a_power
     assert any("goes from normal to" in how or "goes from 0 to" in how for _, how in inside)
 
 
+def test_an_op_with_no_intermediate_has_no_boundary():
+    def itself(xp, x):
+        return x
+
+    def itself_vjp(xp, g, out, x):
+        return (g,)
+
+    probe = probe_of(Op("itself", itself, itself_vjp))
+    assert probe.usable and search.boundaries(probe, np.array([[1.0], [2.0]]), search.DEFAULT, np.random.default_rng(0)) == []
+
+
 def test_segments_move_one_input_or_two_at_once():
     starts, ends = search.segments(np.array([[1.0, 1.0], [1.0, 2.0], [2.0, 1.0], [2.0, 2.0]]))
     moves = sorted(tuple(np.sign(b - a)) for a, b in zip(starts, ends))

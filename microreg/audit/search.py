@@ -180,7 +180,7 @@ def trace(op: Op, params: dict, xp: Tracing, points: np.ndarray) -> tuple[np.nda
 
 def classes(tape: list[tuple[str, Traced]], n: int) -> np.ndarray:
     """The class (``status``) of every intermediate of a tape at each of n points: an array (intermediates, n)."""
-    return status(np.array([t.v if t.v.shape == (n,) else np.broadcast_to(t.v, (n,)) for _, t in tape]))
+    return status(np.array([t.v if t.v.shape == (n,) else np.broadcast_to(t.v, (n,)) for _, t in tape]).reshape(len(tape), n))
 
 
 def status(values: np.ndarray) -> np.ndarray:
