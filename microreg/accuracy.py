@@ -43,6 +43,7 @@ COARSE = (5e-324, 1e-300, 1e-100, 1e-8, 0.3, 1.0, 2.5, 37.0, 1e8, 1e100, 1e300) 
 MAX_POINTS = 600  # an op of several inputs is measured at this many combinations of COARSE values at most
 NEAR = (1e-12, 1e-6, 1e-3, 0.1)  # offsets from a kink or region boundary, relative to max(1, |boundary|)
 SMALLEST_NORMAL = 2.2250738585072014e-308
+EDGE = MAX_FLOAT - DEFAULT_ULPS * math.ulp(MAX_FLOAT)  # exact results beyond are not measured: see _in_range
 INSIDE_DOMAIN: dict[str, Callable[[float], bool]] = {
     "real": lambda v: True, "positive": lambda v: v > 0, "nonnegative": lambda v: v >= 0, "nonzero": lambda v: v != 0}
 
@@ -59,6 +60,7 @@ class Miss:
     ulps: float  # inf when the backend raised or overflowed
     condition: float = 1.0
     problem: str = ""  # "raises ...", "overflows", "gives 0 for a nonzero exact value", or ""
+    found: str = "the grid"  # how the point was found: the grid, the forward's overflow edge, or the search's words
 
     @property
     def excess(self) -> float:
@@ -69,7 +71,7 @@ class Miss:
         at = ", ".join(f"{k}={v!r}" for k, v in self.at.items())
         got = self.problem if self.computed is None else f"gives {self.computed!r}{' (' + self.problem + ')' if self.problem else ''}"
         cond = f", condition number {self.condition:.3g}" if self.condition > 1 else ""
-        return f"the {self.backend} {self.what} at {at} {got}, exact {self.exact!r}: {self.ulps:.3g} ulps{cond}"
+        return f"the {self.backend} {self.what} at {at} {got}, exact {self.exact!r}: {self.ulps:.3g} ulps{cond} (found by {self.found})"
 
 
 @dataclass
@@ -96,8 +98,12 @@ def bound(declared: Accuracy | None) -> float:
     return declared.ulps if declared else DEFAULT_ULPS
 
 
+Search = Callable[[list[tuple[float, ...]]], list[tuple[tuple[float, ...], str]]]
+"""Given the grid's points, more points worth measuring, each with how it was found (``microreg.audit.search``)."""
+
+
 def measure(xs: Sequence[Any], domains: Sequence[str], forward: Any, breaks: Sequence[set[float]], backends: dict[str, Backend],
-            declared: Accuracy | None = None) -> Measurement:
+            declared: Accuracy | None = None, search: Search | None = None) -> Measurement:
     """Measure an op's forward and vjps on each of ``backends`` against forward, its exact SymPy expression in the
     symbols xs (its inputs, named as the op names them, each in its domain from ``domains``).
 
@@ -105,7 +111,8 @@ def measure(xs: Sequence[Any], domains: Sequence[str], forward: Any, breaks: Seq
     boundaries): the grid samples both sides of each, and the vjps are not measured exactly on them
     (the derivative may not exist there; ``microreg.audit`` checks those points). The results are judged
     against the bound the op ``declared`` (see ``bound``); where that Accuracy has ``up_to``, only points
-    whose inputs are all at most that large are measured.
+    whose inputs are all at most that large are measured. ``search``, given the grid, finds more points to measure
+    (the worst inputs it can find); each result says how its point was found.
     """
     import mpmath
     import sympy as sp
@@ -115,10 +122,14 @@ def measure(xs: Sequence[Any], domains: Sequence[str], forward: Any, breaks: Seq
     slopes: dict[int, list[Callable]] = {}  # the derivatives of quantity k, built the first time a condition number is needed
     with mpmath.workprec(PRECISION):
         points = grid(domains, breaks)
+        found = dict.fromkeys(points, "the grid")
         if len(xs) == 1:
-            points += [(v,) for v in _overflow_edges(mpmath, exact[0], [p[0] for p in points])]
+            edges = _overflow_edges(mpmath, exact[0], [p[0] for p in points])
+            found.update(((v,), "bisection on the forward's overflow edge") for v in edges)
+        for p, how in search(list(found)) if search else ():
+            found.setdefault(p, how)
         up_to = declared.up_to if declared else None
-        points = sorted(p for p in set(points) if up_to is None or max(map(abs, p)) <= up_to)
+        points = sorted(p for p in found if up_to is None or max(map(abs, p)) <= up_to)
         args = [tuple(map(mpmath.mpf, p)) for p in points]  # floats are exact in mpmath: converted once, used by every quantity
         values = [[_evaluate(mpmath, f, a) for f in exact] for a in args]
         inputs = [str(x) for x in xs]
@@ -127,7 +138,7 @@ def measure(xs: Sequence[Any], domains: Sequence[str], forward: Any, breaks: Seq
         for backend, run in backends.items():
             computed = run(points)
             for p, a, exact_row, got_row in zip(points, args, values, computed):
-                floats = [_as_float(e) for e in exact_row]
+                floats = [_in_range(e) for e in exact_row]
                 if floats[0] is None:
                     continue  # outside the domain, or the result itself overflows float64: nothing to compute
                 on_break = any(v in b for v, b in zip(p, breaks))
@@ -138,13 +149,13 @@ def measure(xs: Sequence[Any], domains: Sequence[str], forward: Any, breaks: Seq
                         continue
                     if k and overflowing and isinstance(got, str):
                         continue  # another cotangent overflows float64 here: the vjp may well raise for all of them
-                    miss = _miss(what, backend, dict(zip(inputs, p)), e_float, got)
+                    miss = _miss(what, backend, dict(zip(inputs, p)), e_float, got, found[p])
                     if miss.ulps > 2:  # make sure of the exact value, then see whether the condition number excuses the error
                         e = exact_row[k] = _confirmed(mpmath, exact[k], a, e)
-                        e_float = _as_float(e)
+                        e_float = _in_range(e)
                         if e_float is None:
                             continue
-                        miss = _miss(what, backend, dict(zip(inputs, p)), e_float, got)
+                        miss = _miss(what, backend, dict(zip(inputs, p)), e_float, got, found[p])
                         if k not in slopes:
                             slopes[k] = [_lambdify(sp, xs, _derivative(sp, quantities[k], x)) for x in xs]
                         miss.condition = _condition(mpmath, a, e, [_evaluate(mpmath, f, a) for f in slopes[k]])
@@ -289,6 +300,13 @@ def _confirmed(mpmath: Any, f: Callable, args: Sequence[Any], value: Any) -> Any
     return value
 
 
+def _in_range(value: Any) -> float | None:
+    """The float64 nearest to an exact value, or None if it is within DEFAULT_ULPS ulps of overflowing (or beyond): there
+    an error within the bound may round a result past the largest float, and raising is then no worse than that error."""
+    f = _as_float(value)
+    return None if f is None or abs(f) > EDGE else f
+
+
 def _as_float(value: Any) -> float | None:
     """The float64 nearest to an exact value, or None if there is none (undefined, or beyond the largest float)."""
     if value is None:
@@ -304,12 +322,12 @@ def _condition(mpmath: Any, args: Sequence[Any], value: Any, slopes: list[Any]) 
     return float(mpmath.fsum(abs(x * s) for x, s in zip(args, slopes)) / abs(value))
 
 
-def _miss(what: str, backend: str, at: dict[str, float], e_float: float, got: Any) -> Miss:
+def _miss(what: str, backend: str, at: dict[str, float], e_float: float, got: Any, found: str) -> Miss:
     """How far a result is from the correctly rounded exact value, in ulps of that value."""
     if isinstance(got, str):
-        return Miss(what, backend, at, e_float, None, math.inf, problem=got)
+        return Miss(what, backend, at, e_float, None, math.inf, problem=got, found=found)
     if not math.isfinite(got):
-        return Miss(what, backend, at, e_float, got, math.inf, problem="overflows" if math.isinf(got) else "is not a number")
+        return Miss(what, backend, at, e_float, got, math.inf, problem="overflows" if math.isinf(got) else "is not a number", found=found)
     ulps = abs(got - e_float) / math.ulp(e_float)
     problem = "gives 0 for a nonzero exact value" if got == 0 and e_float != 0 else ""
-    return Miss(what, backend, at, e_float, got, ulps, problem=problem)
+    return Miss(what, backend, at, e_float, got, ulps, problem=problem, found=found)

@@ -12,12 +12,13 @@ import textwrap
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 from . import accuracy, demo, export, newplugin, plugins, trace
-from .audit import ACCURACY_VERDICTS, DEFAULT_BUDGET, ENV_BUDGET, ENV_WORKERS, VERDICTS, OpAudit, audit, load_failures
+from .audit import ACCURACY_VERDICTS, DEFAULT_BUDGET, ENV_BUDGET, ENV_WORKERS, VERDICTS, OpAudit, audit, dtypes, load_failures
 from .audit.run import audit_jax, audit_torch
 from .op import DOMAINS, REQUIRED, Kink, Op, OpError
 from .opregistry import PluginError, PluginWarning
@@ -96,7 +97,8 @@ def _load() -> bool:
 
 
 def audit_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `microreg audit`: OP ..., --format (--json), --strict, --order, --budget, --workers; and its help text."""
+    """The options of `microreg audit`: OP ..., --format (--json), --strict, --order, --budget, --workers, --thorough; and its
+    help text."""
     parser.description = ("Prove with SymPy that each op's vjp is g times the derivative of its forward, check it numerically, "
                           "and measure its float64 accuracy against exact values.")
     parser.epilog = textwrap.dedent(f"""\
@@ -104,7 +106,9 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
                   could not decide, or the time budget ran out); error (the op cannot be audited, e.g. it calls
                   math.tanh instead of xp.tanh, or its plugin failed to load)
         accuracy: accurate (within {accuracy.DEFAULT_ULPS:g} ulps, or the bound the op declares); inaccurate (the worst
-                  point is shown); unchecked (no exact values to compare with)
+                  point is shown, how it was found, and which intermediate under- or overflows there); unchecked
+                  (no exact values to compare with). Measured over a grid and at the worst inputs a search finds:
+                  where any intermediate under- or overflows, and by a local search over float64 bit patterns
         exit codes: 0 nothing refuted, in error or inaccurate, and every plugin loaded (with --strict: nothing
                     inconclusive or unchecked either); 1 otherwise; 2 usage error or unknown op
         strict: one meaning everywhere: only ops proved and accurate pass. --strict applies it to this exit
@@ -133,6 +137,12 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"time limit per op for the symbolic steps (default: ${ENV_BUDGET}, else {DEFAULT_BUDGET:g}; 0: none)")
     parser.add_argument("--workers", type=_at_least(int, 0, "a number of processes, 0 or more"), default=None, metavar="N",
                         help=f"worker processes proving ops at once (default: ${ENV_WORKERS}, else one per core; 0: in this process)")
+    parser.add_argument("--dtype", action="append", choices=dtypes.DTYPES, default=[], metavar="DTYPE",
+                        help="instead of the float64 audit, measure each op exported to torch and JAX in this dtype "
+                             f"({', '.join(dtypes.DTYPES)}; repeatable) beside torch's own op")
+    parser.add_argument("--thorough", action="store_true",
+                        help="search for each op's worst input a hundred times longer (more boundaries, longer local searches), "
+                             "with 12 times the default budget per op")
 
 
 FORMATS = ("table", "json", "github", "junit")
@@ -198,14 +208,35 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"microreg audit: {_unknown(name)}", file=sys.stderr)
     if unknown and not any(p.error and (not p.offered or set(p.offered) & set(unknown)) for p in registry.plugins.values()):
         return 2
+    if args.dtype and not unknown:
+        return _audit_dtypes([registry.get(n) for n in names or sorted(registry.ops())], args.dtype, args.format)
     records = [] if unknown or (traced and not names) else audit(names or None, order=args.order, progress=_progress,
-                                                                  budget=args.budget, workers=args.workers)
+                                                                  budget=args.budget, workers=args.workers, thorough=args.thorough)
     if unknown or not (names or traced) or refused:  # a plugin that failed to load fails the run: it may hold the op asked for,
         records += failures  # and in strict mode every plugin must load
     records += traced
     summary = _summary(records, time.perf_counter() - start)
     _print(records, args.format, args.strict, summary)
     return 1 if unknown or any(r.fails(args.strict) for r in records) else 0
+
+
+def _audit_dtypes(ops: list[Op], chosen: list[str], form: str) -> int:
+    """`microreg audit --dtype ...`: each op's exports measured in each dtype; exit 1 if any is inaccurate."""
+    missing = dtypes.missing()
+    if "torch is not installed" in " ".join(missing):
+        print(f"microreg audit --dtype measures ops exported to torch (and JAX where installed); {'; '.join(missing)}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    rows = dtypes.audit(ops, list(dict.fromkeys(chosen)))
+    if form == "json":
+        print(json.dumps([asdict(r) for r in rows], indent=2, default=str))
+    else:
+        print(_table(dtypes.table(rows), dtypes.HEADER))
+        print("\n".join(["", *dtypes.notes(rows), *(["", *missing] if missing else [])]))
+        counts = {v: sum(r.verdict == v for r in rows) for v in ACCURACY_VERDICTS}
+        print(f"{len(rows)} op(s) x dtype(s) measured in {time.perf_counter() - start:.2f} s (worst ulps divided by the condition number "
+              "where it exceeds 1): " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    return 1 if any(r.verdict == "inaccurate" for r in rows) else 0
 
 
 def _unknown(name: str) -> str:

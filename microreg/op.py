@@ -43,17 +43,23 @@ class Kink:
 
 @dataclass(frozen=True)
 class Accuracy:
-    """A float64 accuracy an op declares on purpose, looser than the audit's default, and why.
+    """An accuracy an op declares on purpose, looser than the audit's default, and why.
 
     ``ulps``: the bound on its error (the audit's default is 16); ``up_to``: the largest |input| it is
     meant for, where it cannot be accurate beyond (``x * x`` overflows for |x| above 1.3e154), None
-    for every float. The audit judges the op against these and shows the reason:
-    ``Op(..., accuracy=Accuracy(16, "x * x overflows beyond", up_to=1e150))``.
+    for every float; ``dtype``: the float type it is for, "float64" (the audit's) or one an exported op
+    runs in ("float32", "float16", "bfloat16": ``microreg audit --dtype``). The audit judges the op against
+    these and shows the reason: ``Op(..., accuracy=Accuracy(16, "x * x overflows beyond", up_to=1e150))``;
+    a tuple of them declares several dtypes.
     """
 
     ulps: float
     reason: str
     up_to: float | None = None
+    dtype: str = "float64"
+
+
+DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,7 +86,7 @@ class Op:
     doc: str = ""
     arities: tuple[int, ...] = ()
     shapes: tuple[tuple[tuple[int, ...], ...], ...] = ()
-    accuracy: Accuracy | None = None
+    accuracy: Accuracy | tuple[Accuracy, ...] | None = None
     inputs: tuple[str, ...] = field(init=False)
     params: Mapping[str, Any] = field(init=False)
     variadic: str | None = field(init=False)
@@ -124,11 +130,15 @@ class Op:
             if (not isinstance(k, Kink) or len(k.at) != len(inputs) or len(k.grad) != len(inputs)
                     or not all(isinstance(v, int | float) for v in (*k.at, *(g for g in k.grad if g is not None)))):
                 raise OpError(f"op {name!r}: kinks must be Kink(at, grad) with one number per input {inputs}, got {k!r}")
-        bound = self.accuracy
-        if bound is not None and (not isinstance(bound, Accuracy) or not _positive(bound.ulps) or not isinstance(bound.reason, str)
-                                  or not bound.reason.strip() or not (bound.up_to is None or _positive(bound.up_to))):
-            raise OpError(f"op {name!r}: accuracy must be Accuracy(ulps, reason, up_to=None) with a positive number of ulps, "
-                          f"the reason in words, and a positive up_to if any, got {bound!r}")
+        bounds = self.accuracy if isinstance(self.accuracy, tuple) else () if self.accuracy is None else (self.accuracy,)
+        for bound in bounds:
+            if (not isinstance(bound, Accuracy) or not _positive(bound.ulps) or not isinstance(bound.reason, str)
+                    or not bound.reason.strip() or not (bound.up_to is None or _positive(bound.up_to)) or bound.dtype not in DTYPES):
+                raise OpError(f"op {name!r}: accuracy must be Accuracy(ulps, reason, up_to=None, dtype='float64') with a positive "
+                              f"number of ulps, the reason in words, a positive up_to if any and a dtype of {DTYPES} (or a tuple "
+                              f"of them), got {bound!r}")
+        if len({b.dtype for b in bounds}) != len(bounds):
+            raise OpError(f"op {name!r}: one Accuracy per dtype, got {self.accuracy!r}")
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "variadic", variadic)
@@ -149,6 +159,11 @@ class Op:
                 )
         object.__setattr__(self, "examples", tuple({**{k: d for k, d in params.items() if d is not REQUIRED}, **e} for e in examples))
         object.__setattr__(self, "doc", self.doc or inspect.getdoc(self.forward) or "")
+
+    def accuracy_in(self, dtype: str = "float64") -> Accuracy | None:
+        """The Accuracy the op declares for dtype, or None (the audit's default bound)."""
+        bounds = self.accuracy if isinstance(self.accuracy, tuple) else (self.accuracy,)
+        return next((b for b in bounds if b is not None and b.dtype == dtype), None)
 
     def forms(self) -> tuple[Op, ...]:
         """The op at each arity it is audited and tested at: ``(self,)`` unless it is variadic."""

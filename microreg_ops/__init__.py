@@ -197,19 +197,28 @@ def asinh(xp, x):
     return xp.asinh(x)
 
 
-ASINH_FAR = 2.0**60  # beyond, x * x would overflow in float32, and soon in float64
-ASINH_SCALE = 2.0**-520  # (|x| * ASINH_SCALE)^2 neither overflows nor underflows for ASINH_FAR <= |x| < 2**1024
+# 1 / sqrt(1 + x^2) for large |x| as s / sqrt(s^2 + (s x)^2) (SymPy proves that form for a constant s > 0, where
+# r / sqrt(1 + r^2) with r = 1/|x| would need the sign of x), in two tiers, each (far, s) such that (s x)^2 neither
+# overflows nor underflows above far: 2**-8 serves float16 (where m * m overflows beyond |x| = 256), 2**-64 float32
+# (2**-520 is 0 there, and gave NaN beyond |x| = 2**60 after export) and float64 up to 2**500, 2**-520 the rest of float64.
+ASINH_TIERS = ((2.0**500, 2.0**-520), (2.0**60, 2.0**-64), (2.0**6, 2.0**-8))  # the last for float16, whose largest is 65504
 
 
 def asinh_vjp(xp, g, out, x):
-    # 1 / sqrt(1 + x^2), beyond ASINH_FAR as s / sqrt(s^2 + (s x)^2) with s = ASINH_SCALE (SymPy proves that
-    # form, where r / sqrt(1 + r^2) with r = 1/|x| would need the sign of x). s^2 is written (s * sb) * (s / sb):
-    # the float s * s would enter SymPy rounded, as the subnormal 2**-1040 prints inexactly.
     a = xp.abs(x)
-    m = xp.minimum(a, ASINH_FAR)
-    sb = xp.maximum(a, ASINH_FAR) * ASINH_SCALE
-    s2 = (ASINH_SCALE * sb) * (ASINH_SCALE / sb)
-    return (g * xp.where(a > ASINH_FAR, ASINH_SCALE / xp.sqrt(s2 + sb * sb), 1 / xp.sqrt(1 + m * m)),)
+    m = xp.minimum(a, ASINH_TIERS[-1][0])
+    d = 1 / xp.sqrt(1 + m * m)
+    for far, scale in reversed(ASINH_TIERS):
+        # s^2 is written (s * sb) * (s / sb): the float s * s would enter SymPy rounded, as the subnormal 2**-1040 prints inexactly
+        sb = xp.maximum(a, far) * scale
+        d = xp.where(a > far, scale / xp.sqrt((scale * sb) * (scale / sb) + sb * sb), d)
+    return (g * d,)
+
+
+#: torch's bfloat16 cosh and sinh kernels (which the exports call) overflow for |x| in (88.7, 89.4], where the result is
+#: still a bfloat16 (they go through exp(|x|), beyond float32): measured below.
+TORCH_BF16_HYPERBOLIC = Accuracy(16, "torch's own bfloat16 cosh and sinh overflow for 88.7 < |x| <= 89.4, where the result is "
+                                     "a bfloat16", up_to=88.5, dtype="bfloat16")
 
 
 # Dekker's split: a float times SPLIT, minus itself minus the float, is its top 26 bits, so the products
@@ -229,6 +238,7 @@ def gaussian(xp, x):
     a = xp.abs(x)
     b = xp.minimum(a, GAUSSIAN_TAIL)
     hi = SPLIT * b - (SPLIT * b - b)
+    hi = xp.where(hi == hi, hi, b)  # NaN where SPLIT * b overflows (float16 after export): no split, q = 0 there
     lo = b - hi
     p = b * b
     q = ((hi * hi - p) + 2 * hi * lo) + lo * lo
@@ -339,7 +349,9 @@ OPS = (
     Op("mul", mul, mul_vjp),
     Op("div", div, div_vjp, domains=("real", "nonzero")),
     Op("neg", neg, neg_vjp),
-    Op("pow", pow, pow_vjp, domains=("positive",), examples=({"n": 2}, {"n": 3}, {"n": -1}, {"n": 0.5}, {"n": 2.5}, {"n": 0})),
+    Op("pow", pow, pow_vjp, domains=("positive",), examples=({"n": 2}, {"n": 3}, {"n": -1}, {"n": 0.5}, {"n": 2.5}, {"n": 0}),
+       accuracy=Accuracy(16, "torch's own float32 pow kernel (which the export calls) gives 0 for x ** -2 beyond x = 1.8e19, where "
+                             "the result is a subnormal float32", up_to=1.8e19, dtype="float32")),
     Op("relu", relu, relu_vjp, kinks=(Kink(0.0, 0.0),)),
     Op("tanh", tanh, tanh_vjp),
     Op("sigmoid", sigmoid, sigmoid_vjp),
@@ -350,12 +362,13 @@ OPS = (
     Op("sin", sin, sin_vjp),
     Op("cos", cos, cos_vjp),
     Op("tan", tan, tan_vjp),
-    Op("sinh", sinh, sinh_vjp),
-    Op("cosh", cosh, cosh_vjp),
+    Op("sinh", sinh, sinh_vjp, accuracy=TORCH_BF16_HYPERBOLIC),
+    Op("cosh", cosh, cosh_vjp, accuracy=TORCH_BF16_HYPERBOLIC),
     Op("atan", atan, atan_vjp),
     Op("asinh", asinh, asinh_vjp),
     Op("gaussian", gaussian, gaussian_vjp),
-    Op("erf", erf, erf_vjp),
+    Op("erf", erf, erf_vjp, accuracy=Accuracy(256, "torch's own bfloat16 erf kernel (which the export calls) gives 0 for |x| "
+                                              "below 1e-8, where erf(x) is 1.13 x: 255 ulps", dtype="bfloat16")),
     Op("erfc", erfc, erfc_vjp),
     Op("maximum", maximum, maximum_vjp, kinks=(Kink((0.0, 0.0), (0.5, 0.5)),)),
     Op("minimum", minimum, minimum_vjp, kinks=(Kink((0.0, 0.0), (0.5, 0.5)),)),

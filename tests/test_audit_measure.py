@@ -7,10 +7,11 @@ A rule SymPy proves may still be numerically broken in float64 (the catalogue's 
 from __future__ import annotations
 
 import pytest
-from wrong_vjps import UNSTABLE, ids
+from wrong_vjps import NARROW, UNSTABLE, ids
 
 from microreg import Accuracy, Op, audit
 from microreg.accuracy import DEFAULT_ULPS
+from microreg.audit import search
 
 
 def test_every_registered_op_is_accurate_in_float64_on_both_backends(op, audited):
@@ -29,6 +30,23 @@ def test_a_numerically_unstable_rule_is_proved_but_inaccurate_with_its_worst_poi
     assert worst["excess"] > DEFAULT_ULPS and set(worst["at"]) == set(wrong.inputs)
     assert worst["problem"] or worst["ulps"] > DEFAULT_ULPS
     assert "inaccurate" in record.report() and "worst:" in record.report()
+
+
+@pytest.mark.parametrize(("mistake", "wrong"), NARROW, ids=ids(NARROW))
+def test_a_rule_inaccurate_only_in_a_narrow_band_is_found_by_the_search_with_its_worst_point_and_a_fix(mistake, wrong):
+    record = audit.audit_op(wrong, budget=120)  # exact values of exp and log at 1200 bits over two inputs take seconds
+    assert (record.verdict, record.accuracy) == ("proved", "inaccurate"), f"{mistake}: {record.report()}"
+    worst = record.worst()
+    assert worst["excess"] > DEFAULT_ULPS and worst["found"].startswith(("bisection on a boundary", "local search"))
+    assert f"(found by {worst['found']})" in record.report()
+    assert "compute the result without that intermediate" in record.report()  # the intermediate that under- or overflows, named
+
+
+@pytest.mark.parametrize(("mistake", "wrong"), NARROW, ids=ids(NARROW))
+def test_the_grid_alone_misses_a_narrow_band(mistake, wrong, monkeypatch):
+    monkeypatch.setattr(search, "DEFAULT", search.Effort(0, 0, 0, 0, 0))
+    record = audit.audit_op(wrong, budget=120)
+    assert record.accuracy == "accurate", f"{mistake}: {record.report()}"
 
 
 def cube_root_ish(xp, x):

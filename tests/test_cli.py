@@ -18,6 +18,7 @@ import microreg
 import microreg.audit.model
 import microreg.audit.run
 from microreg import Op, cli, registry
+from microreg.audit import search
 from microreg.op import REQUIRED
 
 
@@ -217,6 +218,17 @@ def test_cli_exits_1_for_an_inaccurate_op_even_when_it_is_proved(register_op, ca
     out = capsys.readouterr().out
     assert table_rows(out.split("\n\n")[0])[unstable.name]["accuracy"] == "inaccurate"
     assert "worst: the " in out and "1 proved" in out and "1 inaccurate" in out
+
+
+def test_cli_thorough_searches_with_the_thorough_effort(register_op, capsys, monkeypatch):
+    monkeypatch.setattr(search, "DEFAULT", search.Effort(0, 0, 0, 0, 0))  # no search at the defaults: the grid misses it
+    narrow = by_name("softsign_squared")
+    register_op(narrow)
+    assert cli.main(["audit", narrow.name]) == 0
+    assert cli.main(["audit", narrow.name, "--thorough"]) == 1
+    out = capsys.readouterr().out
+    assert "(found by bisection on a boundary" in out or "(found by local search" in out
+    assert "`(1 + abs(x)) * (1 + abs(x))` in the vjp overflows" in out
 
 
 def test_cli_json_has_the_accuracy_with_its_worst_point(register_op, capsys):

@@ -6,6 +6,8 @@ that one mistake: the audit must refute each. The other kinds of mistakes, each 
 
 - ``UNSTABLE``: rules SymPy proves that are numerically broken in float64 (they cancel, overflow or
   underflow where the true value is a normal float): proved, and ``inaccurate``;
+- ``NARROW``: the same, but only in bands of inputs that the accuracy grid misses: found by the search for
+  the worst input;
 - ``KINKS``: a kink not declared, or declared where nothing branches, or a wrong value where a branch
   switches: refuted;
 - ``SUB_TOLERANCE``: an exactly nonzero difference far below any sampling tolerance (a 1e-12 guard, a
@@ -441,6 +443,27 @@ def elu_out_vjp(xp, g, out, x, *, alpha=1.0):
     return (xp.where(x > 0, g, g * (out + alpha)),)  # out + alpha cancels: 0 for x < -37
 
 
+def power_of_input(xp, a, b):
+    return xp.exp(b * xp.log(a))  # a ** b for a > 0, b an input too
+
+
+def power_out_over_base_vjp(xp, g, out, a, b):
+    return (g * b * out / a, g * out * xp.log(a))  # out underflows to 0 at a = 1e-200, b = 2, where b * a ** (b - 1) is 2e-200
+
+
+def power_out_over_x_vjp(xp, g, out, x, *, n):
+    return (g * n * (out / x),)  # for n = 3, out underflows below x = 3e-103, the cotangent only below 1e-154
+
+
+def softsign(xp, x):
+    return x / (1 + xp.abs(x))
+
+
+def softsign_squared_vjp(xp, g, out, x):
+    d = 1 + xp.abs(x)
+    return (g / (d * d),)  # d * d overflows for |x| > 1.3e154, where 1 / d**2 is a float up to |x| = 4e161
+
+
 UNSTABLE: tuple[tuple[str, Op], ...] = (
     ("1 - out * out for tanh'", Op("tanh_one_minus_square", tanh, tanh_vjp)),
     ("out * (1 - out) for sigmoid'", Op("sigmoid_out_times", stable_sigmoid, sigmoid_out_vjp)),
@@ -448,6 +471,17 @@ UNSTABLE: tuple[tuple[str, Op], ...] = (
     ("log(1 + exp(x)), overflowing and cancelling", Op("softplus_naive", softplus, softplus_vjp)),
     ("exp(x) - 1 and out + alpha, cancelling", Op("elu_naive", elu, elu_out_vjp, kinks=(Kink(0.0, 1.0),), examples=ALPHAS)),
     ("log(1 + x*x) for tiny x", Op("log_one_plus_square", log_one_plus_square, log_one_plus_square_vjp)),
+)
+
+
+#: Rules inaccurate only in bands that no point of the accuracy grid falls in (an intermediate under- or overflows
+#: where the result does not): the search for the worst input must find them.
+NARROW: tuple[tuple[str, Op], ...] = (
+    ("g * b * out / a for a ** b, out under- and overflowing", Op("power_out_over_base", power_of_input, power_out_over_base_vjp,
+                                                                  domains=("positive", "real"))),
+    ("n * (out / x) for x ** 3, out underflowing", Op("cube_out_over_x", power, power_out_over_x_vjp, domains=("positive",),
+                                                              examples=({"n": 3},))),
+    ("1 / (d * d) for softsign', d * d overflowing", Op("softsign_squared", softsign, softsign_squared_vjp)),
 )
 
 
@@ -657,5 +691,5 @@ def ids(catalogue: tuple) -> list[str]:
 
 def by_name(name: str) -> Op:
     """The catalogue's op called name, of whichever kind of mistake."""
-    kinds = (WRONG, WRONG_FUSED, UNSTABLE, KINKS, SUB_TOLERANCE, HARD_CODED, SECOND_ORDER)
+    kinds = (WRONG, WRONG_FUSED, UNSTABLE, NARROW, KINKS, SUB_TOLERANCE, HARD_CODED, SECOND_ORDER)
     return {op.name: op for kind in kinds for _, op in kind}[name]

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import accuracy
 from ..op import Op
+from . import search
 from .model import Check
 from .numeric import batch, engine
 from .symbols import Case, OpFailed, on_symbols
@@ -35,12 +36,14 @@ def accuracy_check(case: Case) -> list[Check]:
         if case.checks_kinks:
             breaks = [b | {k.at[j] for k in op.kinks} for j, b in enumerate(breaks)]
         backends = {"scalar": _scalar(op, params), "array": _batch(op, params)}
-    else:
-        breaks = [set() for _ in case.elements]
-        backends = {"array": _shaped(case, float(c))}
-    m = accuracy.measure(case.elements, case.domains, forward, breaks, backends, op.accuracy)
-    if case.elementwise:
-        return [judged(op, params, m, "on the scalar and array backends")]
+        probe = search.Probe(op, params, case.resolver, case.domains)
+        effort = search.THOROUGH if case.thorough else search.DEFAULT
+        m = accuracy.measure(case.elements, case.domains, forward, breaks, backends, op.accuracy_in(),
+                             lambda grid: search.search(probe, grid, effort))
+        fix = search.hint(search.diagnose(probe, tuple(m.worst.at.values()))) if m.misses else ""
+        return [judged(op, params, m, "on the scalar and array backends", fix=fix)]
+    m = accuracy.measure(case.elements, case.domains, forward, [set() for _ in case.elements], {"array": _shaped(case, float(c))},
+                         op.accuracy_in())
     return [judged(op, params, m, "(sum(c * out) and its gradient, the vjp for g = c)", case.at_shapes)]
 
 
@@ -74,12 +77,13 @@ def _shaped(case: Case, c: float) -> accuracy.Backend:
     return run
 
 
-def judged(op: Op, params: dict, m: accuracy.Measurement, results: str, where: str = "") -> Check:
+def judged(op: Op, params: dict, m: accuracy.Measurement, results: str, where: str = "", fix: str = "") -> Check:
     """The accuracy check that a measurement makes: unchecked where no exact value was finite, else accurate or
-    inaccurate, naming the worst points. results says which results were measured, where at which shapes."""
+    inaccurate, naming the worst points. results says which results were measured, where at which shapes, fix how
+    to mend an inaccurate rule."""
     if not m.results:
         return Check("accuracy", "unchecked", None, params, f"no point of the grid has a finite exact value{where}")
-    declared = f" (declared: {op.accuracy.reason})" if op.accuracy else ""
+    declared = f" (declared: {op.accuracy_in().reason})" if op.accuracy_in() else ""
     worst = {**asdict(m.worst), "excess": m.worst.excess}
     if m.accurate:
         return Check("accuracy", "accurate", None, params,
@@ -88,5 +92,5 @@ def judged(op: Op, params: dict, m: accuracy.Measurement, results: str, where: s
     failures = f"; {m.failures} of them raise, overflow or give 0 where the exact value is not 0" if m.failures else ""
     return Check("accuracy", "inaccurate", None, params,
                  f"{len(m.misses)} of {m.results} float64 results {results} are off by more than {m.bound:g} ulps{where}{declared}"
-                 f"{failures}; worst: {m.worst.describe()}; also: {'; '.join(x.describe() for x in m.misses[1:3]) or 'none'}",
-                 worst=worst)
+                 f"{failures}; worst: {m.worst.describe()}{'; ' + fix if fix else ''}; "
+                 f"also: {'; '.join(x.describe() for x in m.misses[1:3]) or 'none'}", worst=worst)

@@ -16,24 +16,29 @@ from .model import ENV_BUDGET, Check, OpAudit, budget_seconds, worst, worst_accu
 from .pipeline import float_only
 from .symbols import Case, Prover, cases
 
+THOROUGH_BUDGET = 12  # times the default budget per op, with thorough: a minute at the default 5 s
+
 
 def audit(ops: Iterable[Op | str] | None = None, *, order: int = 1, progress: Callable[[OpAudit], None] | None = None,
           resolver: Any = None, plugin: str | None = None, budget: float | None = None, measure: bool = True,
-          workers: int | None = None) -> list[OpAudit]:
+          workers: int | None = None, thorough: bool = False) -> list[OpAudit]:
     """Audit ops (registered names or ``Op`` records; every registered op by default); one record per op, in order.
 
     ``resolver`` finds the ops they call through ``xp`` (the registry by default: strict loading passes
     one that also sees a plugin's ops before they are registered); ``plugin`` names where they come from
     (by default, the plugin that registered each); ``budget`` is the time limit per op in seconds (see
     ``budget_seconds``); ``measure=False`` leaves out the accuracy audit; ``workers`` is how many worker
-    processes prove ops at once (``workers.worker_count``: one per core by default). ``progress`` is
+    processes prove ops at once (``workers.worker_count``: one per core by default); ``thorough`` makes the accuracy
+    audit search for the worst input a hundred times longer (``microreg.audit.search``). ``progress`` is
     called with each record as its op is done, in the order they finish.
     """
     resolver = resolver if resolver is not None else registry
     chosen = [registry.get(o) if isinstance(o, str) else o for o in (sorted(registry.ops()) if ops is None else ops)]
     seconds, count = budget_seconds(budget), pool.worker_count(workers)
+    if thorough and seconds and budget is None:  # the search measures some hundred more points per op
+        seconds *= THOROUGH_BUDGET
     prover = Prover(resolver)  # SymPy imported here, once, before any worker is forked
-    jobs = [cases(op, order, measure, resolver) for op in chosen]
+    jobs = [cases(op, order, measure, resolver, thorough) for op in chosen]
     records: list[OpAudit | None] = [None] * len(chosen)
     for k, outcome in pool.symbolic(jobs, prover, seconds, count):
         records[k] = _record(chosen[k], jobs[k], outcome, prover, plugin, measure)
@@ -90,13 +95,13 @@ def _record(op: Op, found: list[Case], outcome: pool.Outcome, prover: Prover, pl
         for case, got in zip(found, outcome.checks):
             checks += _unfinished(case, got, prover, why)
     checks += kinks.declared(op)
-    declared = None
-    if op.accuracy:
-        declared = op.accuracy.reason + (f" (measured for |inputs| up to {op.accuracy.up_to:g})" if op.accuracy.up_to else "")
+    declared, own = None, op.accuracy_in()
+    if own:
+        declared = own.reason + (f" (measured for |inputs| up to {own.up_to:g})" if own.up_to else "")
     inputs = max((f.inputs for f in op.forms()), key=len)
     return OpAudit(op.name, plugin or _plugin_of(op), worst(c.verdict for c in checks), inputs, checks,
                    time.perf_counter() - outcome.started,
-                   worst_accuracy(checks), accuracy.bound(op.accuracy) if measure else None, declared)
+                   worst_accuracy(checks), accuracy.bound(own) if measure else None, declared)
 
 
 def _unfinished(case: Case, got: list[Check], prover: Prover, why: str) -> list[Check]:

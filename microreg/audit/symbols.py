@@ -127,6 +127,7 @@ class Case:
     measure: bool = True
     resolver: Any = None
     checks_kinks: bool = False
+    thorough: bool = False  # the accuracy check searches for the worst input a hundred times longer
     xs: list[np.ndarray] = field(default_factory=list)  # each input, an array of symbols of its shape
     g: np.ndarray | None = None  # the cotangent: an array of symbols of the output's shape
     outs: list[Any] = field(default_factory=list)  # the forward's elements
@@ -167,7 +168,7 @@ class Case:
                 for x in self.xs]
 
 
-def cases(op: Op, order: int, measure: bool, resolver: Any) -> list[Case]:
+def cases(op: Op, order: int, measure: bool, resolver: Any, thorough: bool = False) -> list[Case]:
     """Every case the audit runs for op: each form, each example of its shapes, each example of its static parameters
     (with the parameters its kinks are declared for, for an elementwise op)."""
     found = []
@@ -178,7 +179,7 @@ def cases(op: Op, order: int, measure: bool, resolver: Any) -> list[Case]:
             examples.append(dict(kink_params))
         for k, (shapes, params) in enumerate(itertools.product(op.shapes or [((),) * form.arity], examples)):
             first = k == 0 if op.shapes else params == kink_params
-            found.append(Case(form, tuple(shapes), params, order, measure, resolver, first))
+            found.append(Case(form, tuple(shapes), params, order, measure, resolver, first, thorough))
     return found
 
 

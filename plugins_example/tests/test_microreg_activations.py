@@ -114,6 +114,13 @@ def test_softplus_keeps_its_precision_far_below_zero():
     assert v.grad == pytest.approx(1.0, rel=1e-15)  # sigmoid(x) / softplus(x), which tends to 1 as x falls
 
 
+@pytest.mark.parametrize("x", [1.5e154, -1e160])
+def test_softsign_gradient_is_not_0_where_the_square_of_its_denominator_overflows(x):
+    v = Value(x)
+    v.softsign().backward()
+    assert v.grad == pytest.approx(1 / abs(x) / abs(x), rel=1e-12) and v.grad > 0  # found by the audit's search (issue 20)
+
+
 @pytest.mark.parametrize(("beta", "threshold"), [(1.0, 20.0), (2.0, 10.0), (1.5, 5.0), (0.5, 30.0)])
 def test_softplus_is_x_itself_above_its_threshold_as_in_pytorch(beta, threshold):
     torch = pytest.importorskip("torch")

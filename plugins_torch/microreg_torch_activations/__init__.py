@@ -45,6 +45,7 @@ def _two_product(xp, a, b):
     p = a * b
     ah = SPLIT * a - (SPLIT * a - a)
     bh = SPLIT * b - (SPLIT * b - b)
+    ah, bh = xp.where(ah == ah, ah, a), xp.where(bh == bh, bh, b)  # NaN where SPLIT * a overflows (float16 after export)
     al, bl = a - ah, b - bh
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
