@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
             return 1
     if task == "bench":
         codes = [subprocess.run([py, str(ROOT / "benchmarks" / f"bench_{name}.py"), *rest], cwd=ROOT).returncode
-                 for name in ("engine", "batch", "audit")]
+                 for name in ("engine", "batch", "audit", "repair")]
         return max(codes)
     return subprocess.run(commands[task], cwd=ROOT).returncode
 

@@ -25,5 +25,15 @@ def ops() -> dict[str, Op]:
     return registry.ops()
 
 
-__all__ = ["Accuracy", "DomainError", "Kink", "Op", "OpError", "PluginError", "PluginWarning", "Value", "apply",
-           "grad", "hookimpl", "ops", "register", "registry", "__version__"]
+def __getattr__(name: str) -> object:
+    """``repair`` and ``RepairResult`` (``microreg.rewrite``), imported on first use: the audit they run is not
+    imported with the engine."""
+    if name in ("repair", "RepairResult"):
+        from . import rewrite
+
+        return getattr(rewrite, name)
+    raise AttributeError(f"module 'microreg' has no attribute {name!r}")
+
+
+__all__ = ["Accuracy", "DomainError", "Kink", "Op", "OpError", "PluginError", "PluginWarning", "RepairResult", "Value", "apply",
+           "grad", "hookimpl", "ops", "register", "registry", "repair", "__version__"]

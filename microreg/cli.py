@@ -23,6 +23,7 @@ from .audit.run import audit_jax, audit_torch
 from .op import DOMAINS, REQUIRED, Kink, Op, OpError
 from .opregistry import PluginError, PluginWarning
 from .plugins import __version__, registry
+from .rewrite import RepairResult, repair
 
 
 def _table(rows: list[list[str]], header: list[str], wrap: int | None = None) -> str:
@@ -135,6 +136,9 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also check second derivatives")
     parser.add_argument("--budget", type=_at_least(float, 0, "a number of seconds, 0 or more"), default=None, metavar="SECONDS",
                         help=f"time limit per op for the symbolic steps (default: ${ENV_BUDGET}, else {DEFAULT_BUDGET:g}; 0: none)")
+    parser.add_argument("--suggest", action="store_true",
+                        help="for each op proved but inaccurate, a rewrite proved equal and accurate to paste (microreg.repair), "
+                             "or the up_to to declare; with --format json, each record's 'repair'")
     parser.add_argument("--workers", type=_at_least(int, 0, "a number of processes, 0 or more"), default=None, metavar="N",
                         help=f"worker processes proving ops at once (default: ${ENV_WORKERS}, else one per core; 0: in this process)")
     parser.add_argument("--dtype", action="append", choices=dtypes.DTYPES, default=[], metavar="DTYPE",
@@ -216,7 +220,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         records += failures  # and in strict mode every plugin must load
     records += traced
     summary = _summary(records, time.perf_counter() - start)
-    _print(records, args.format, args.strict, summary)
+    repairs = _suggest(records, args.budget) if args.suggest else {}
+    _print(records, args.format, args.strict, summary, repairs)
     return 1 if unknown or any(r.fails(args.strict) for r in records) else 0
 
 
@@ -269,9 +274,20 @@ def _is_failure(record: OpAudit) -> bool:
     return any(c.kind == "load" for c in record.checks)
 
 
-def _print(records: list[OpAudit], form: str, strict: bool, summary: str) -> None:
+def _suggest(records: list[OpAudit], budget: float | None) -> dict[str, RepairResult]:
+    """The repair of each op the audit proves and finds inaccurate, by name (`--suggest`)."""
+    found = {}
+    for r in records:
+        if r.verdict == "proved" and r.accuracy == "inaccurate" and r.op in registry:
+            print(f"suggest: repairing {r.op}", file=sys.stderr, flush=True)
+            found[r.op] = repair(r.op, budget=budget, audited=r)
+    return found
+
+
+def _print(records: list[OpAudit], form: str, strict: bool, summary: str, repairs: dict[str, RepairResult]) -> None:
     if form == "json":
-        print(json.dumps([r.to_json() for r in records], indent=2, default=str))
+        print(json.dumps([{**r.to_json(), **({"repair": repairs[r.op].to_json()} if r.op in repairs else {})} for r in records],
+                         indent=2, default=str))
     elif form == "github":
         print("\n".join(_github(r, strict) for r in records if r.problems()))
         print(f"::notice title=microreg audit::{_escape(summary)}")
@@ -279,6 +295,8 @@ def _print(records: list[OpAudit], form: str, strict: bool, summary: str) -> Non
         print(_junit(records, strict, summary))
     else:
         print(_render(records))
+        if repairs:
+            print("\nSuggested repairs (microreg.repair):\n\n" + "\n".join(r.describe() for r in repairs.values()))
         print(summary)
         return
     print(summary, file=sys.stderr)
