@@ -10,6 +10,7 @@ from .op import Accuracy, Kink, Op, OpError
 from .opregistry import PluginError, PluginWarning
 from .plugins import __version__, registry
 from .strict import gate
+from .replay import replay
 from .value import DomainError, Value, apply, grad
 
 registry.gate = gate  # strict mode (MICROREG_STRICT=1) audits ops before they register; see microreg.strict
@@ -26,4 +27,4 @@ def ops() -> dict[str, Op]:
 
 
 __all__ = ["Accuracy", "DomainError", "Kink", "Op", "OpError", "PluginError", "PluginWarning", "Value", "apply",
-           "grad", "hookimpl", "ops", "register", "registry", "__version__"]
+           "grad", "hookimpl", "ops", "register", "registry", "replay", "__version__"]
