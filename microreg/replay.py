@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,7 @@ import numpy as np
 from .value import (ARRAY, SCALAR, _MANY, DomainError, Value, _Bound, _check, _data, _node, _NO_PARAMS, _raise_fp,
                     _restore_fp, _run, _vjp, zeros_like)
 
+_FLOAT = {float}
 _COMPARISONS = ("__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__float__")
 
 
@@ -145,10 +147,19 @@ class _Program:
             if any(j in needs for j in ix):
                 needs.add(i)
             xp = SCALAR if type(v.data) is float and all(type(self._datum(x)) is float for x in args_) else ARRAY
-            self.forward.append((op, op.forward, kw, xp, operator.itemgetter(*ix), len(ix) == 1, tuple(ix), i))
+            # the forward with xp and the static parameters bound (a partial is called in C)
+            self.forward.append((op, functools.partial(op.forward, xp, **kw), kw, xp, operator.itemgetter(*ix), len(ix), tuple(ix), i))
         self.needs = needs
-        self.backward = [(op, _bound_vjp(op, kw), kw, xp, get, one, ix, o, tuple(j if j in needs else -1 for j in ix))
-                         for op, _, kw, xp, get, one, ix, o in self._sweep_order(nodes, slot) if o in needs]
+        # each slot's cotangents, appended in the sweep's order and summed left to right when its vjp runs (the sum the
+        # sweep builds one addition at a time); a constant's go to a list of their own, emptied at every call
+        self.cotangents: list[list[Any]] = [[] for _ in self.template]
+        self.dropped = self.cotangents[-1] if len(self.template) > len(nodes) else []
+        self.backward = []
+        for op, _, kw, xp, get, n, ix, o in self._sweep_order(nodes, slot):
+            if o in needs:
+                targets = tuple(j if j in needs else -1 for j in ix)
+                appenders = tuple(self.cotangents[j].append if j >= 0 else self.dropped.append for j in targets)
+                self.backward.append((op, functools.partial(op.vjp, xp, **kw), kw, xp, get, n, ix, o, targets, appenders))
         # (slot, comparison, the other operand's slot or -1, the other operand, the result recorded)
         self.compared = [(slot[id(v)], name, slot[id(w)] if type(w) is Value else -1, w, result) for v, name, w, result in compared]
 
@@ -194,11 +205,11 @@ class _Program:
                 return None
         token = _raise_fp()
         try:
-            for op, fwd, kw, xp, get, one, ix, o in self.forward:
-                args = (get(vals),) if one else get(vals)
+            for op, fwd, kw, xp, get, n, ix, o in self.forward:
+                args = (get(vals),) if n == 1 else get(vals)
                 try:
-                    out = fwd(xp, *args, **kw)
-                    if type(out) is float and out - out == 0.0:
+                    out = fwd(*args)
+                    if type(out) is float and out - out == 0.0:  # the engine's fast path: a finite float is the result
                         vals[o] = out
                         continue
                 except Exception:  # noqa: BLE001 - the checked call below says what is wrong
@@ -210,45 +221,63 @@ class _Program:
                 now = getattr(_Plain, name)(vals[i], vals[j] if j >= 0 else other)
                 if not (np.array_equal(now, result) if type(now) is np.ndarray else now == result):
                     return None
-            grads: list[Any] = [None] * len(vals)
-            grads[self.loss] = 1.0
-            for op, vjp, kw, xp, get, one, ix, o, targets in self.backward:
-                g = grads[o]
-                if g is None:
+            cotangents, dropped = self.cotangents, self.dropped
+            cotangents[self.loss].append(1.0)
+            for op, vjp, kw, xp, get, n, ix, o, targets, appenders in self.backward:
+                received = cotangents[o]
+                if not received:
                     continue
-                args = (get(vals),) if one else get(vals)
-                gs = None
-                if xp is SCALAR:  # the engine's fast path: floats in, finite floats (or None) out
+                g = received[0] if len(received) == 1 else functools.reduce(operator.add, received)
+                received.clear()
+                args = (get(vals),) if n == 1 else get(vals)
+                if xp is SCALAR:  # the engine's fast path: floats in, finite floats out (anything else: the checked call)
                     try:
-                        gs = vjp(SCALAR, g, vals[o], *args)
-                        if len(gs) != len(ix) or any(gp is not None and (type(gp) is not float or gp - gp) for gp in gs):
-                            gs = None
+                        gs = vjp(g, vals[o], *args)
+                        if n == 1:
+                            (ga,) = gs
+                            if type(ga) is float and ga - ga == 0.0:
+                                appenders[0](ga)
+                                continue
+                        elif n == 2:
+                            ga, gb = gs
+                            if type(ga) is float and type(gb) is float and ga - ga + (gb - gb) == 0.0:
+                                appenders[0](ga)
+                                appenders[1](gb)
+                                continue
+                        else:  # every one a float, and their sum finite (else each is tested in the checked call)
+                            total = sum(gs)
+                            if len(gs) == n and set(map(type, gs)) == _FLOAT and total - total == 0.0:
+                                deque(map(operator.call, appenders, gs), 0)
+                                continue
                     except (ArithmeticError, ValueError, TypeError):
-                        gs = None
-                if gs is None:  # the checked call: value._vjp on a node of this op, its inputs Values where a gradient flows
-                    inputs = tuple(_node(vals[j], None, None, None) if t >= 0 else vals[j] for j, t in zip(ix, targets))
-                    fn = _Bound(op, kw) if kw else op
-                    gs = _vjp(_node(vals[o], fn, *((inputs, _MANY) if len(ix) > 2 else (*inputs, None)[:2])), g, False)
-                for t, gp in zip(targets, gs):
+                        pass
+                # the checked call: value._vjp on a node of this op, its inputs Values where a gradient flows
+                inputs = tuple(_node(vals[j], None, None, None) if t >= 0 else vals[j] for j, t in zip(ix, targets))
+                fn = _Bound(op, kw) if kw else op
+                gs = _vjp(_node(vals[o], fn, *((inputs, _MANY) if n > 2 else (*inputs, None)[:2])), g, False)
+                for t, append, gp in zip(targets, appenders, gs):
                     if t >= 0 and gp is not None:
-                        grads[t] = gp if grads[t] is None else grads[t] + gp
+                        append(gp)
+            dropped.clear()
+            grads = []
             for i, p, _ in self.params:
-                g = grads[i]
+                received = cotangents[i]
+                g = None if not received else received[0] if len(received) == 1 else functools.reduce(operator.add, received)
+                received.clear()
                 if type(g) is float and g - g:
                     raise DomainError(f"the gradient of {p!r} overflowed: its cotangents sum to {g}")
-        except FloatingPointError as exc:  # summing array cotangents overflowed
-            raise DomainError(f"a gradient overflowed while summing cotangents: {exc}") from None
+                grads.append(g)
+        except BaseException as exc:
+            for received in self.cotangents:
+                received.clear()
+            if type(exc) is FloatingPointError:  # summing array cotangents overflowed
+                raise DomainError(f"a gradient overflowed while summing cotangents: {exc}") from None
+            raise
         finally:
             _restore_fp(token)
-        for i, p, _ in self.params:
-            g = grads[i]
+        for (_, p, _), g in zip(self.params, grads):
             p.grad = zeros_like(p.data) if g is None else g
         return vals[self.loss]
-
-
-def _bound_vjp(op: Any, kw: dict) -> Callable:
-    """op's vjp with its static parameters bound (the sweep calls it so)."""
-    return functools.partial(op.vjp, **kw) if kw else op.vjp
 
 
 class _Plain:
