@@ -9,8 +9,8 @@ from .hookspecs import hookimpl
 from .op import Accuracy, Kink, Op, OpError
 from .opregistry import PluginError, PluginWarning
 from .plugins import __version__, registry
-from .strict import gate
 from .replay import replay
+from .strict import gate
 from .value import DomainError, Value, apply, grad
 
 registry.gate = gate  # strict mode (MICROREG_STRICT=1) audits ops before they register; see microreg.strict

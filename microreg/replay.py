@@ -38,8 +38,23 @@ from typing import Any
 
 import numpy as np
 
-from .value import (ARRAY, SCALAR, _MANY, DomainError, Value, _Bound, _check, _data, _node, _NO_PARAMS, _raise_fp,
-                    _restore_fp, _run, _vjp, zeros_like)
+from .value import (
+    _MANY,
+    _NO_PARAMS,
+    ARRAY,
+    SCALAR,
+    DomainError,
+    Value,
+    _Bound,
+    _check,
+    _data,
+    _node,
+    _raise_fp,
+    _restore_fp,
+    _run,
+    _vjp,
+    zeros_like,
+)
 
 _FLOAT = {float}
 _COMPARISONS = ("__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__float__")
@@ -205,7 +220,7 @@ class _Program:
                 return None
         token = _raise_fp()
         try:
-            for op, fwd, kw, xp, get, n, ix, o in self.forward:
+            for op, fwd, kw, xp, get, n, _, o in self.forward:
                 args = (get(vals),) if n == 1 else get(vals)
                 try:
                     out = fwd(*args)

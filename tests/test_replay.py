@@ -71,7 +71,7 @@ def test_every_op_replays_to_the_bit_on_floats_and_arrays(op_case):
         point = points(form)[0]
         xs = [Value(np.full(3, x) * np.array([1.0, 0.9, 1.1]) if arrays else x) for x in point]
 
-        def loss(w):
+        def loss(w, xs=xs, arrays=arrays):
             out = call(form, [xs[0] * w, *xs[1:]], params)
             return out.sum() if arrays else out
 
