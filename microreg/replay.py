@@ -48,6 +48,7 @@ from .value import (
     _Bound,
     _check,
     _data,
+    _fit,
     _node,
     _raise_fp,
     _restore_fp,
@@ -144,7 +145,8 @@ class _Program:
         self.template: list[Any] = [None] * len(nodes)
         self.inputs = [slot.get(id(v), -1) for v in inputs]
         self.params = [(slot[id(v)], v, _kind(v.data)) for v in nodes if v._fn is None and id(v) not in ins]
-        needs = {i for i, _, _ in self.params}  # the slots a parameter's gradient flows through
+        self.leaves = {i for i, _, _ in self.params}
+        needs = set(self.leaves)  # the slots a parameter's gradient flows through
         self.forward: list[tuple] = []
         for i, v in enumerate(nodes):
             if v._fn is None:
@@ -236,7 +238,7 @@ class _Program:
                 now = getattr(_Plain, name)(vals[i], vals[j] if j >= 0 else other)
                 if not (np.array_equal(now, result) if type(now) is np.ndarray else now == result):
                     return None
-            cotangents, dropped = self.cotangents, self.dropped
+            cotangents, dropped, leaves = self.cotangents, self.dropped, self.leaves
             cotangents[self.loss].append(1.0)
             for op, vjp, kw, xp, get, n, ix, o, targets, appenders in self.backward:
                 received = cotangents[o]
@@ -266,6 +268,21 @@ class _Program:
                                 continue
                     except (ArithmeticError, ValueError, TypeError):
                         pass
+                else:  # arrays: the vjp straight, NumPy raising (set above); each cotangent through _check and _fit as in _vjp
+                    try:
+                        gs = vjp(g, vals[o], *args)
+                    except Exception:  # noqa: BLE001 - the checked call below retries as floats, or says what is wrong
+                        gs = None
+                    if type(gs) in (tuple, list) and len(gs) == n:
+                        kept: list[Any] = []
+                        for t, append, gp, d, name in zip(targets, appenders, gs, args, op.inputs):
+                            if t >= 0 and gp is not None:
+                                gp = _fit(op, gp if gp is g else _check(op, "vjp", gp, args, kw, name), g, d, name)
+                                if t in leaves and type(gp) is np.ndarray and (gp is g or any(gp is k for k in kept)):
+                                    gp = gp.copy()  # a parameter's grad is its own array, as on the graph path
+                                kept.append(gp)
+                                append(gp)
+                        continue
                 # the checked call: value._vjp on a node of this op, its inputs Values where a gradient flows
                 inputs = tuple(_node(vals[j], None, None, None) if t >= 0 else vals[j] for j, t in zip(ix, targets))
                 fn = _Bound(op, kw) if kw else op
