@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fakes import load_example
 
 from microreg import DomainError, Value, replay
 from microreg.data import make_moons
@@ -185,3 +186,10 @@ def test_a_function_that_returns_no_scalar_value_is_refused():
         replay(lambda: 1.0)()
     with pytest.raises(TypeError, match="scalar Value"):
         replay(lambda: Value(np.ones(2)) * 2.0)()
+
+
+def test_the_example_trains_to_the_same_losses_with_and_without_replay():
+    example = load_example("replay_moons")
+    graph, _ = example.train(4, replayed=False)
+    replayed, _ = example.train(4, replayed=True)
+    assert graph == replayed and graph[-1] < graph[0]
