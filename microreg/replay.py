@@ -53,6 +53,7 @@ from .value import (
     _raise_fp,
     _restore_fp,
     _run,
+    _short,
     _vjp,
     zeros_like,
 )
@@ -88,7 +89,7 @@ class Replay:
         self.recordings += 1
         flat: list[Any] = []
         _flatten(args, flat)
-        result = self._program.run(flat)
+        result = self._program.run(flat, recorded=True)
         if result is None:
             raise RuntimeError(f"{getattr(self.fn, '__name__', self.fn)!r} made other comparisons of its Values on "
                                "the same inputs: it cannot be replayed")
@@ -179,6 +180,7 @@ class _Program:
                 self.backward.append((op, functools.partial(op.vjp, xp, **kw), kw, xp, get, n, ix, o, targets, appenders))
         # (slot, comparison, the other operand's slot or -1, the other operand, the result recorded)
         self.compared = [(slot[id(v)], name, slot[id(w)] if type(w) is Value else -1, w, result) for v, name, w, result in compared]
+        self.recorded = nodes  # until the first run has checked that the program computes what the graph holds
 
     @staticmethod
     def _datum(x: Any) -> Any:
@@ -210,7 +212,7 @@ class _Program:
                         ready.append(j)
         return order
 
-    def run(self, flat: list[Any]) -> float | None:
+    def run(self, flat: list[Any], recorded: bool = False) -> float | None:
         """The loss at these inputs, with every parameter's .grad set; None if the function would branch otherwise."""
         vals = self.template[:]
         for i, x in zip(self.inputs, flat):
@@ -234,6 +236,8 @@ class _Program:
                 if out is None or xp is SCALAR:
                     out = _run(op, "forward", xp, args, kw, args)
                 vals[o] = _check(op, "forward", out, args, kw)
+            if recorded:
+                self._same_as_recorded(vals)
             for i, name, j, other, result in self.compared:
                 now = getattr(_Plain, name)(vals[i], vals[j] if j >= 0 else other)
                 if not (np.array_equal(now, result) if type(now) is np.ndarray else now == result):
@@ -310,6 +314,18 @@ class _Program:
         for (_, p, _), g in zip(self.params, grads):
             p.grad = zeros_like(p.data) if g is None else g
         return vals[self.loss]
+
+
+    def _same_as_recorded(self, vals: list[Any]) -> None:
+        """A ValueError naming the op if the forward program computed other data than a node of the graph holds (a
+        node whose data the engine set itself: ``x ** Value`` keeps the correctly rounded power, not its exp's result)."""
+        for op, *_, o in self.forward:
+            want, got = self.recorded[o].data, vals[o]
+            if not (got == want if type(want) is float else np.array_equal(got, want)):
+                raise ValueError(f"replay() cannot replay this function: its {op.name} node holds {_short(want)}, which is "
+                                 f"not its forward's result {_short(got)} (a ** with a Value exponent keeps the correctly "
+                                 "rounded power, say); build the graph at every step instead")
+        self.recorded = []
 
 
 class _Plain:

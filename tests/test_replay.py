@@ -193,3 +193,9 @@ def test_the_example_trains_to_the_same_losses_with_and_without_replay():
     graph, _ = example.train(4, replayed=False)
     replayed, _ = example.train(4, replayed=True)
     assert graph == replayed and graph[-1] < graph[0]
+
+
+def test_a_node_whose_data_is_not_its_forwards_result_is_refused_at_recording():
+    w = Value(2.0)
+    with pytest.raises(ValueError, match="exp node holds"):
+        replay(lambda x: 3.0 ** (w * x))(1.7)  # the exp node keeps 3 ** 3.4 correctly rounded, one ulp from exp(3.4 log 3)
