@@ -32,9 +32,8 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import make_step, moons, ratio, timed  # noqa: E402
+from bench_engine import make_step, moons, ratio, replayed_sgd, timed  # noqa: E402
 
-from microreg import replay  # noqa: E402
 from microreg.nn import MLP  # noqa: E402
 from microreg.plugins import install_hint  # noqa: E402
 
@@ -63,16 +62,8 @@ def replayed_step(width: int, n: int) -> Callable[[], float]:
     X, Y = moons(n)
     model = MLP(2, [width, width, 1], seed=0, graph="matmul")
     params = model.parameters()
-    step = replay(lambda X, Y: (1 + -Y * model(X)).relu().mean() + 1e-4 * sum((p * p).sum() for p in params))
-    columns = X.T.copy()
-
-    def train() -> float:
-        loss = step(columns, Y)
-        for p in params:
-            p.data -= 0.05 * p.grad
-        return loss
-
-    return train
+    return replayed_sgd(lambda X, Y: (1 + -Y * model(X)).relu().mean() + 1e-4 * sum((p * p).sum() for p in params), params,
+                        X.T.copy(), Y)
 
 
 def initial_weights(width: int) -> list[np.ndarray]:

@@ -66,10 +66,15 @@ def make_replayed_step(model):
         losses = [(1 + -yi * si).relu() for yi, si in zip(Y, (model(x) for x in X))]
         return sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in params)
 
+    return replayed_sgd(loss, params, X, Y)
+
+
+def replayed_sgd(loss, params, *inputs):
+    """A training step: loss(*inputs) through microreg.replay (recorded at the first call), then SGD on params."""
     replayed = microreg.replay(loss)
 
     def step() -> float:
-        total = replayed(X, Y)
+        total = replayed(*inputs)
         for p in params:
             p.data -= 0.05 * p.grad
         return total
