@@ -148,25 +148,31 @@ class _Program:
         self.params = [(slot[id(v)], v, _kind(v.data)) for v in nodes if v._fn is None and id(v) not in ins]
         self.leaves = {i for i, _, _ in self.params}
         needs = set(self.leaves)  # the slots a parameter's gradient flows through
-        self.forward: list[tuple] = []
+        floats = [type(v.data) is float for v in nodes]  # per slot, whether its data is a float
+        template, forward, slot_of = self.template, [], slot.__getitem__
         for i, v in enumerate(nodes):
             if v._fn is None:
                 continue
             fn_, a, b = v._fn, v._a, v._b
             op, kw = (fn_.op, fn_.params) if type(fn_) is _Bound else (fn_, _NO_PARAMS)
             args_ = a if b is _MANY else (a,) if b is None else (a, b)
-            ix = []
-            for x in args_:
-                if type(x) is Value:
-                    ix.append(slot[id(x)])
-                else:  # a constant: a slot of its own
-                    ix.append(len(self.template))
-                    self.template.append(x)
-            if any(j in needs for j in ix):
+            if Value in set(map(type, args_)) and all(type(x) is Value for x in args_):
+                ix = list(map(slot_of, map(id, args_)))
+            else:
+                ix = []
+                for x in args_:
+                    if type(x) is Value:
+                        ix.append(slot[id(x)])
+                    else:  # a constant: a slot of its own
+                        ix.append(len(template))
+                        template.append(x)
+                        floats.append(type(x) is float)
+            if not needs.isdisjoint(ix):
                 needs.add(i)
-            xp = SCALAR if type(v.data) is float and all(type(self._datum(x)) is float for x in args_) else ARRAY
+            xp = SCALAR if floats[i] and all(map(floats.__getitem__, ix)) else ARRAY
             # the forward with xp and the static parameters bound (a partial is called in C)
-            self.forward.append((op, functools.partial(op.forward, xp, **kw), kw, xp, operator.itemgetter(*ix), len(ix), tuple(ix), i))
+            forward.append((op, functools.partial(op.forward, xp, **kw), kw, xp, operator.itemgetter(*ix), len(ix), tuple(ix), i))
+        self.forward = forward
         self.needs = needs
         # each slot's cotangents, appended in the sweep's order and summed left to right when its vjp runs (the sum the
         # sweep builds one addition at a time); a constant's go to a list of their own, emptied at every call
@@ -182,18 +188,16 @@ class _Program:
         self.compared = [(slot[id(v)], name, slot[id(w)] if type(w) is Value else -1, w, result) for v, name, w, result in compared]
         self.recorded = nodes  # until the first run has checked that the program computes what the graph holds
 
-    @staticmethod
-    def _datum(x: Any) -> Any:
-        return x.data if type(x) is Value else x
-
     def _sweep_order(self, nodes: list[Value], slot: dict[int, int]) -> list[tuple]:
         """The forward program's entries in the order value._walk runs their vjps (Kahn's order, a stack)."""
-        by_slot = {entry[-1]: entry for entry in self.forward}
-        count = [0] * len(self.template)  # each node's consumers among the nodes the loss depends on
+        by_slot = {entry[-1]: entry[6] for entry in self.forward}
+        entries = {entry[-1]: entry for entry in self.forward}
+        n = len(nodes)
+        count = [0] * n  # each node's consumers among the nodes the loss depends on
         seen, stack = {self.loss}, [self.loss]
         while stack:
-            for j in by_slot[i][6] if (i := stack.pop()) in by_slot else ():
-                if j < len(nodes):
+            for j in by_slot.get(stack.pop(), ()):
+                if j < n:
                     count[j] += 1
                     if j not in seen:
                         seen.add(j)
@@ -201,12 +205,12 @@ class _Program:
         order, ready = [], [self.loss]
         while ready:
             i = ready.pop()
-            entry = by_slot.get(i)
-            if entry is None:
+            ix = by_slot.get(i)
+            if ix is None:
                 continue
-            order.append(entry)
-            for j in entry[6]:
-                if j < len(nodes):
+            order.append(entries[i])
+            for j in ix:
+                if j < n:
                     count[j] -= 1
                     if not count[j]:
                         ready.append(j)
