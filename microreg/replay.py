@@ -25,7 +25,8 @@ seen: write the comparison on the Value.
 
 The error policy is the graph path's (``value._run`` runs every op that does not give a finite float, ``_check``
 checks every array result and cotangent): an overflow or an input out of an op's domain raises the same
-DomainError naming the op, and no ``.grad`` changes.
+DomainError naming the op, and no ``.grad`` changes. Where the function compared Values, an op that fails records
+again instead (its branch may not be the one the function takes now), and the error, if any, is the graph path's.
 """
 
 from __future__ import annotations
@@ -252,9 +253,14 @@ class _Program:
                         continue
                 except Exception:  # noqa: BLE001 - the checked call below says what is wrong
                     out = None
-                if out is None or xp is SCALAR:
-                    out = _run(op, "forward", xp, args, kw, args)
-                vals[o] = _check(op, "forward", out, args, kw)
+                try:
+                    if out is None or xp is SCALAR:
+                        out = _run(op, "forward", xp, args, kw, args)
+                    vals[o] = _check(op, "forward", out, args, kw)
+                except (ArithmeticError, ValueError, TypeError):
+                    if self.compared and not recorded:  # the function might have taken another branch: it says
+                        return None
+                    raise
             if recorded:
                 self._same_as_recorded(vals)
             for i, name, j, other, result in self.compared:

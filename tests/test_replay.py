@@ -199,3 +199,16 @@ def test_a_node_whose_data_is_not_its_forwards_result_is_refused_at_recording():
     w = Value(2.0)
     with pytest.raises(ValueError, match="exp node holds"):
         replay(lambda x: 3.0 ** (w * x))(1.7)  # the exp node keeps 3 ** 3.4 correctly rounded, one ulp from exp(3.4 log 3)
+
+
+def test_an_error_on_a_branch_the_function_would_not_take_is_no_error():
+    w = Value(2.0)
+    step = replay(lambda x: (w * x).log() if x > 0 else (w * x).exp())
+    step(1.0)
+    assert step(-1.0) == np.exp(-2.0) and step.recordings == 2  # replaying the log branch at -1 fails: recorded again
+    w.data = -2.0  # the log branch taken, out of its domain: the graph path's error
+    with pytest.raises(DomainError, match=r"^log\(x=-2.0\)"):
+        step(1.0)
+    w.data = -400.0  # the exp branch (x <= 0) taken, overflowing: the graph path's error
+    with pytest.raises(DomainError, match=r"^exp\(x=800.0\)"):
+        step(-2.0)
