@@ -60,7 +60,6 @@ from .value import (
     zeros_like,
 )
 
-_FLOAT = {float}
 _COMPARISONS = ("__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__float__")
 
 
@@ -290,9 +289,9 @@ class _Program:
                                 appenders[0](ga)
                                 appenders[1](gb)
                                 continue
-                        else:  # every one a float, and their sum finite (else each is tested in the checked call)
+                        else:  # the sweep's test: a finite float sum (a None is a TypeError; an int is kept, exact)
                             total = sum(gs)
-                            if len(gs) == n and set(map(type, gs)) == _FLOAT and total - total == 0.0:
+                            if type(total) is float and total - total == 0.0 and len(gs) == n:
                                 deque(map(operator.call, appenders, gs), 0)
                                 continue
                     except (ArithmeticError, ValueError, TypeError):
