@@ -5,7 +5,8 @@
 1. One training step (forward, backward, SGD update) of an MLP 2-16-16-1 (relu hidden, linear
    output) on 100 two-moons points, hinge loss plus L2, the loss of micrograd's own demo notebook,
    the same code for every engine: micrograd; microreg building the same graph op for op
-   (MLP(..., graph="ops")); microreg with one fused dot node per neuron (the default, graph="dot").
+   (MLP(..., graph="ops")); microreg with one fused dot node per neuron (the default, graph="dot"); the same
+   fused dot step recorded once by ``microreg.replay`` and replayed from a flat program (no graph built).
    They alternate in blocks of consecutive steps of about the same length, as in a training loop,
    each block after a gc.collect(), so each engine pays for its own garbage (micrograd's graphs are
    reference cycles freed by the collector, microreg's are freed by reference counting). Each round
@@ -52,6 +53,31 @@ def make_step(model, wrap):
         scores = [model(x) for x in inputs]
         losses = [(1 + -yi * si).relu() for yi, si in zip(Y, scores)]
         return update(model, sum(losses) * (1.0 / len(losses)))
+
+    return step
+
+
+def make_replayed_step(model):
+    """make_step's step with its loss recorded once by microreg.replay and replayed from a flat program after."""
+    X, Y = (a.tolist() for a in moons(100))
+    params = model.parameters()
+
+    def loss(X, Y):
+        losses = [(1 + -yi * si).relu() for yi, si in zip(Y, (model(x) for x in X))]
+        return sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in params)
+
+    return replayed_sgd(loss, params, X, Y)
+
+
+def replayed_sgd(loss, params, *inputs):
+    """A training step: loss(*inputs) through microreg.replay (recorded at the first call), then SGD on params."""
+    replayed = microreg.replay(loss)
+
+    def step() -> float:
+        total = replayed(*inputs)
+        for p in params:
+            p.data -= 0.05 * p.grad
+        return total
 
     return step
 
@@ -103,7 +129,26 @@ def bench_step(rounds: int, block_seconds: float) -> dict[str, list[float]]:
     random.seed(0)
     return timed({"micrograd": make_step(MGMLP(2, [16, 16, 1]), MGValue),
                   "microreg, op for op": make_step(MLP(2, [16, 16, 1], activation="relu", seed=0, graph="ops"), None),
-                  "microreg, fused dot": make_step(MLP(2, [16, 16, 1], activation="relu", seed=0), None)}, rounds, block_seconds)
+                  "microreg, fused dot": make_step(MLP(2, [16, 16, 1], activation="relu", seed=0), None),
+                  "fused dot, replayed": make_replayed_step(MLP(2, [16, 16, 1], activation="relu", seed=0))}, rounds, block_seconds)
+
+
+def bench_record(rounds: int) -> list[float]:
+    """Per round, the CPU time of replay's first call (recording, then running the record once) over that of an
+    ordinary step of the same fused dot graph, taken alternately."""
+    ratios = []
+    for _ in range(rounds):
+        gc.collect()
+        ordinary = make_step(MLP(2, [16, 16, 1], activation="relu", seed=0), None)
+        t = time.process_time()
+        ordinary()
+        took = time.process_time() - t
+        replayed = make_replayed_step(MLP(2, [16, 16, 1], activation="relu", seed=0))
+        gc.collect()
+        t = time.process_time()
+        replayed()
+        ratios.append((time.process_time() - t) / took)
+    return ratios
 
 
 def build_chain(value_cls, n: int, factor: float) -> tuple:
@@ -189,13 +234,18 @@ def main(argv: list[str] | None = None) -> int:
     chain = bench_chain(100_000 if args.quick else 1_000_000)
     ours, theirs = build_chain(microreg.Value, 100_000, 0.999)[2], build_chain(MGValue, 100_000, 0.999)[2]
     print(f"training step, MLP 2-16-16-1 on 100 moons, median of {rounds} round(s) [lowest-highest round]:")
-    for name, target in (("microreg, op for op", 0.125), ("microreg, fused dot", 0.04)):
+    for name, target in (("microreg, op for op", 0.125), ("microreg, fused dot", 0.04), ("fused dot, replayed", 0.012)):
         mid, lo, hi = ratio(step, name, "micrograd")
         print(f"  {name:20s} {statistics.median(step[name]) * 1e3:7.1f} ms, {mid:.4f} of micrograd's time [{lo:.4f}-{hi:.4f}] "
               f"(target <= {target})")
     print(f"  {'micrograd':20s} {statistics.median(step['micrograd']) * 1e3:7.1f} ms")
     mid, lo, hi = ratio(step, "microreg, fused dot", "microreg, op for op")
     print(f"  the fused dot graph: {mid:.3f} of the op-for-op graph's time [{lo:.3f}-{hi:.3f}]")
+    mid, lo, hi = ratio(step, "fused dot, replayed", "microreg, fused dot")
+    print(f"  replayed: {mid:.3f} of the fused dot graph's time [{lo:.3f}-{hi:.3f}]")
+    record = bench_record(rounds)
+    print(f"  recording (replay's first call): {statistics.median(record):.2f} ordinary steps [{min(record):.2f}-{max(record):.2f}] "
+          "(target <= 3)")
     print(f"backward through a chain of {chain['nodes']:,} nodes: {chain['microreg_backward_s']:.2f} s, "
           f"{chain['bytes_per_node']:.0f} B per node while it is alive; micrograd at 1,000 nodes: {chain['micrograd_at_1000_nodes']}")
     for name, t in bench_compositions(20_000 if args.quick else 100_000).items():

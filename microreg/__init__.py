@@ -9,6 +9,7 @@ from .hookspecs import hookimpl
 from .op import Accuracy, Kink, Op, OpError
 from .opregistry import PluginError, PluginWarning
 from .plugins import __version__, registry
+from .replay import replay
 from .strict import gate
 from .value import DomainError, Value, apply, grad
 
@@ -36,4 +37,4 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = ["Accuracy", "DomainError", "Kink", "Op", "OpError", "PluginError", "PluginWarning", "RepairResult", "Value", "apply",
-           "grad", "hookimpl", "ops", "register", "registry", "repair", "__version__"]
+           "grad", "hookimpl", "ops", "register", "registry", "repair", "replay", "__version__"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -45,7 +46,7 @@ def test_jax_gelu_tanh_approximation_gives_a_nan_gradient_at_1e300_and_is_inaccu
     assert math.isnan(vjp_at(trace.jax(gelu_tanh), 1e300))  # exact: 1.0
     record = audit_jax(gelu_tanh)
     assert (record.verdict, record.accuracy) == ("proved", "inaccurate")
-    assert "gelu_tanh vjp(x=-1e+300) is undefined: a cotangent is nan" in record.report()
+    assert "gelu_tanh vjp(x=-1e+300) is undefined: the cotangent for x is nan" in record.report()
 
 
 # ---- custom rules: wrong ones refuted, right ones proved ----
@@ -260,7 +261,8 @@ def test_cli_audits_jax_sigmoid_proved_inaccurate_with_the_worst_point_and_exits
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("jax.nn:sigmoid "))
     assert row.split()[3:5] == ["proved", "inaccurate"]  # after the plugin column, "jax 0.10.2"
-    assert "worst: the scalar vjp for x at x=37.0 gives 0.0" in out
+    # the worst-input search finds x = 36.7, beyond the grid's 37.0
+    assert re.search(r"worst: the scalar vjp for x at x=3\d\.\d+ gives 0\.0 \(gives 0 for a nonzero exact value\)", out)
     assert "1 op(s) audited" in out
 
 
