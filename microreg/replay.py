@@ -44,6 +44,7 @@ from .value import (
     _NO_PARAMS,
     ARRAY,
     SCALAR,
+    WATCH,
     DomainError,
     Value,
     _Bound,
@@ -58,8 +59,6 @@ from .value import (
     _vjp,
     zeros_like,
 )
-
-_COMPARISONS = ("__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__float__")
 
 
 def replay(fn: Callable[..., Value]) -> Replay:
@@ -120,24 +119,11 @@ class _Program:
         inputs: list[Value] = []
         _flatten(wrapped, inputs)
         compared: list[tuple[Value, str, Any, Any]] = []
-        originals = {name: getattr(Value, name) for name in _COMPARISONS}
-
-        def spy(name: str) -> Callable:
-            method = originals[name]
-
-            def compare(self: Value, *other: Any) -> Any:
-                result = method(self, *other)
-                compared.append((self, name, *other[:1], result) if other else (self, name, None, result))
-                return result
-            return compare
-
-        for name in _COMPARISONS:  # the function's control flow: its comparisons of Values
-            setattr(Value, name, spy(name))
+        previous, WATCH.seen = WATCH.seen, compared  # the function's control flow: its comparisons of Values
         try:
             loss = fn(*wrapped)
         finally:
-            for name, method in originals.items():
-                setattr(Value, name, method)
+            WATCH.seen = previous
         if type(loss) is not Value or type(loss.data) is not float:
             raise TypeError(f"replay() takes a function returning a scalar Value (a loss), got {loss!r:.80}")
         # The collector is not paused while the record is compiled, though its thousands of new tuples and lists make

@@ -11,6 +11,7 @@ import inspect
 import math
 import os
 import platform
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -654,37 +655,38 @@ class Value(metaclass=_ValueType):
         for p, total in sums:
             p.grad = total
 
-    # A Value as a number, as a NumPy or torch scalar is one: these read data and are not differentiable.
+    # A Value as a number, as a NumPy or torch scalar is one: these read data and are not differentiable. Each tells
+    # _seen what it found, for a replay() recording in this thread: the function's control flow.
     def __bool__(self) -> bool:
         """True when data is nonzero; an array of one element is its element, of more (or none) ambiguous."""
         data = self.data
         if type(data) is float:
-            return data != 0.0
+            return _seen(self, "__bool__", None, data != 0.0)
         if data.size != 1:
             raise ValueError(f"the truth value of a Value holding {_short(data)} is ambiguous: "
                              "test v.data.any() or v.data.all()")
-        return bool(data.flat[0])
+        return _seen(self, "__bool__", None, bool(data.flat[0]))
 
     def __float__(self) -> float:
         if type(self.data) is not float:
             raise TypeError(f"float() takes a scalar Value, this one holds {_short(self.data)}")
-        return self.data
+        return _seen(self, "__float__", None, self.data)
 
     def __round__(self, ndigits: int | None = None) -> float | int:
         return round(float(self), ndigits)
 
     # Comparisons compare data (for xp.where conditions and user code); they are not differentiable.
     def __lt__(self, other: Any) -> Any:
-        return self.data < _plain(other)
+        return _seen(self, "__lt__", other, self.data < _plain(other))
 
     def __le__(self, other: Any) -> Any:
-        return self.data <= _plain(other)
+        return _seen(self, "__le__", other, self.data <= _plain(other))
 
     def __gt__(self, other: Any) -> Any:
-        return self.data > _plain(other)
+        return _seen(self, "__gt__", other, self.data > _plain(other))
 
     def __ge__(self, other: Any) -> Any:
-        return self.data >= _plain(other)
+        return _seen(self, "__ge__", other, self.data >= _plain(other))
 
     def __pow__(self, other: Any) -> Value:
         """``v ** n`` is the ``pow`` op with exponent n; ``v ** w`` for a Value w is ``exp(w * log(v))``."""
@@ -735,6 +737,25 @@ class Value(metaclass=_ValueType):
         visited, saved = _sweep((self,), (1.0,), create_graph=False)
         if saved:
             _accumulate(visited, saved)
+
+
+class _Watch(threading.local):
+    """What a replay() recording in this thread sees of its function's control flow: each comparison of Values it makes
+    (``seen``: None where none is recording). Per thread, so another thread's comparisons are never taken for the
+    function's, and Value's class is never changed to watch them."""
+
+    seen: list[tuple[Value, str, Any, Any]] | None = None
+
+
+WATCH = _Watch()
+
+
+def _seen(v: Value, name: str, other: Any, result: Any) -> Any:
+    """result, that v.<name>(other) found, noted where a recording in this thread is watching."""
+    seen = WATCH.seen
+    if seen is not None:
+        seen.append((v, name, other, result))
+    return result
 
 
 def _accumulate(visited: list[Value], saved: list[tuple[Value, Any]]) -> None:

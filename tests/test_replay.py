@@ -3,6 +3,8 @@ again; the error policy holds."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from fakes import load_example
@@ -212,3 +214,23 @@ def test_an_error_on_a_branch_the_function_would_not_take_is_no_error():
     w.data = -400.0  # the exp branch (x <= 0) taken, overflowing: the graph path's error
     with pytest.raises(DomainError, match=r"^exp\(x=800.0\)"):
         step(-2.0)
+
+
+def test_recording_watches_this_threads_comparisons_without_changing_value():
+    """replay() sees the function's control flow per thread: Value's class is never patched while it records, and a
+    comparison another thread makes meanwhile is not taken for the function's."""
+
+    methods = {name: Value.__dict__[name] for name in ("__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__float__")}
+    other_thread_compared = threading.Event()
+
+    def loss(x):
+        assert {name: Value.__dict__[name] for name in methods} == methods  # nothing patched while recording
+        worker = threading.Thread(target=lambda: (Value(5.0) > 0, other_thread_compared.set()))
+        worker.start()
+        worker.join()
+        return x.relu() if x > 0 else x.tanh()
+
+    step = replay(loss)
+    assert step(2.0) == 2.0 and other_thread_compared.is_set()
+    assert step(3.0) == 3.0 and step.recordings == 1  # only x > 0 was recorded: the other thread's 5 > 0 was not
+    assert step(-1.0) == pytest.approx(np.tanh(-1.0)) and step.recordings == 2  # the branch changed: recorded again
