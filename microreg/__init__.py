@@ -5,6 +5,7 @@ Everything a plugin author needs is here: ``Op``, ``Kink``, ``Accuracy`` and ``h
 
 from __future__ import annotations
 
+from .forward import hvp, jvp
 from .hookspecs import hookimpl
 from .op import Accuracy, Kink, Op, OpError
 from .opregistry import PluginError, PluginWarning
@@ -37,4 +38,4 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = ["Accuracy", "DomainError", "Kink", "Op", "OpError", "PluginError", "PluginWarning", "RepairResult", "Value", "apply",
-           "grad", "hookimpl", "ops", "register", "registry", "repair", "replay", "__version__"]
+           "grad", "hookimpl", "hvp", "jvp", "ops", "register", "registry", "repair", "replay", "__version__"]

@@ -1,4 +1,4 @@
-"""Op: the record of one differentiable operation (forward, vjp, domains, kinks, accuracy bound)."""
+"""Op: the record of one differentiable operation (forward, vjp, jvp, domains, kinks, accuracy bound)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,10 @@ class Op:
     their arguments, so they run on floats, NumPy arrays, SymPy symbols and ``Value``s alike.
     Inputs are the positional parameters after ``xp``; static parameters are keyword-only.
 
+    ``jvp(xp, tangents, out, *inputs, **params)``, for forward mode, returns the output's tangent for a tuple of
+    tangents, one per input of its shape. An elementwise op need not declare it: its jvp is then derived from the
+    vjp, which is linear in ``g`` (``derived_jvp``). An op with ``shapes`` declares its own, or has none.
+
     Variadic: a ``*name`` parameter (in both functions) takes any number of further inputs; such an op
     declares ``arities``, the input counts it is audited and tested at, and ``op.at(n)`` is the op
     with n named inputs (``name[0]``, ``name[1]``, ...). ``shapes`` marks an op that is not
@@ -87,6 +91,7 @@ class Op:
     arities: tuple[int, ...] = ()
     shapes: tuple[tuple[tuple[int, ...], ...], ...] = ()
     accuracy: Accuracy | tuple[Accuracy, ...] | None = None
+    jvp: Callable[..., Any] | None = None  # derived from the vjp for an elementwise op that declares none
     inputs: tuple[str, ...] = field(init=False)
     params: Mapping[str, Any] = field(init=False)
     variadic: str | None = field(init=False)
@@ -109,6 +114,14 @@ class Op:
             )
         if set(vjp_params) != set(params):
             raise OpError(f"op {name!r}: forward's static parameters {sorted(params)} differ from vjp's {sorted(vjp_params)}")
+        if self.jvp is not None:
+            if not callable(self.jvp):
+                raise OpError(f"op {name!r}: jvp must be callable or None, got {self.jvp!r}")
+            jvp_inputs, jvp_params = _signature(name, "jvp", self.jvp, lead=("xp", "tangents", "out"))
+            if jvp_inputs != inputs or set(jvp_params) != set(params):
+                raise OpError(f"op {name!r}: jvp must take (xp, tangents, out, {', '.join(inputs)}) and the static parameters "
+                              f"{sorted(params)}, as forward does, but takes (xp, tangents, out, {', '.join(jvp_inputs)}) "
+                              f"and {sorted(jvp_params)}")
         domains = (self.domains,) if isinstance(self.domains, str) else tuple(self.domains) or ("real",) * len(inputs)
         if len(domains) != len(inputs) or not set(domains) <= DOMAINS.keys():
             raise OpError(f"op {name!r}: domains must be a tuple with one of {sorted(DOMAINS)} per input {inputs}, got {self.domains!r}")
@@ -145,6 +158,7 @@ class Op:
         object.__setattr__(self, "arity", None if variadic else len(inputs))
         object.__setattr__(self, "arities", arities)
         object.__setattr__(self, "shapes", shapes)
+        object.__setattr__(self, "jvp", self.jvp if self.jvp is not None or shapes else derived_jvp(self.vjp))
         object.__setattr__(self, "_fixed", {})
         object.__setattr__(self, "domains", domains)
         object.__setattr__(self, "kinks", kinks)
@@ -215,6 +229,21 @@ class Op:
 
     def __repr__(self) -> str:
         return f"Op({self.signature})"
+
+
+def derived_jvp(vjp: Callable[..., tuple]) -> Callable[..., Any]:
+    """The jvp of an elementwise op, from its vjp: the vjp is linear in g, so at g = 1 it gives each input's partial
+    derivative d out / d x_i, and the output's tangent is the sum of partial_i * tangent_i (a None partial is zero)."""
+
+    def jvp(xp: Any, tangents: tuple, out: Any, *inputs: Any, **params: Any) -> Any:
+        total = None
+        for partial, t in zip(vjp(xp, 1.0, out, *inputs, **params), tangents):
+            if partial is not None:
+                total = partial * t if total is None else total + partial * t
+        return 0 * out if total is None else total
+
+    jvp.__name__ = jvp.__qualname__ = f"{getattr(vjp, '__name__', 'vjp')}_transposed"
+    return jvp
 
 
 def _positive(v: Any) -> bool:

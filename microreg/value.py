@@ -1081,5 +1081,9 @@ def _sum_down_vjp(xp: Any, g: Any, out: Any, x: Any, *, shape: tuple[int, ...]) 
     return (g + 0.0 * x,)
 
 
-_SUM_TO = Op("sum_to", forward=_sum_down, vjp=_sum_down_vjp, examples=({"shape": (1,)},),
+def _sum_down_jvp(xp: Any, tangents: tuple, out: Any, x: Any, *, shape: tuple[int, ...]) -> Any:
+    return _sum_to(tangents[0], shape)
+
+
+_SUM_TO = Op("sum_to", forward=_sum_down, vjp=_sum_down_vjp, jvp=_sum_down_jvp, examples=({"shape": (1,)},),
              doc="An array summed down to a shape it was broadcast from (the engine's unbroadcast on Values).")

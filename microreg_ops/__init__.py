@@ -1,7 +1,8 @@
 """The core primitives of microreg, shipped as a plugin like any other (entry point ``microreg_ops``).
 
 Each op is a forward and a vjp written against ``xp``; the vjp receives the output too, so exp
-reuses it. Convention at non-differentiable points: the vjp takes the value PyTorch uses (relu'(0) =
+reuses it. Forward mode's jvp is derived from the vjp for the elementwise ops; dot and the ops on
+whole arrays declare theirs. Convention at non-differentiable points: the vjp takes the value PyTorch uses (relu'(0) =
 0, maximum's gradient split evenly at a tie), declared as a ``Kink`` and checked by the audit.
 
 Every function of xp that is differentiable has an op here (log1p, whose domain x > -1 no op can
@@ -311,6 +312,12 @@ def dot_vjp(xp, g, out, *wx):
     return [g * v for v in wx[n:] + wx[:n]]  # d/dw[i] is x[i], d/dx[i] is w[i]
 
 
+def dot_jvp(xp, tangents, out, *wx):
+    """sum of t_w[i] * x[i] + w[i] * t_x[i]: the derived jvp would multiply by g = 1 first, a product per input more."""
+    n = len(wx) // 2
+    return sum(map(operator.mul, tangents, wx[n:] + wx[:n]))
+
+
 def matmul(xp, x, y):
     """The matrix product x @ y of an (m, k) and a (k, n) array: a whole layer's W @ X in one node."""
     shapes = getattr(x, "shape", ()), getattr(y, "shape", ())
@@ -323,6 +330,11 @@ def matmul_vjp(xp, g, out, x, y):
     return g @ xp.transpose(y), xp.transpose(x) @ g
 
 
+def matmul_jvp(xp, tangents, out, x, y):
+    tx, ty = tangents
+    return tx @ y + x @ ty
+
+
 def transpose(xp, x):
     """x with its axes reversed: a matrix transposed."""
     return xp.transpose(x)
@@ -330,6 +342,10 @@ def transpose(xp, x):
 
 def transpose_vjp(xp, g, out, x):
     return (xp.transpose(g),)
+
+
+def transpose_jvp(xp, tangents, out, x):
+    return xp.transpose(tangents[0])
 
 
 def reduce_sum(xp, x, *, axis=None):
@@ -341,6 +357,10 @@ def reduce_sum(xp, x, *, axis=None):
 
 def reduce_sum_vjp(xp, g, out, x, *, axis=None):
     return (g + 0 * x,)  # g repeated over the summed elements: 0 * x has x's shape, and g broadcasts along its first axis
+
+
+def reduce_sum_jvp(xp, tangents, out, x, *, axis=None):
+    return xp.sum(tangents[0], axis=axis)
 
 
 OPS = (
@@ -372,10 +392,11 @@ OPS = (
     Op("erfc", erfc, erfc_vjp),
     Op("maximum", maximum, maximum_vjp, kinks=(Kink((0.0, 0.0), (0.5, 0.5)),)),
     Op("minimum", minimum, minimum_vjp, kinks=(Kink((0.0, 0.0), (0.5, 0.5)),)),
-    Op("dot", dot, dot_vjp, arities=(2, 4, 6), accuracy=PRODUCTS),
-    Op("matmul", matmul, matmul_vjp, shapes=(((2, 3), (3, 2)), ((1, 2), (2, 3))), accuracy=PRODUCTS),
-    Op("transpose", transpose, transpose_vjp, shapes=(((2, 3),),)),
-    Op("sum", reduce_sum, reduce_sum_vjp, shapes=(((2, 3),), ((3,),)), examples=({"axis": None}, {"axis": 0})),
+    Op("dot", dot, dot_vjp, arities=(2, 4, 6), accuracy=PRODUCTS, jvp=dot_jvp),
+    Op("matmul", matmul, matmul_vjp, shapes=(((2, 3), (3, 2)), ((1, 2), (2, 3))), accuracy=PRODUCTS, jvp=matmul_jvp),
+    Op("transpose", transpose, transpose_vjp, shapes=(((2, 3),),), jvp=transpose_jvp),
+    Op("sum", reduce_sum, reduce_sum_vjp, shapes=(((2, 3),), ((3,),)), examples=({"axis": None}, {"axis": 0}),
+       jvp=reduce_sum_jvp),
 )
 
 

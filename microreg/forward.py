@@ -1,0 +1,154 @@
+"""Forward mode: ``jvp()`` pushes tangents through the graph a function records, one registered jvp per node, and
+``hvp()``, a Hessian-vector product forward over reverse (the jvp of a gradient built with ``create_graph=True``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .functions import backend_of
+from .value import (
+    ARRAY,
+    SCALAR,
+    DomainError,
+    Value,
+    _as_floats,
+    _data,
+    _describe,
+    _finite,
+    _inputs,
+    _raise_fp,
+    _record,
+    _restore_fp,
+    _short,
+    grad,
+    zeros_like,
+)
+
+
+def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """(f(*primals), its directional derivative along tangents), as ``jax.jvp`` and ``torch.func.jvp`` give them.
+
+    f takes one Value per primal (a number or a float64 array) and returns a Value, or a tuple or list of them
+    (then both results are tuples). Each tangent has its primal's shape. The graph f records is swept once from
+    the inputs up, each node's tangent its op's jvp of its inputs' tangents; a node that depends on no primal
+    (a model's other parameters, a constant) has tangent zero and costs no jvp. Domain errors and tangents that
+    are not finite raise ``DomainError`` naming the op, as in ``backward()``.
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp() takes one tangent per primal: {len(primals)} primal(s), {len(tangents)} tangent(s)")
+    xs = [Value(p) for p in primals]
+    known: dict[int, Any] = {}
+    for i, (x, t) in enumerate(zip(xs, tangents)):
+        t = _data(t, f"jvp()'s tangent {i}")
+        if np.shape(t) != np.shape(x.data):
+            raise ValueError(f"jvp()'s tangent {i} has shape {np.shape(t)}, its primal {np.shape(x.data)}: they must be equal")
+        known[id(x)] = t
+    result = f(*xs)
+    outs = tuple(result) if isinstance(result, tuple | list) else (result,)
+    token = _raise_fp()
+    try:
+        for node in _order(outs):
+            if node._fn is not None:
+                t = _push(node, known)
+                if t is not None:
+                    known[id(node)] = t
+    finally:
+        _restore_fp(token)
+    datas = [o.data if type(o) is Value else o for o in outs]
+    found = [known.get(id(o)) if type(o) is Value else None for o in outs]
+    pairs = [(d, zeros_like(d) if t is None else t) for d, t in zip(datas, found)]
+    if isinstance(result, tuple | list):
+        return tuple(d for d, _ in pairs), tuple(t for _, t in pairs)
+    return pairs[0]
+
+
+def hvp(f: Callable[..., Value], primals: Sequence[Any], tangents: Sequence[Any]) -> list[Any]:
+    """The Hessian of the scalar f at primals times the vector tangents, one entry per primal, without forming the Hessian.
+
+    Forward over reverse: ``jvp`` of the gradient that ``grad(f(*xs), xs, create_graph=True)`` builds as Values.
+    benchmarks/bench_hvp.py measures it against reverse over reverse (the gradient of grad f . v).
+    """
+
+    def gradient(*xs: Value) -> tuple:
+        return tuple(grad(f(*xs), list(xs), create_graph=True))
+
+    return list(jvp(gradient, primals, tangents)[1])
+
+
+def _order(roots: Sequence[Any]) -> list[Value]:
+    """The nodes of the graph below roots, each after its inputs (an iterative depth-first search: no recursion limit)."""
+    order: list[Value] = []
+    seen: set[int] = set()
+    for root in roots:
+        if type(root) is not Value or id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(_inputs(root)))]
+        while stack:
+            node, pending = stack[-1]
+            for p in pending:
+                if type(p) is Value and id(p) not in seen:
+                    seen.add(id(p))
+                    stack.append((p, iter(_inputs(p))))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _push(node: Value, known: dict[int, Any]) -> Any:
+    """node's tangent from its inputs' (None when none of them has one), checked: a finite float or float64 array of its shape.
+
+    Runs with NumPy raising on floating-point errors, as ``jvp`` sets it; on arrays, an op that raises is run again as
+    Python floats compute (see ``microreg.value._as_floats``), as the forward and the vjp are.
+    """
+    inputs = _inputs(node)
+    ts = [known.get(id(p)) if type(p) is Value else None for p in inputs]
+    if not any(t is not None for t in ts):
+        return None
+    op, params = _record(node), node.params
+    if op.jvp is None:
+        raise TypeError(f"op {op.name!r} has no jvp: an op with shapes (not elementwise) declares its own, "
+                        "Op(..., jvp=...), for forward mode")
+    datas = [p.data if type(p) is Value else p for p in inputs]
+    ts = tuple(zeros_like(d) if t is None else t for t, d in zip(ts, datas))
+    xp = SCALAR if backend_of(*datas, *ts) == "scalar" else ARRAY
+    try:
+        try:
+            t = op.jvp(xp, ts, node.data, *datas, **params)
+        except FloatingPointError:
+            if xp is SCALAR:
+                raise
+            t = _as_floats(op.jvp, (ts, node.data, *datas), params)
+        t = _tangent(t, node.data)
+    except DomainError:
+        raise
+    except (ArithmeticError, ValueError) as exc:
+        raise DomainError(_describe(op, "jvp", datas, params, exc).replace(f"{op.name}(", f"{op.name} jvp(", 1)) from None
+    return t
+
+
+def _tangent(t: Any, data: Any) -> Any:
+    """A jvp's result as a tangent of data's shape (a float for a float); ValueError if it is not finite or cannot be."""
+    if type(data) is float:
+        t = float(np.ravel(t)[0]) if isinstance(t, np.ndarray) and t.size == 1 else t
+        if not isinstance(t, int | float | np.floating) or isinstance(t, bool):
+            raise ValueError(f"the tangent is {t!r}, not a real number")
+        t = float(t)
+        if t - t != 0.0:
+            raise ValueError(f"the tangent is {t}, not finite")
+        return t
+    t = np.asarray(t, dtype=np.float64)
+    if t.shape != data.shape:
+        try:
+            t = np.broadcast_to(t, data.shape).copy()
+        except ValueError:
+            raise ValueError(f"the tangent has shape {t.shape}, the output {data.shape}") from None
+    if not _finite(t):
+        raise ValueError(f"the tangent is {_short(t)}, not finite")
+    return t
