@@ -232,14 +232,16 @@ class Op:
 
 
 def derived_jvp(vjp: Callable[..., tuple]) -> Callable[..., Any]:
-    """The jvp of an elementwise op, from its vjp: the vjp is linear in g, so at g = 1 it gives each input's partial
-    derivative d out / d x_i, and the output's tangent is the sum of partial_i * tangent_i (a None partial is zero)."""
+    """The jvp of an elementwise op, from its vjp: the vjp is linear in g, so its cotangent for input i at g = t_i is
+    t_i * d out / d x_i, and the output's tangent is the sum of these over the inputs (a None cotangent is zero). Each
+    tangent stands where a cotangent would, of the same type, so the vjp runs as it always does (exact on symbols)."""
 
     def jvp(xp: Any, tangents: tuple, out: Any, *inputs: Any, **params: Any) -> Any:
         total = None
-        for partial, t in zip(vjp(xp, 1.0, out, *inputs, **params), tangents):
-            if partial is not None:
-                total = partial * t if total is None else total + partial * t
+        for i, t in enumerate(tangents):
+            part = vjp(xp, t, out, *inputs, **params)[i]
+            if part is not None:
+                total = part if total is None else total + part
         return 0 * out if total is None else total
 
     jvp.__name__ = jvp.__qualname__ = f"{getattr(vjp, '__name__', 'vjp')}_transposed"

@@ -16,6 +16,7 @@ that one mistake: the audit must refute each. The other kinds of mistakes, each 
   at parameters the audit varies itself;
 - ``SECOND_ORDER`` (with its ``HELPERS`` registered): right at first order, wrong only when the vjp is
   differentiated again through the engine: refuted at ``order=2``.
+- ``WRONG_JVP``: a right forward and vjp with a wrong jvp (forward mode): refuted by the jvp check, the vjp proved;
 - ``DRIFTING``: a forward whose scalar fast path drifted from the code that runs on arrays and symbols:
   refuted, and its scalar and array paths disagree.
 
@@ -400,6 +401,23 @@ def column_sums_doubled_vjp(xp, g, out, x):
     return (2 * g + 0 * x,)
 
 
+def dot_vjp(xp, g, out, *wx):
+    n = len(wx) // 2
+    return [g * v for v in wx[n:] + wx[:n]]
+
+
+def matmul_vjp(xp, g, out, x, y):
+    return g @ xp.transpose(y), xp.transpose(x) @ g
+
+
+def transpose_vjp(xp, g, out, x):
+    return (xp.transpose(g),)
+
+
+def column_sums_vjp(xp, g, out, x):
+    return (g + 0 * x,)
+
+
 SQUARE = (((2, 2), (2, 2)),)  # square matrices: a vjp that forgets a transpose still has the right shape
 
 #: Mistakes in fused ops, refuted element by element (or for the wrong shape): their counterexamples
@@ -677,6 +695,75 @@ def nested_vjp(xp, g, out, x):
 EXPLOSIVE = Op("nested_tanh", nested, nested_vjp)  # proved given minutes: for time budgets
 
 
+# -- wrong jvps: the forward and the vjp right, the jvp (forward mode) wrong ------------------------------------
+
+
+def exp_vjp(xp, g, out, x):
+    return (g * out,)
+
+
+def mul_vjp(xp, g, out, x, y):
+    return g * y, g * x
+
+
+def tanh_forgotten_tangent_jvp(xp, tangents, out, x):
+    return 1 - out * out  # the derivative, never multiplied by the tangent
+
+
+def exp_sign_flipped_jvp(xp, tangents, out, x):
+    return -tangents[0] * out
+
+
+def mul_first_term_only_jvp(xp, tangents, out, x, y):
+    return tangents[0] * y  # the product rule's second term forgotten
+
+
+def mul_swapped_partners_jvp(xp, tangents, out, x, y):
+    tx, ty = tangents
+    return tx * x + ty * y
+
+
+def relu_ge_jvp(xp, tangents, out, x):
+    return xp.where(x >= 0, tangents[0], 0)  # 1 at the kink, where the vjp (and the Kink) give 0
+
+
+def dot_first_pair_only_jvp(xp, tangents, out, *wx):
+    n = len(wx) // 2
+    return tangents[0] * wx[n] + wx[0] * tangents[n]
+
+
+def matmul_wrong_side_jvp(xp, tangents, out, x, y):
+    tx, ty = tangents
+    return tx @ y + ty @ x  # x @ ty written the other way round: the right shape for square matrices
+
+
+def transpose_forgotten_jvp(xp, tangents, out, x):
+    return tangents[0]
+
+
+def column_sums_axis_ignored_jvp(xp, tangents, out, x):
+    return xp.sum(tangents[0])  # every element summed, where the forward sums the columns: the wrong shape
+
+
+def column_sums_doubled_jvp(xp, tangents, out, x):
+    return 2 * xp.sum(tangents[0], axis=0)
+
+
+WRONG_JVP: tuple[tuple[str, Op], ...] = (
+    ("a forgotten tangent", Op("tanh_jvp_forgotten_tangent", tanh, tanh_stable_vjp, jvp=tanh_forgotten_tangent_jvp)),
+    ("a flipped sign", Op("exp_jvp_sign_flipped", exp, exp_vjp, jvp=exp_sign_flipped_jvp)),
+    ("one input's term forgotten", Op("mul_jvp_first_term_only", mul, mul_vjp, jvp=mul_first_term_only_jvp)),
+    ("each input's tangent times itself, not its partner", Op("mul_jvp_swapped_partners", mul, mul_vjp, jvp=mul_swapped_partners_jvp)),
+    ("the wrong value at a kink", Op("relu_jvp_ge", relu, relu_vjp, kinks=(Kink(0.0, 0.0),), jvp=relu_ge_jvp)),
+    ("only the first pair", Op("dot_jvp_first_pair_only", dot, dot_vjp, arities=(4,), jvp=dot_first_pair_only_jvp)),
+    ("a product on the wrong side", Op("matmul_jvp_wrong_side", matmul, matmul_vjp, shapes=SQUARE, jvp=matmul_wrong_side_jvp)),
+    ("a transpose forgotten", Op("transpose_jvp_forgotten", transpose, transpose_vjp, shapes=(((2, 2),),), jvp=transpose_forgotten_jvp)),
+    ("the axis ignored: the wrong shape", Op("column_sums_jvp_axis_ignored", column_sums, column_sums_vjp, shapes=(((2, 3),),),
+                                            jvp=column_sums_axis_ignored_jvp)),
+    ("a factor of 2", Op("column_sums_jvp_doubled", column_sums, column_sums_vjp, shapes=(((2, 3),),), jvp=column_sums_doubled_jvp)),
+)
+
+
 def cases(catalogue: tuple[tuple[str, Op], ...], not_caught: dict[str, str]) -> list:
     """The catalogue's ops as test cases for a check; those it is not meant to catch marked so, with the reason
     (a strict xfail: a check that starts catching one says so)."""
@@ -691,5 +778,5 @@ def ids(catalogue: tuple) -> list[str]:
 
 def by_name(name: str) -> Op:
     """The catalogue's op called name, of whichever kind of mistake."""
-    kinds = (WRONG, WRONG_FUSED, UNSTABLE, NARROW, KINKS, SUB_TOLERANCE, HARD_CODED, SECOND_ORDER)
+    kinds = (WRONG, WRONG_FUSED, WRONG_JVP, UNSTABLE, NARROW, KINKS, SUB_TOLERANCE, HARD_CODED, SECOND_ORDER)
     return {op.name: op for kind in kinds for _, op in kind}[name]

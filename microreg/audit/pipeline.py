@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from . import kinks, numeric, proofs, regions
+from . import jvps, kinks, numeric, proofs, regions
 from .measure import accuracy_check
 from .model import Check
 from .symbols import Case, OpFailed, Prover, inputs, on_symbols
@@ -24,6 +24,7 @@ CHECKS: tuple[tuple[str, Callable[[Case], list[Check]]], ...] = (
     ("graph", numeric.graph),  # order 2, through grad(create_graph=True)
     ("parameters", proofs.parameters),  # the proof at static parameters moved away from the example
     ("central differences", numeric.central_differences),  # the vjp vs float64 central differences
+    ("jvp", jvps.transposed),  # forward mode: the jvp is the vjp's transpose, on symbols and through the engine
 )
 #: The checks that need nothing symbolic: when a case's symbolic work does not finish, these run without it.
 FLOAT_ONLY = ("central differences",)
