@@ -55,7 +55,7 @@ def transposed(case: Case) -> list[Check]:
 
 
 def _on_symbols(case: Case, ts: list[np.ndarray]) -> np.ndarray:
-    """The jvp on the case's symbols and the tangents ts: the output's tangent, an array of the output's shape if it broadcasts."""
+    """The jvp on the case's symbols and the tangents ts: the output's tangent (an array of the output's shape, if right)."""
     op, prover = case.op, case.prover
     args = [x[()] if x.ndim == 0 else x for x in case.xs]
     out = case.outs[0] if case.g.ndim == 0 else np.array(case.outs, dtype=object).reshape(case.g.shape)
@@ -63,8 +63,6 @@ def _on_symbols(case: Case, ts: list[np.ndarray]) -> np.ndarray:
     with prover.exact_floats():
         result = call(op, "jvp", op.jvp, prover.xp, [tuple(t[()] if t.ndim == 0 else t for t in ts), out, *args], params)
     result = np.asarray(result, dtype=object)
-    if result.shape != case.g.shape and result.size == 1:
-        result = np.broadcast_to(result, case.g.shape)
     return np.vectorize(prover.rationalize, otypes=[object])(result) if result.size else result
 
 
@@ -101,12 +99,13 @@ def _kink(op: Any, params: dict, kink: Any, i: int, name: str) -> Check:
     wanted = float(kink.grad[i] or 0.0)
     where = ", ".join(f"{n}={a:g}" for n, a in zip(op.inputs, kink.at))
     if isinstance(got, str) or not close(wanted, float(got), 1e-12):
-        return Check("jvp-kink", "refuted", name, params, f"at the kink {where} the jvp for a unit tangent in {name} gives "
-                                                          f"{got if isinstance(got, str) else format(float(got), 'g')}, "
-                                                          f"but the Kink declares {wanted:g}",
+        said = got if isinstance(got, str) else format(float(got), "g")
+        return Check("jvp-kink", "refuted", name, params,
+                     f"at the kink {where} the jvp for a unit tangent in {name} gives {said}, but the Kink declares {wanted:g}",
                      counterexample=None if isinstance(got, str) else
                      {"at": dict(zip(op.inputs, kink.at)), "expected": wanted, "registered": float(got)})
-    return Check("jvp-kink", "passed", name, params, f"at the kink {where} the jvp for a unit tangent in {name} gives {wanted:g}, as declared")
+    return Check("jvp-kink", "passed", name, params,
+                 f"at the kink {where} the jvp for a unit tangent in {name} gives {wanted:g}, as declared")
 
 
 def _run(op: Any, params: dict, datas: list[Any], tangents: list[Any]) -> Any:
