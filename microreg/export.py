@@ -1,13 +1,14 @@
-"""Export a registered op to PyTorch or JAX: its forward and its audited vjp, run on the framework's own arrays.
+"""Export a registered op to PyTorch or JAX: its forward and its audited vjp and jvp, run on the framework's own arrays.
 
 ``microreg.export.torch("gelu")`` is a function of torch tensors whose backward is gelu's registered
-vjp (a ``torch.autograd.Function``); ``microreg.export.jax("gelu")`` is a ``jax.custom_vjp``
-function of JAX arrays. Static parameters are keyword arguments: ``f(x, negative_slope=0.2)``.
+vjp and whose forward-mode derivative its jvp (a ``torch.autograd.Function``); ``microreg.export.jax("gelu")``
+is a ``jax.custom_jvp`` function of JAX arrays, whose jvp JAX transposes for reverse mode. Static
+parameters are keyword arguments: ``f(x, negative_slope=0.2)``.
 
-The op's two functions run unchanged on an xp namespace of the framework (its column of the table
+The op's functions run unchanged on an xp namespace of the framework (its column of the table
 in ``microreg.functions``). A registered op called by name inside another (``xp.sigmoid`` in
 softplus's vjp) is its own export there, so every derivative, of any order, comes from a registered
-vjp. Neither framework is imported until an op is exported to it.
+vjp or jvp. Neither framework is imported until an op is exported to it.
 
 Where an op is undefined (``log`` of a negative number) the export does what the framework does
 (NaN or infinity, no error: checking would stop the device); ``torch.autograd.detect_anomaly()`` and
@@ -101,18 +102,35 @@ def _torch_unbroadcast(grad: Any, x: Any) -> Any:
     return _sum_to(grad.expand(torch.broadcast_shapes(grad.shape, x.shape)), x.shape)
 
 
+def _torch_broadcast(t: Any, out: Any) -> Any:
+    """A jvp's tangent as a tensor of the output's shape and dtype (a number, or a smaller tensor, broadcast to it)."""
+    import torch
+
+    if not isinstance(t, torch.Tensor):
+        return out.new_full(out.shape, t)
+    return t.expand(out.shape).to(out.dtype) if t.shape != out.shape else t.to(out.dtype)
+
+
 @functools.cache
 def _torch(op: Op) -> Callable:
     import torch
 
-    forward_fn, vjp_fn, n, names = op.forward, op.vjp, op.arity, tuple(op.params)
+    forward_fn, vjp_fn, jvp_fn, n, names = op.forward, op.vjp, op.jvp, op.arity, tuple(op.params)
 
     def forward(*args: Any) -> Any:
         return forward_fn(XP["torch"], *args[:n], **dict(zip(names, args[n:])))
 
     def setup_context(ctx: Any, args: tuple, out: Any) -> None:
         ctx.save_for_backward(*args[:n], out)
+        ctx.save_for_forward(*args[:n], out)
         ctx.params = dict(zip(names, args[n:]))
+
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        if jvp_fn is None:
+            raise NotImplementedError(f"op {op.name!r} declares no jvp, so it has no forward mode: Op(..., jvp=...)")
+        *xs, out = ctx.saved_tensors
+        ts = tuple(torch.zeros_like(x) if t is None else t for t, x in zip(tangents, xs))
+        return _torch_broadcast(jvp_fn(XP["torch"], ts, out, *xs, **ctx.params), out)
 
     def backward(ctx: Any, g: Any) -> tuple:
         *xs, out = ctx.saved_tensors
@@ -124,7 +142,7 @@ def _torch(op: Op) -> Callable:
     # a class named after the op, so that a tensor's grad_fn reads <geluBackward>; torch.func.vmap's rule generated
     Function = type(op.name, (torch.autograd.Function,), {
         "forward": staticmethod(forward), "setup_context": staticmethod(setup_context),
-        "backward": staticmethod(backward), "generate_vmap_rule": True})
+        "backward": staticmethod(backward), "jvp": staticmethod(jvp), "generate_vmap_rule": True})
 
     def exported(*inputs: Any, **params: Any) -> Any:
         static = _static(op, inputs, params)
@@ -156,36 +174,26 @@ def torch(op: Op | str) -> Callable:
 # -- JAX -------------------------------------------------------------------------------------------
 
 
-def _jax_unbroadcast(grad: Any, x: Any) -> Any:
-    """A cotangent summed back to the shape of its input by the engine's own unbroadcast (broadcast up first, were it
-    smaller), and cast to its input's dtype, as a custom_vjp must return it."""
-    import jax.numpy as jnp
-
-    shape = jnp.shape(x)
-    return _sum_to(jnp.broadcast_to(grad, jnp.broadcast_shapes(jnp.shape(grad), shape)), shape).astype(jnp.result_type(x))
-
-
 @functools.cache
 def _jax(op: Op) -> Callable:
     import jax
     import jax.numpy as jnp
 
-    forward_fn, vjp_fn, n, names = op.forward, op.vjp, op.arity, tuple(op.params)
+    forward_fn, jvp_fn, n, names = op.forward, op.jvp, op.arity, tuple(op.params)
 
     def forward(*args: Any) -> Any:
         return forward_fn(XP["jax"], *args[:n], **dict(zip(names, args[n:])))
 
-    def fwd(*args: Any) -> tuple:
-        out = forward(*args)
-        return out, (args[:n], out)
+    def rule(*args: Any) -> tuple:
+        *static, xs, ts = args
+        if jvp_fn is None:
+            raise NotImplementedError(f"op {op.name!r} declares no jvp, so JAX cannot differentiate its export: Op(..., jvp=...)")
+        out = forward(*xs, *static)
+        t = jvp_fn(XP["jax"], tuple(ts), out, *xs, **dict(zip(names, static)))
+        return out, jnp.broadcast_to(t, jnp.shape(out)).astype(jnp.result_type(out))
 
-    def bwd(*args: Any) -> tuple:
-        *static, (xs, out), g = args
-        cotangents = vjp_fn(XP["jax"], g, out, *xs, **dict(zip(names, static)))
-        return tuple(jnp.zeros_like(x) if c is None else _jax_unbroadcast(c, x) for c, x in zip(cotangents, xs))
-
-    function = jax.custom_vjp(forward, nondiff_argnums=tuple(range(n, n + len(names))))
-    function.defvjp(fwd, bwd)
+    function = jax.custom_jvp(forward, nondiff_argnums=tuple(range(n, n + len(names))))
+    function.defjvp(rule)
 
     def exported(*inputs: Any, **params: Any) -> Any:
         return function(*inputs, *_static(op, inputs, params))
@@ -194,11 +202,12 @@ def _jax(op: Op) -> Callable:
 
 
 def jax(op: Op | str) -> Callable:
-    """op (a registered name or an Op) as a ``jax.custom_vjp`` function of JAX arrays, whose vjp is the op's.
+    """op (a registered name or an Op) as a ``jax.custom_jvp`` function of JAX arrays, whose jvp is the op's.
 
-    Works under ``jax.jit``, ``jax.grad`` (to any order) and ``jax.vmap``; inputs broadcast, and each
-    cotangent is summed back to its input's shape. Static parameters are keyword arguments, not
-    differentiated (``nondiff_argnums``): ``jax("leaky_relu")(x, negative_slope=0.2)``.
+    JAX transposes the jvp for reverse mode (the audit proves it the transpose of the vjp), so it works under
+    ``jax.jvp``, ``jacfwd``, ``jax.grad``, ``jacrev`` and ``hessian`` (to any order), ``jax.jit`` and ``jax.vmap``;
+    inputs broadcast. Static parameters are keyword arguments, not differentiated (``nondiff_argnums``):
+    ``jax("leaky_relu")(x, negative_slope=0.2)``.
     """
     if "jax" not in XP:
         XP["jax"] = Framework("jax", column("jax"), _jax)
@@ -226,7 +235,7 @@ def _named(fn: Callable, op: Op, framework: str) -> Callable:
 
 
 #: What an export is, in each framework.
-KINDS = {"torch": "torch.autograd.Function", "jax": "jax.custom_vjp function"}
+KINDS = {"torch": "torch.autograd.Function", "jax": "jax.custom_jvp function"}
 
 
 def usage(op: Op | str, framework: str) -> str:
@@ -238,8 +247,10 @@ def usage(op: Op | str, framework: str) -> str:
     call = f"{op.name}({', '.join(op.inputs)}{params})"
     origin = registry.origin(op.name) if registry.find(op.name) is op else None
     source = f"from plugin {origin.name} {origin.version or ''}".rstrip() if origin else "(an op not registered)"
+    rule = "backward is the op's registered vjp, its forward mode the jvp" if framework == "torch" else \
+        "derivatives come from the op's registered jvp (JAX transposes it for reverse mode)"
     lines = [f"# {call}, {source}, as a {KINDS[framework]}.",
-             f"# Its backward is the op's registered vjp: `microreg audit {op.name} --order 2` proves it.",
+             f"# Its {rule}: `microreg audit {op.name} --order 2` proves both.",
              "# More: pydoc microreg.export"]
     if importlib.util.find_spec(framework) is None:
         lines.append(f"# {framework} is not installed here: {install_hint(framework)}")

@@ -249,11 +249,11 @@ def test_torch_gradcheck_and_gradgradcheck_pass(op_case):
     op, params = op_case
     f = export.torch(op)
     ts = [torch.tensor(x, requires_grad=True) for x in checked(op)]
-    assert torch.autograd.gradcheck(lambda *a: f(*a, **params), ts)
-    assert torch.autograd.gradgradcheck(lambda *a: f(*a, **params), ts)
+    assert torch.autograd.gradcheck(lambda *a: f(*a, **params), ts, check_forward_ad=True)
+    assert torch.autograd.gradgradcheck(lambda *a: f(*a, **params), ts, check_fwd_over_rev=True)
 
 
-def test_jax_check_grads_passes_at_order_2(op):
+def test_jax_check_grads_passes_at_order_2_in_both_modes(op):
     jax = pytest.importorskip("jax")
     from jax.test_util import check_grads
 
@@ -261,7 +261,133 @@ def test_jax_check_grads_passes_at_order_2(op):
     # a variadic op at its largest declared arity; an op on arrays at its first example shapes
     xs = [np.random.default_rng(7).uniform(-2.0, 2.0, s) for s in op.shapes[0]] if op.shapes else checked(op.forms()[-1])
     with jax.enable_x64(True):
-        check_grads(lambda *a: f(*a, **params), [jax.numpy.asarray(x) for x in xs], order=2, modes=["rev"])
+        # modes: fwd and rev; a step of 1e-6, not 1e-4, for differences as exact as float64 allows (x / y near y = 0.14)
+        check_grads(lambda *a: f(*a, **params), [jax.numpy.asarray(x) for x in xs], order=2, eps=1e-6)
+
+
+# -- forward mode: jacfwd and hessian, against the native op's (central differences where there is none) -------
+
+
+def torch_jacfwd_hessian(fn: Any, xs: list[np.ndarray], params: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each input's d out / d x_i by torch.func.jacfwd, and d2 sum(out) / d x_i d x_j by torch.func.hessian, as diagonals
+    (an elementwise op's Jacobians are diagonal: the rest is checked to be 0)."""
+    import torch
+
+    ts, argnums = [torch.tensor(x) for x in xs], tuple(range(len(xs)))
+    jac = torch.func.jacfwd(lambda *a: fn(*a, **params), argnums=argnums)(*ts)
+    hess = torch.func.hessian(lambda *a: fn(*a, **params).sum(), argnums=argnums)(*ts)
+    return diagonals(jac), diagonals([h for row in hess for h in row])
+
+
+def jax_jacfwd_hessian(fn: Any, xs: list[np.ndarray], params: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """As torch_jacfwd_hessian, by jax.jacfwd and jax.hessian."""
+    import jax
+
+    argnums = tuple(range(len(xs)))
+    with jax.enable_x64(True):
+        args = [jax.numpy.asarray(x) for x in xs]
+        jac = jax.jacfwd(lambda *a: fn(*a, **params), argnums=argnums)(*args)
+        hess = jax.hessian(lambda *a: fn(*a, **params).sum(), argnums=argnums)(*args)
+        return diagonals(jac), diagonals([h for row in hess for h in row])
+
+
+def diagonals(matrices: Any) -> list[np.ndarray]:
+    found = []
+    for m in matrices:
+        m = np.asarray(m)
+        d = np.diag(m).copy()
+        np.testing.assert_array_equal(m - np.diag(d), 0.0, err_msg="an elementwise op's Jacobian off its diagonal")
+        found.append(d)
+    return found
+
+
+def central_jacobian_hessian(op: Op, xs: list[np.ndarray], params: dict, framework: str) -> tuple[list, list]:
+    """The diagonals torch_jacfwd_hessian gives, by central differences: of the forward (through microreg's engine) for
+    the Jacobian, of the export's reverse-mode gradient for the Hessian."""
+    to, run, _ = FRAMEWORKS[framework]
+
+    def step(x: np.ndarray) -> np.ndarray:
+        return 1e-6 * np.maximum(1.0, np.abs(x))
+
+    jac, hess = [], []
+    for i, x in enumerate(xs):
+        h = step(x)
+        up, down = ([*xs[:i], x + s * h, *xs[i + 1:]] for s in (1, -1))
+        (f_up, g_up), (f_down, g_down) = run(to(op), up, params), run(to(op), down, params)
+        jac.append((f_up - f_down) / (2 * h))
+        hess.append([(gu - gd) / (2 * h) for gu, gd in zip(g_up, g_down)])
+    return jac, [hess[j][i] for i in range(len(xs)) for j in range(len(xs))]  # hessian's order: d/dx_i first
+
+
+FORWARD = {"torch": torch_jacfwd_hessian, "jax": jax_jacfwd_hessian}
+
+
+def test_forward_mode_jacobian_and_hessian_match_the_native_ops(framework, op_case):
+    op, params = op_case
+    forward_mode = FORWARD[framework]
+    xs = checked(op)
+    jac, hess = forward_mode(FRAMEWORKS[framework][0](op), xs, params)
+    native = FRAMEWORKS[framework][2]().get(op.name)
+    try:
+        if native is None:
+            raise NotImplementedError
+        want_jac, want_hess = forward_mode(native, xs, params)
+        rtol, atol = NATIVE_GRAD_RTOL.get((framework, op.name), 1e-12), 1e-13
+    except NotImplementedError:  # no native op, or one without forward mode (torch's hardsigmoid backward)
+        want_jac, want_hess = central_jacobian_hessian(op, xs, params, framework)
+        rtol, atol = 1e-5, 1e-6
+    for got, want in zip([*jac, *hess], [*want_jac, *want_hess]):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=f"{op.name} at {list(zip(*xs))[:3]}...")
+
+
+def test_forward_mode_of_an_op_on_arrays_matches_reverse_mode(framework, array_case):
+    op, shapes, params = array_case
+    arrays = [np.random.default_rng(7).uniform(-2.0, 2.0, s) for s in shapes]
+    f = FRAMEWORKS[framework][0](op)
+    if framework == "torch":
+        import torch
+
+        ts = [torch.tensor(a) for a in arrays]
+        fwd = torch.func.jacfwd(lambda *a: f(*a, **params), argnums=tuple(range(len(ts))))(*ts)
+        rev = torch.func.jacrev(lambda *a: f(*a, **params), argnums=tuple(range(len(ts))))(*ts)
+    else:
+        import jax
+
+        with jax.enable_x64(True):
+            args = [jax.numpy.asarray(a) for a in arrays]
+            fwd = jax.jacfwd(lambda *a: f(*a, **params), argnums=tuple(range(len(args))))(*args)
+            rev = jax.jacrev(lambda *a: f(*a, **params), argnums=tuple(range(len(args))))(*args)
+    for a, b in zip(fwd, rev):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-14, atol=1e-15)
+
+
+def test_torch_forward_ad_gives_the_ops_jvp_under_vmap():
+    torch = pytest.importorskip("torch")
+    import torch.autograd.forward_ad as fwad
+
+    gelu = export.torch("gelu")
+    x = torch.linspace(-2.0, 2.0, 7, dtype=torch.float64)
+    with fwad.dual_level():
+        tangent = fwad.unpack_dual(gelu(fwad.make_dual(x, torch.ones_like(x)))).tangent
+    (want,) = torch.autograd.grad(gelu(x.requires_grad_()).sum(), x)
+    torch.testing.assert_close(tangent, want, rtol=1e-14, atol=0)
+    batched = torch.func.vmap(lambda t: torch.func.jvp(gelu, (x.detach(),), (t,))[1])(torch.eye(7, dtype=torch.float64))
+    torch.testing.assert_close(batched, torch.diag(want), rtol=1e-14, atol=0)
+
+
+def test_an_op_with_no_jvp_says_so_in_forward_mode(framework):
+    base = registry.get("transpose")
+    f = FRAMEWORKS[framework][0](Op("transpose_no_jvp", base.forward, base.vjp, shapes=base.shapes))
+    x = np.ones((2, 3))
+    with pytest.raises(NotImplementedError, match="op 'transpose_no_jvp' declares no jvp"):
+        if framework == "torch":
+            import torch
+
+            torch.func.jacfwd(f)(torch.tensor(x))
+        else:
+            import jax
+
+            jax.jacfwd(f)(jax.numpy.asarray(x))
 
 
 def test_float32_in_float32_out(op_case):
