@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 
 from .functions import backend_of
+from .op import Op
 from .value import (
+    _NO_PARAMS,
     ARRAY,
     SCALAR,
     DomainError,
@@ -20,7 +22,6 @@ from .value import (
     _finite,
     _inputs,
     _raise_fp,
-    _record,
     _restore_fp,
     _short,
     grad,
@@ -108,15 +109,30 @@ def _push(node: Value, known: dict[int, Any]) -> Any:
     Python floats compute (see ``microreg.value._as_floats``), as the forward and the vjp are.
     """
     inputs = _inputs(node)
-    ts = [known.get(id(p)) if type(p) is Value else None for p in inputs]
-    if not any(t is not None for t in ts):
+    ts, datas, found = [], [], False
+    for p in inputs:
+        if type(p) is Value:
+            t, d = known.get(id(p)), p.data
+            found = found or t is not None
+        else:
+            t, d = None, p
+        ts.append(t)
+        datas.append(d)
+    if not found:
         return None
-    op, params = _record(node), node.params
+    fn = node._fn
+    op, params = (fn, _NO_PARAMS) if type(fn) is Op else (fn.op, fn.params)
     if op.jvp is None:
         raise TypeError(f"op {op.name!r} has no jvp: an op with shapes (not elementwise) declares its own, "
                         "Op(..., jvp=...), for forward mode")
-    datas = [p.data if type(p) is Value else p for p in inputs]
     ts = tuple(zeros_like(d) if t is None else t for t, d in zip(ts, datas))
+    if type(node.data) is float and all(type(d) is float for d in datas):  # the scalar path, tested first: the common case
+        try:
+            t = op.jvp(SCALAR, ts, node.data, *datas, **params)
+            if type(t) is float and t - t == 0.0:
+                return t
+        except (ArithmeticError, ValueError, TypeError):
+            pass  # the checked path below names the error
     xp = SCALAR if backend_of(*datas, *ts) == "scalar" else ARRAY
     try:
         try:

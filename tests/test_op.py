@@ -172,3 +172,29 @@ def test_a_variadic_op_has_a_form_with_named_inputs_per_arity():
     assert op.at(5).domains == ("real",) * 5
     with pytest.raises(TypeError, match=r"first\(\) takes at least 1 input"):
         op.at(0)
+
+
+def double_jvp(xp, tangents, out, x):
+    return 2 * tangents[0]
+
+
+def wrong_inputs_jvp(xp, tangents, out, y):
+    return tangents[0]
+
+
+def test_an_elementwise_op_without_a_jvp_gets_one_derived_from_its_vjp():
+    op = Op("plus", plus, plus_vjp)
+    assert op.jvp.__name__ == "plus_vjp_transposed"
+    assert op.jvp(None, (0.5, 2.0), 0.0, 1.0, 1.0) == 2.5  # vjp(t_x)[0] + vjp(t_y)[1]
+    assert Op("double", double, double_vjp, jvp=double_jvp).jvp is double_jvp
+
+
+def test_an_op_with_shapes_has_no_jvp_unless_it_declares_one():
+    assert Op("double", double, double_vjp, shapes=(((2,),),)).jvp is None
+
+
+def test_a_jvp_with_other_inputs_than_forward_is_refused_naming_both():
+    with pytest.raises(OpError, match=r"jvp must take \(xp, tangents, out, x\).*takes \(xp, tangents, out, y\)"):
+        Op("double", double, double_vjp, jvp=wrong_inputs_jvp)
+    with pytest.raises(OpError, match="jvp must be callable or None"):
+        Op("double", double, double_vjp, jvp=3)
