@@ -13,6 +13,7 @@ lowest and highest round. Both ways are checked to agree before timing.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -72,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         fwd, rev = hvp(f, primals, tangents), reverse_over_reverse(f, primals, tangents)
         for a, b in zip(fwd, rev):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
-        per_round = timed({"fwd": lambda: hvp(f, primals, tangents), "rev": lambda: reverse_over_reverse(f, primals, tangents)},
-                          rounds, block)
+        per_round = timed({"fwd": functools.partial(hvp, f, primals, tangents),
+                           "rev": functools.partial(reverse_over_reverse, f, primals, tangents)}, rounds, block)
         mid, low, high = ratio(per_round, "fwd", "rev")
         times = [sorted(per_round[k])[len(per_round[k]) // 2] * 1e3 for k in ("fwd", "rev")]
         print(f"{name:<48} {times[0]:>19.3f} ms {times[1]:>19.3f} ms  {mid:.2f} [{low:.2f}-{high:.2f}]")
