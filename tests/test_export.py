@@ -599,6 +599,22 @@ def test_jax_static_parameters_are_not_differentiated():
 # -- the examples ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("framework_name", "env"), [("torch", {}), ("jax", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})])
+def test_distributed_training_with_an_exported_activation_equals_one_process(framework_name, env):
+    """examples/distributed_{torch,jax}.py: DDP over 2 gloo processes, jax.pmap over 2 host devices; the parameters
+    after 5 SGD steps equal those of one process on the whole batch. Run as the docs say, in a fresh process."""
+    framework = pytest.importorskip(framework_name)
+    if framework_name == "torch" and not framework.distributed.is_available():
+        pytest.skip("this torch build has no torch.distributed")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environ = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, os.path.join(root, "examples", f"distributed_{framework_name}.py")],
+                         capture_output=True, text=True, env=environ, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    difference = float(run.stdout.split(":")[-1])
+    assert difference <= 1e-12, run.stdout
+
+
 @pytest.mark.parametrize("framework_name", list(FRAMEWORKS))
 def test_the_example_trains_a_model_with_an_exported_plugin_activation(framework_name):
     pytest.importorskip(framework_name)
