@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,21 +64,24 @@ def cases(quick: bool) -> dict[str, tuple[Callable, list[Any], list[Any]]]:
     return found
 
 
+def row(name: str, f: Callable[..., Value], primals: list[Any], tangents: list[Any], rounds: int, block: float) -> str:
+    """One case: both ways checked to agree, then timed side by side; the line of the table."""
+    for a, b in zip(hvp(f, primals, tangents), reverse_over_reverse(f, primals, tangents)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
+    per_round = timed({"fwd": functools.partial(hvp, f, primals, tangents),
+                       "rev": functools.partial(reverse_over_reverse, f, primals, tangents)}, rounds, block)
+    mid, low, high = ratio(per_round, "fwd", "rev")
+    fwd, rev = (statistics.median(per_round[k]) * 1e3 for k in ("fwd", "rev"))
+    return f"{name:<48} {fwd:>19.3f} ms {rev:>19.3f} ms  {mid:.2f} [{low:.2f}-{high:.2f}]"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and sizes (a smoke run)")
-    args = parser.parse_args(argv)
-    rounds, block = (3, 0.1) if args.quick else (9, 0.5)
+    quick = parser.parse_args(argv).quick
     print(f"{'case':<48} {'forward over reverse':>22} {'reverse over reverse':>22}  ratio (fwd/rev) [spread]")
-    for name, (f, primals, tangents) in cases(args.quick).items():
-        fwd, rev = hvp(f, primals, tangents), reverse_over_reverse(f, primals, tangents)
-        for a, b in zip(fwd, rev):
-            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
-        per_round = timed({"fwd": functools.partial(hvp, f, primals, tangents),
-                           "rev": functools.partial(reverse_over_reverse, f, primals, tangents)}, rounds, block)
-        mid, low, high = ratio(per_round, "fwd", "rev")
-        times = [sorted(per_round[k])[len(per_round[k]) // 2] * 1e3 for k in ("fwd", "rev")]
-        print(f"{name:<48} {times[0]:>19.3f} ms {times[1]:>19.3f} ms  {mid:.2f} [{low:.2f}-{high:.2f}]")
+    for name, case in cases(quick).items():
+        print(row(name, *case, *((3, 0.1) if quick else (9, 0.5))))
     return 0
 
 
