@@ -109,14 +109,19 @@ def _push(node: Value, known: dict[int, Any]) -> Any:
     Python floats compute (see ``microreg.value._as_floats``), as the forward and the vjp are.
     """
     inputs = _inputs(node)
-    ts, datas, found = [], [], False
+    ts, datas, found, scalar = [], [], False, type(node.data) is float
     for p in inputs:
         if type(p) is Value:
             t, d = known.get(id(p)), p.data
-            found = found or t is not None
+            if t is not None:
+                found = True
         else:
             t, d = None, p
-        ts.append(t)
+        if type(d) is float:
+            ts.append(0.0 if t is None else t)
+        else:
+            scalar = False
+            ts.append(np.zeros_like(d) if t is None else t)
         datas.append(d)
     if not found:
         return None
@@ -125,8 +130,8 @@ def _push(node: Value, known: dict[int, Any]) -> Any:
     if op.jvp is None:
         raise TypeError(f"op {op.name!r} has no jvp: an op with shapes (not elementwise) declares its own, "
                         "Op(..., jvp=...), for forward mode")
-    ts = tuple(zeros_like(d) if t is None else t for t, d in zip(ts, datas))
-    if type(node.data) is float and all(type(d) is float for d in datas):  # the scalar path, tested first: the common case
+    ts = tuple(ts)
+    if scalar:  # every input and the output floats: the common case, tested first
         try:
             t = op.jvp(SCALAR, ts, node.data, *datas, **params)
             if type(t) is float and t - t == 0.0:

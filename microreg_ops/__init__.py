@@ -1,8 +1,9 @@
 """The core primitives of microreg, shipped as a plugin like any other (entry point ``microreg_ops``).
 
 Each op is a forward and a vjp written against ``xp``; the vjp receives the output too, so exp
-reuses it. Forward mode's jvp is derived from the vjp for the elementwise ops; dot and the ops on
-whole arrays declare theirs. Convention at non-differentiable points: the vjp takes the value PyTorch uses (relu'(0) =
+reuses it. Forward mode's jvp is derived from the vjp for most elementwise ops; the arithmetic
+operators, dot and the ops on whole arrays declare theirs (the derived one would run the vjp once per
+input: twice as many products for mul). Convention at non-differentiable points: the vjp takes the value PyTorch uses (relu'(0) =
 0, maximum's gradient split evenly at a tie), declared as a ``Kink`` and checked by the audit.
 
 Every function of xp that is differentiable has an op here (log1p, whose domain x > -1 no op can
@@ -28,12 +29,22 @@ def add_vjp(xp, g, out, x, y):
     return g, g
 
 
+def add_jvp(xp, tangents, out, x, y):
+    tx, ty = tangents
+    return tx + ty
+
+
 def sub(xp, x, y):
     return x - y
 
 
 def sub_vjp(xp, g, out, x, y):
     return g, -g
+
+
+def sub_jvp(xp, tangents, out, x, y):
+    tx, ty = tangents
+    return tx - ty
 
 
 def mul(xp, x, y):
@@ -44,6 +55,11 @@ def mul_vjp(xp, g, out, x, y):
     return g * y, g * x
 
 
+def mul_jvp(xp, tangents, out, x, y):
+    tx, ty = tangents
+    return tx * y + x * ty
+
+
 def div(xp, x, y):
     return x / y
 
@@ -52,12 +68,21 @@ def div_vjp(xp, g, out, x, y):
     return g / y, -g * out / y
 
 
+def div_jvp(xp, tangents, out, x, y):
+    tx, ty = tangents
+    return tx / y - ty * out / y  # the vjp's two terms, as they are computed there
+
+
 def neg(xp, x):
     return -x
 
 
 def neg_vjp(xp, g, out, x):
     return (-g,)
+
+
+def neg_jvp(xp, tangents, out, x):
+    return -tangents[0]
 
 
 def pow(xp, x, *, n):
@@ -364,11 +389,11 @@ def reduce_sum_jvp(xp, tangents, out, x, *, axis=None):
 
 
 OPS = (
-    Op("add", add, add_vjp),
-    Op("sub", sub, sub_vjp),
-    Op("mul", mul, mul_vjp),
-    Op("div", div, div_vjp, domains=("real", "nonzero")),
-    Op("neg", neg, neg_vjp),
+    Op("add", add, add_vjp, jvp=add_jvp),
+    Op("sub", sub, sub_vjp, jvp=sub_jvp),
+    Op("mul", mul, mul_vjp, jvp=mul_jvp),
+    Op("div", div, div_vjp, jvp=div_jvp, domains=("real", "nonzero")),
+    Op("neg", neg, neg_vjp, jvp=neg_jvp),
     Op("pow", pow, pow_vjp, domains=("positive",), examples=({"n": 2}, {"n": 3}, {"n": -1}, {"n": 0.5}, {"n": 2.5}, {"n": 0}),
        accuracy=Accuracy(16, "torch's own float32 pow kernel (which the export calls) gives 0 for x ** -2 beyond x = 1.8e19, where "
                              "the result is a subnormal float32", up_to=1.8e19, dtype="float32")),
