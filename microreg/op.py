@@ -245,6 +245,7 @@ def derived_jvp(vjp: Callable[..., tuple]) -> Callable[..., Any]:
         return 0 * out if total is None else total
 
     jvp.__name__ = jvp.__qualname__ = f"{getattr(vjp, '__name__', 'vjp')}_transposed"
+    jvp.transposes = vjp  # type: ignore[attr-defined]  # marks it derived: at a unit tangent it computes what the vjp does at g = 1
     return jvp
 
 
