@@ -139,10 +139,12 @@ def _torch(op: Op) -> Callable:
                   for c, x, need in zip(cotangents, xs, ctx.needs_input_grad)),
                 *(None for _ in names))
 
-    # a class named after the op, so that a tensor's grad_fn reads <geluBackward>; torch.func.vmap's rule generated
-    Function = type(op.name, (torch.autograd.Function,), {
-        "forward": staticmethod(forward), "setup_context": staticmethod(setup_context),
-        "backward": staticmethod(backward), "jvp": staticmethod(jvp), "generate_vmap_rule": True})
+    # a class named after the op, so that a tensor's grad_fn reads <geluBackward>; torch.func.vmap's rule generated.
+    # Two: torch.compile cannot trace a Function that defines jvp, so what it traces has none (no forward mode there).
+    rules = {"forward": staticmethod(forward), "setup_context": staticmethod(setup_context),
+             "backward": staticmethod(backward), "generate_vmap_rule": True}
+    Function = type(op.name, (torch.autograd.Function,), {**rules, "jvp": staticmethod(jvp)})
+    Traced = type(op.name, (torch.autograd.Function,), rules)
 
     def exported(*inputs: Any, **params: Any) -> Any:
         static = _static(op, inputs, params)
@@ -154,7 +156,7 @@ def _torch(op: Op) -> Callable:
             # nothing to differentiate, as inside another op's forward: the forward itself, since torch.compile
             # cannot trace a Function applied with static parameters inside another Function's forward
             return forward(*tensors, *static)
-        return Function.apply(*tensors, *static)
+        return (Traced if torch.compiler.is_compiling() else Function).apply(*tensors, *static)
 
     return _named(exported, op, "torch")
 
@@ -196,7 +198,13 @@ def _jax(op: Op) -> Callable:
     function.defjvp(rule)
 
     def exported(*inputs: Any, **params: Any) -> Any:
-        return function(*inputs, *_static(op, inputs, params))
+        static = _static(op, inputs, params)
+        traced = [k for k, v in zip(names, static) if isinstance(v, jax.core.Tracer)]
+        if traced:  # a custom_jvp would take it, and its derivative would be a silent 0
+            raise TypeError(f"{op.name}(): the static parameter(s) {traced} are traced by JAX (an argument of jax.jit, or "
+                            "differentiated): a static parameter is a number, never differentiated; under jax.jit, mark "
+                            "it static (static_argnames)")
+        return function(*inputs, *static)
 
     return _named(exported, op, "jax")
 

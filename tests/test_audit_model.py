@@ -18,8 +18,9 @@ def test_the_json_record_has_op_plugin_verdict_accuracy_and_checks_per_input(aud
     data = json.loads(json.dumps(audited("div").to_json()))
     assert (data["op"], data["plugin"], data["verdict"]) == ("div", "microreg_ops", "proved")
     assert [i["input"] for i in data["inputs"]] == ["x", "y"]
-    assert {c["kind"] for c in data["inputs"][1]["checks"]} == {"symbolic", "central-difference", "second-derivative", "graph"}
-    assert {c["kind"] for c in data["checks"]} == {"scalar", "array", "branch", "accuracy"}
+    assert {c["kind"] for c in data["inputs"][1]["checks"]} == {"symbolic", "central-difference", "second-derivative", "graph",
+                                                               "jvp"}
+    assert {c["kind"] for c in data["checks"]} == {"scalar", "array", "branch", "accuracy", "jvp-engine"}
     accuracy = data["accuracy"]
     assert (accuracy["verdict"], accuracy["bound_ulps"], accuracy["declared"]) == ("accurate", DEFAULT_ULPS, None)
     assert set(accuracy["worst"]) >= {"what", "backend", "at", "exact", "computed", "ulps", "condition", "excess"}
