@@ -231,12 +231,12 @@ class Op:
         return f"Op({self.signature})"
 
 
-def derived_jvp(vjp: Callable[..., tuple]) -> Callable[..., Any]:
+def derived_jvp(vjp: Callable[..., tuple[Any, ...]]) -> Callable[..., Any]:
     """The jvp of an elementwise op, from its vjp: the vjp is linear in g, so its cotangent for input i at g = t_i is
     t_i * d out / d x_i, and the output's tangent is the sum of these over the inputs (a None cotangent is zero). Each
     tangent stands where a cotangent would, of the same type, so the vjp runs as it always does (exact on symbols)."""
 
-    def jvp(xp: Any, tangents: tuple, out: Any, *inputs: Any, **params: Any) -> Any:
+    def jvp(xp: Any, tangents: tuple[Any, ...], out: Any, *inputs: Any, **params: Any) -> Any:
         total = None
         for i, t in enumerate(tangents):
             part = vjp(xp, t, out, *inputs, **params)[i]
