@@ -25,6 +25,7 @@ from .value import (
     _restore_fp,
     _short,
     grad,
+    postorder,
     zeros_like,
 )
 
@@ -52,7 +53,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     outs = tuple(result) if isinstance(result, tuple | list) else (result,)
     token = _raise_fp()
     try:
-        for node in _order(outs):
+        for node in postorder(outs):
             if node._fn is not None:
                 t = _push(node, known)
                 if t is not None:
@@ -78,28 +79,6 @@ def hvp(f: Callable[..., Value], primals: Sequence[Any], tangents: Sequence[Any]
         return tuple(grad(f(*xs), list(xs), create_graph=True))
 
     return list(jvp(gradient, primals, tangents)[1])
-
-
-def _order(roots: Sequence[Any]) -> list[Value]:
-    """The nodes of the graph below roots, each after its inputs (an iterative depth-first search: no recursion limit)."""
-    order: list[Value] = []
-    seen: set[int] = set()
-    for root in roots:
-        if type(root) is not Value or id(root) in seen:
-            continue
-        seen.add(id(root))
-        stack = [(root, iter(_inputs(root)))]
-        while stack:
-            node, pending = stack[-1]
-            for p in pending:
-                if type(p) is Value and id(p) not in seen:
-                    seen.add(id(p))
-                    stack.append((p, iter(_inputs(p))))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-    return order
 
 
 def _push(node: Value, known: dict[int, Any]) -> Any:

@@ -57,6 +57,7 @@ from .value import (
     _run,
     _short,
     _vjp,
+    postorder,
     zeros_like,
 )
 
@@ -133,7 +134,7 @@ class _Program:
         self._compile(loss, inputs, compared)
 
     def _compile(self, loss: Value, inputs: list[Value], compared: list[tuple]) -> None:
-        nodes = _topological([loss, *(c[0] for c in compared), *(c[2] for c in compared if type(c[2]) is Value)])
+        nodes = postorder([loss, *(c[0] for c in compared), *(c[2] for c in compared if type(c[2]) is Value)])
         slot = {id(v): i for i, v in enumerate(nodes)}
         ins = {id(v) for v in inputs}
         self.loss = slot[id(loss)]
@@ -349,20 +350,3 @@ def _kind(d: Any) -> Any:
     return d.shape if type(d) is np.ndarray else type(d)
 
 
-def _topological(roots: list[Value]) -> list[Value]:
-    """Every Value the roots depend on, each after its inputs (iterative depth-first post-order)."""
-    order, seen, stack = [], set(), [(r, False) for r in reversed(roots)]
-    while stack:
-        v, done = stack.pop()
-        if done:
-            order.append(v)
-            continue
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
-        stack.append((v, True))
-        a, b = v._a, v._b
-        for x in reversed(a if b is _MANY else () if v._fn is None else (a,) if b is None else (a, b)):
-            if type(x) is Value and id(x) not in seen:
-                stack.append((x, False))
-    return order

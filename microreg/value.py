@@ -356,6 +356,24 @@ def _inputs(node: Value) -> tuple:
     return a if b is _MANY else () if node._fn is None else (a,) if b is None else (a, b)
 
 
+def postorder(roots: Sequence[Any], keep: set[int] | None = None) -> list[Value]:
+    """Every Value the roots depend on, each after its inputs (an iterative depth-first post-order: no recursion
+    limit); with keep, only the Values whose ids it holds below the roots. Numbers among the roots are skipped."""
+    order: list[Value] = []
+    seen: set[int] = set()
+    stack = [(r, False) for r in reversed(roots) if type(r) is Value]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+        elif id(node) not in seen:
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((p, False) for p in reversed(_inputs(node))
+                         if type(p) is Value and id(p) not in seen and (keep is None or id(p) in keep))
+    return order
+
+
 def _node(data: Any, fn: Op | _Bound, a: Any, b: Any) -> Value:
     """A new graph node: data made by fn from a and b (b None for a unary op), grad 0."""
     node = _new(Value)

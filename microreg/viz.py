@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .plugins import install_hint
-from .value import Value, _inputs, _record
+from .value import Value, _inputs, _record, postorder
 
 FORMATS = ("svg", "png", "pdf")
 # The programs that lay a graph out, in order of preference. graphviz-pure writes svg and png, not pdf.
@@ -43,19 +43,7 @@ def nodes(value: Value, limit: int | None = None) -> list[Value]:
     ``limit``, only the ``limit`` Values nearest to ``value`` (breadth first from it)."""
     if not isinstance(value, Value):
         raise TypeError(f"expected a Value whose graph to draw, got {value!r} ({type(value).__name__})")
-    kept = None if limit is None else _nearest(value, limit)
-    order: list[Value] = []
-    visited: set[int] = set()
-    stack: list[tuple[Value, bool]] = [(value, False)]
-    while stack:  # iterative depth-first post-order: a graph may be deeper than Python's recursion limit
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-        elif id(node) not in visited:
-            visited.add(id(node))
-            stack.append((node, True))
-            stack.extend((p, False) for p in reversed(node.parents) if id(p) not in visited and (kept is None or id(p) in kept))
-    return order
+    return postorder((value,), None if limit is None else _nearest(value, limit))
 
 
 def _nearest(value: Value, limit: int) -> set[int]:
