@@ -193,9 +193,9 @@ class Search:
         forwards, vjps = self.candidates("forward"), self.candidates("vjp")
         while record.accuracy == "inaccurate":
             part = _part(record)
-            if part == "forward":
+            if part == "forward":  # with the derivatives of the new forward first: those the audit proves at once
                 options = [(r, (f, v)) for r, f in forwards.items()
-                           for v in (vjp, *(d for k, d in vjps.items() if k.removesuffix(OVER) == r), self.derived(f))]
+                           for v in (self.derived(f), *(d for k, d in vjps.items() if k.removesuffix(OVER) == r), vjp)]
             else:
                 options = [(r, (f, v)) for r, v in vjps.items() for f in (forward, forwards.get(r.removesuffix(OVER)))]
             for rule, (new_forward, new_vjp) in options:
@@ -210,7 +210,7 @@ class Search:
                 if source in seen:
                     continue
                 seen.add(source)
-                if not self.mends(new, record):
+                if not self.mends(new, record, (new_forward is not None, new_vjp is not None)):
                     self.failed.append(f"{rule}: still wrong at the worst point")
                     continue
                 if new_forward is not None and not self.equal(new, forward_source):
@@ -242,38 +242,43 @@ class Search:
             return None
         return [_no_distributions(self.sp, self.sp.diff(on_symbols, x)) for x in self.xs]
 
-    def mends(self, new: Op, record: OpAudit) -> bool:
-        """Whether new computes the part of record's worst result right (within 1e-9 relative of the exact value) at its
-        point and, for one input, at PROBES, through the engine as the accuracy audit does: a cheap test that spares the
-        audit of a candidate that cannot pass it. Exact values by mpmath at 600 and 1200 bits; a point where the two
-        differ, or give 0 (a cancellation deeper than that), is not tried."""
+    def mends(self, new: Op, record: OpAudit, rewritten: tuple[bool, bool]) -> bool:
+        """Whether new computes the result of record's worst right (within 1e-9 relative of the exact value) at its point
+        and at PROBES (pairs of them for two inputs), and each result of the parts it rewrote (``rewritten``: its forward,
+        its vjp) at PROBES too, through the engine as the accuracy audit does: a cheap test that spares the audit of a
+        candidate that cannot pass it. Exact values by mpmath at 600 and 1200 bits; a point where the two differ, or give
+        0 (a cancellation deeper than that), is not tried."""
+        import itertools
+
         import mpmath
 
         sp = self.sp
         check = max((c for c in record.checks if c.kind == "accuracy" and c.worst), key=lambda c: c.worst["excess"])
         what = check.worst["what"]
-        k = 0 if what == "forward" else 1 + self.op.inputs.index(what.removeprefix("vjp for "))
-        exact = sp.lambdify(self.xs, (self.forward if k == 0 else self.derivatives[k - 1]).xreplace(
-            {self.params[n]: _exact(sp, v) for n, v in check.params.items()}), modules="mpmath")
-        points = [tuple(check.worst["at"].values())]
-        if self.op.arity == 1:
-            points += [(v,) for v in PROBES if accuracy.INSIDE_DOMAIN[self.op.domains[0]](v)]
-        for point in points:
+        worst = 0 if what == "forward" else 1 + self.op.inputs.index(what.removeprefix("vjp for "))
+        parts = sorted({worst, *([0] if rewritten[0] else []), *(range(1, self.op.arity + 1) if rewritten[1] else [])})
+        at = {self.params[n]: _exact(sp, v) for n, v in check.params.items()}
+        exact = sp.lambdify(self.xs, [e.xreplace(at) for e in (self.forward, *self.derivatives)], modules="mpmath")
+        inside = [[v for v in PROBES if accuracy.INSIDE_DOMAIN[d](v)] for d in self.op.domains]
+        for n, point in enumerate([tuple(check.worst["at"].values()), *itertools.product(*inside)]):
             values = []
             for bits in (600, 1200):
                 with mpmath.workprec(bits):
                     try:
-                        values.append(mpmath.mpmathify(exact(*map(mpmath.mpf, point))))
+                        values.append([mpmath.mpmathify(v) for v in exact(*map(mpmath.mpf, point))])
                     except (ArithmeticError, TypeError, ValueError):
                         values.append(None)
-            low, high = values
-            if (low is None or high is None or high == 0 or not (mpmath.isfinite(high) and mpmath.im(high) == 0)
-                    or abs(low - high) > abs(high) * 2.0 ** -80):
+            if None in values:
                 continue
-            want = float(mpmath.re(high)) if abs(high) <= accuracy.MAX_FLOAT else None
-            got = engine(new, check.params, list(point), 1.0)[k]
-            if want is not None and (not isinstance(got, float) or abs(got - want) > 1e-9 * abs(want) + 1e-300):
-                return False
+            got = engine(new, check.params, list(point), 1.0)
+            for k in parts if n else [worst]:
+                low, high = values[0][k], values[1][k]
+                if (high == 0 or not (mpmath.isfinite(high) and mpmath.im(high) == 0)
+                        or abs(low - high) > abs(high) * 2.0 ** -80 or abs(high) > accuracy.MAX_FLOAT):
+                    continue
+                want = float(mpmath.re(high))
+                if not isinstance(got[k], float) or abs(got[k] - want) > 1e-9 * abs(want) + 1e-300:
+                    return False
         return True
 
     def why(self) -> str:
@@ -526,6 +531,17 @@ def _log_of_product(sp: Any, p: Any, t: Any, a: Any) -> Any:
     return total
 
 
+def _by_sign(sp: Any, e: Any) -> Any:
+    """An expression in |x| or sign(x), x an input, simplified for x > 0 and for x < 0 apart, where both come to one
+    expression in |x| (x sign(x) is |x|: the derivative of x / (1 + |x|), a difference that cancels, is 1 / (1 + |x|)**2)."""
+    found = sorted({s.args[0] for s in e.atoms(sp.Abs, sp.sign) if s.args[0].is_Symbol}, key=sp.default_sort_key)
+    if not found:
+        return None
+    x, p = found[0], sp.Dummy("p", positive=True)
+    pos, neg = (sp.factor(sp.cancel(sp.simplify(e.xreplace({x: s * p})))).xreplace({p: sp.Abs(x)}) for s in (1, -1))
+    return pos if pos != e and sp.cancel(pos - neg) == 0 else None
+
+
 def _clamped(sp: Any, e: Any) -> Any:
     """In each branch of a Piecewise chosen by x > c (or <, >=, <=), x as maximum(x, c) (minimum): the branch is computed
     for every x, so it must stay finite where the other branch is the one used."""
@@ -617,6 +633,7 @@ RULES: tuple[tuple[str, Callable[[Any, Any], Any]], ...] = (
     ("hypot scaled by the larger input", _scaled_hypot),
     ("log near 1 as log1p of expm1", _log_near_one),
     ("exponentials of several inputs as one", _one_exponential),
+    ("simplified for each sign of an input", _by_sign),
     ("in exp(-|u|), with clamped branches", lambda sp, e: _clamped(sp, _in_exp_of_minus_abs(sp, e) or e)),
 )
 
@@ -796,6 +813,8 @@ def _pow(sp: Any, small: set, e: Any) -> str:
         return f"xp.sqrt({_bare(b)})"
     if n == -sp.S.Half:
         return f"(1 / xp.sqrt({_bare(b)}))"
+    if n.is_Integer and -4 <= n < 0:  # 1 / b / b: no b * b that overflows
+        return "(1 / " + " / ".join([b] * int(-n)) + ")"
     if n.is_Integer and n < 0:
-        return f"(1 / {_pow(sp, small, base ** -n)})" if -n > 1 else f"(1 / {b})"
+        return f"(1 / {_pow(sp, small, base ** -n)})"
     return f"xp.pow({b}, {_src(sp, small, n)})"

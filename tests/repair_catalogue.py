@@ -233,8 +233,4 @@ NAMES = ("sigmoid tanh tanh_by_sigmoid softplus softplus_beta swish swish_by_out
 CATALOGUE = tuple(Op(name, globals()[name], globals()[f"{name}_vjp"], **DECLARED.get(name, {})) for name in NAMES)
 
 #: Ops of the catalogue the rules do not repair yet, and why (a test fails if one is listed and repaired).
-UNREPAIRED: dict[str, str] = {
-    "softsign": "SymPy's derivative of x / (1 + |x|) comes as a difference that cancels for large |x|, and the rules print "
-                "no candidate as 1 / (1 + |x|) / (1 + |x|); the worst-input search (issue 20) finds each candidate wrong "
-                "near |x| = 1e16, which the grid missed (the repair bounds it: accurate up to 1e100 as written)",
-}
+UNREPAIRED: dict[str, str] = {}

@@ -108,6 +108,19 @@ def test_diagnose_names_the_intermediate_that_underflows_and_the_hint_says_how_t
     assert "cancellation" in search.hint([])
 
 
+@needs_wider
+def test_diagnose_names_only_what_leaves_float64s_range_not_what_is_computed_from_it():
+    def softplus(xp, x):
+        return xp.log(1 + xp.exp(x))
+
+    def softplus_vjp(xp, g, out, x):
+        return (g * xp.exp(x) / (1 + xp.exp(x)),)
+
+    said = search.diagnose(probe_of(Op("naive_softplus", softplus, softplus_vjp)), (709.79,))
+    assert any(s.startswith("`exp(x)` in the forward overflows") for s in said), said
+    assert not any(s.startswith("`log(") for s in said), said  # inf only because exp(x) is: its own value is 709.79
+
+
 def test_a_right_rule_stays_accurate_under_the_search():
     from microreg import audit
 

@@ -377,7 +377,9 @@ def climb(probe: Probe, starts: np.ndarray, effort: Effort, rng: np.random.Gener
 
 def diagnose(probe: Probe, point: tuple[float, ...]) -> list[str]:
     """Words for each intermediate that underflows (to 0 or a subnormal) or overflows in float64 at point, with its value
-    in extended precision (where that is no wider than float64: each subnormal or infinite intermediate)."""
+    in extended precision (where that is no wider than float64: each subnormal or infinite intermediate). An
+    intermediate whose value in extended precision is in float64's normal range is not named: it is inf or 0 only
+    because what it was computed from is (`log(1 + exp(x))` after `exp(x)` overflows)."""
     if not probe.usable:
         return []
     p = np.array([point], dtype=np.float64)
@@ -390,10 +392,16 @@ def diagnose(probe: Probe, point: tuple[float, ...]) -> list[str]:
         got, exact = status(np.ravel(t.v)[:1])[0], np.ravel(e.v)[0]
         if EXTENDED is np.float64 and got in (SUBNORMAL, INFINITE):
             said.setdefault((role, t.expr), f"`{t.expr}` in the {role} {words[got]}")
-        elif EXTENDED is not np.float64 and got != NORMAL and exact != 0 and np.isfinite(exact):
+        elif EXTENDED is not np.float64 and got != NORMAL and exact != 0 and np.isfinite(exact) and _beyond_normal(exact):
             value = np.format_float_scientific(exact, precision=5, trim="-")
             said.setdefault((role, t.expr), f"`{t.expr}` in the {role} {words[got]} ({value} in wider precision)")
     return list(said.values())[:4]
+
+
+def _beyond_normal(exact: Any) -> bool:
+    """Whether an extended-precision value lies outside float64's normal range (below its smallest normal, or above
+    its largest float)."""
+    return bool(abs(exact) < SMALLEST_NORMAL or abs(exact) > np.finfo(np.float64).max)
 
 
 def _fmt(probe: Probe, p: np.ndarray) -> str:
