@@ -52,8 +52,8 @@ INSIDE_DOMAIN: dict[str, Callable[[float], bool]] = {
 class Miss:
     """One float64 result against its exact value: which result, on which backend, where, and how far off."""
 
-    what: str  # "forward" or "vjp for x"
-    backend: str  # "scalar" or "array"
+    what: str  # "forward", "vjp for x" or "jvp for x"
+    backend: str  # "scalar", "array" or FORWARD_MODE
     at: dict[str, float]
     exact: float  # the float64 nearest to the exact value
     computed: float | None  # None when the backend raised
@@ -90,7 +90,9 @@ class Measurement:
 
 
 Backend = Callable[[list[tuple[float, ...]]], list[list[Any]]]
-"""Runs an op at points: per point, the forward and each cotangent (g = 1) as floats, or a string saying what failed."""
+"""Runs an op at points: per point, the forward and each cotangent (g = 1) as floats, or a string saying what failed.
+The backend named ``FORWARD_MODE`` gives the output's tangent for a unit tangent in each input instead of the cotangents."""
+FORWARD_MODE = "forward mode"
 
 
 def bound(declared: Accuracy | None) -> float:
@@ -133,9 +135,10 @@ def measure(xs: Sequence[Any], domains: Sequence[str], forward: Any, breaks: Seq
         args = [tuple(map(mpmath.mpf, p)) for p in points]  # floats are exact in mpmath: converted once, used by every quantity
         values = [[_evaluate(mpmath, f, a) for f in exact] for a in args]
         inputs = [str(x) for x in xs]
-        names = ["forward", *(f"vjp for {n}" for n in inputs)]
         result = Measurement(bound(declared))
         for backend, run in backends.items():
+            mode = "jvp" if backend == FORWARD_MODE else "vjp"  # the derivative for input x, in the mode the backend runs
+            names = ["forward", *(f"{mode} for {n}" for n in inputs)]
             computed = run(points)
             for p, a, exact_row, got_row in zip(points, args, values, computed):
                 floats = [_in_range(e) for e in exact_row]
@@ -145,8 +148,8 @@ def measure(xs: Sequence[Any], domains: Sequence[str], forward: Any, breaks: Seq
                 subnormal = 0 < abs(floats[0]) < SMALLEST_NORMAL  # a vjp reusing out cannot beat out's own precision
                 overflowing = any(e is not None and f is None for e, f in zip(exact_row[1:], floats[1:]))
                 for k, (what, e, e_float, got) in enumerate(zip(names, exact_row, floats, got_row)):
-                    if e_float is None or (k and (on_break or subnormal)):
-                        continue
+                    if e_float is None or (k and (on_break or subnormal)) or (not k and mode == "jvp"):
+                        continue  # (forward mode runs the same forward, measured on the other backends)
                     if k and overflowing and isinstance(got, str):
                         continue  # another cotangent overflows float64 here: the vjp may well raise for all of them
                     miss = _miss(what, backend, dict(zip(inputs, p)), e_float, got, found[p])

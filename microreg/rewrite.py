@@ -21,7 +21,8 @@ from typing import Any
 
 from . import accuracy
 from .audit import OpAudit, audit_op
-from .audit.numeric import engine
+from .audit.measure import declares_jvp
+from .audit.numeric import engine, forward_mode
 from .audit.symbols import ASSUMPTIONS
 from .op import REQUIRED, Accuracy, Op
 from .plugins import registry
@@ -66,10 +67,11 @@ class RepairResult:
     def describe(self) -> str:
         """The result in words, with the source or the declaration to paste."""
         worst = f"worst before: {_worst(self.before)}" + (f"\n    after: {_worst(self.after)}" if self.after else "")
+        parts = "forward, vjp and jvp" if self.op is not None and declares_jvp(self.op) else "forward and vjp"
         if self.status == "repaired":
             return (f"{self.name}: a rewrite, proved equal and accurate ({'; '.join(self.changes)}; "
                     f"{self.tried} candidate(s) audited in {self.seconds:.1f} s)\n    {worst}\n"
-                    f"  paste in place of the op's forward and vjp:\n\n{textwrap.indent(self.source, '    ')}\n")
+                    f"  paste in place of the op's {parts}:\n\n{textwrap.indent(self.source, '    ')}\n")
         if self.status == "bounded":
             return (f"{self.name}: no rewrite found accurate ({self.reason}); the op is accurate for |inputs| up to "
                     f"{self.up_to:g}: declare it\n    {worst}\n\n    Op({self.name!r}, ..., {self.declaration})\n")
@@ -134,7 +136,7 @@ def _bounded(op: Op, first: OpAudit, result: RepairResult, budget: float | None)
         mid = (lo + hi) // 2
         reason = f"inaccurate beyond |inputs| = {sizes[mid]:g}: {_worst(first.worst())}"
         declared = Accuracy(bound, reason, up_to=sizes[mid])
-        candidate = _like(op, op.forward, op.vjp, declared)
+        candidate = _like(op, op.forward, op.vjp, declared, op.jvp if declares_jvp(op) else None)
         record = audit_op(candidate, budget=budget)
         if record.verdict == "proved" and record.accuracy == "accurate":
             best, lo = (candidate, record, declared), mid + 1
@@ -148,10 +150,11 @@ def _bounded(op: Op, first: OpAudit, result: RepairResult, budget: float | None)
     result.declaration = f"accuracy=Accuracy({declared.ulps:g}, {declared.reason!r}, up_to={declared.up_to!r})"
 
 
-def _like(op: Op, forward: Callable, vjp: Callable, declared: Accuracy | None) -> Op:
-    """op with another forward and vjp and the accuracy declared: its name, domains, kinks, parameters and the rest kept."""
+def _like(op: Op, forward: Callable, vjp: Callable, declared: Accuracy | None, jvp: Callable | None = None) -> Op:
+    """op with another forward, vjp and jvp (None: derived from the vjp) and the accuracy declared: its name, domains,
+    kinks, parameters and the rest kept."""
     return Op(op.name, forward, vjp, domains=op.domains, kinks=op.kinks, examples=op.examples, doc=op.doc,
-              arities=op.arities, shapes=op.shapes, accuracy=declared)
+              arities=op.arities, shapes=op.shapes, accuracy=declared, jvp=jvp)
 
 
 class Unrepairable(Exception):
@@ -185,35 +188,39 @@ class Search:
         self.derivatives = [_no_distributions(sp, sp.diff(self.forward, x)) for x in self.xs]
 
     def run(self, first: OpAudit) -> tuple[Op, OpAudit, str] | None:
-        """Greedy: rewrite the part (forward or vjp) where the worst result is, alone or with the other part rewritten by
-        the same rule, and keep the first candidate that is proved and accurate or moves the worst result to the other
-        part; again until accurate, or out of candidates."""
-        forward, vjp, record, kept, seen = None, None, first, None, set()
+        """Greedy: rewrite the part (forward, vjp or a declared jvp) where the worst result is, alone or with the other
+        parts rewritten by the same rule, and keep the first candidate that is proved and accurate or moves the worst
+        result to another part; again until accurate, or out of candidates. A part left as it is is None."""
+        forward, vjp, jvp, record, kept, seen = None, None, None, first, None, set()
         start = time.perf_counter()
         forwards, vjps = self.candidates("forward"), self.candidates("vjp")
         while record.accuracy == "inaccurate":
             part = _part(record)
             if part == "forward":  # with the derivatives of the new forward first: those the audit proves at once
-                options = [(r, (f, v)) for r, f in forwards.items()
+                options = [(r, (f, v, jvp)) for r, f in forwards.items()
                            for v in (self.derived(f), *(d for k, d in vjps.items() if k.removesuffix(OVER) == r), vjp)]
-            else:
-                options = [(r, (f, v)) for r, v in vjps.items() for f in (forward, forwards.get(r.removesuffix(OVER)))]
-            for rule, (new_forward, new_vjp) in options:
+            elif part == "vjp":  # a declared jvp rewritten the same way too, first
+                options = [(r, (f, v, v if same else jvp)) for r, v in vjps.items()
+                           for f in (forward, forwards.get(r.removesuffix(OVER)))
+                           for same in ((True, False) if declares_jvp(self.op) else (False,))]
+            else:  # a declared jvp: the output's tangent from the derivatives as the vjp's candidates have them
+                options = [(r, (forward, vjp, d)) for r, d in vjps.items()]
+            for rule, parts in options:
                 if self.tried >= MAX_TRIES or time.perf_counter() - start > MAX_SECONDS:
                     self.failed.append(f"stopped after {self.tried} candidates and {time.perf_counter() - start:.0f} s")
                     return None
                 try:
-                    new, source, forward_source = self.build(new_forward, new_vjp)
+                    new, source, forward_source = self.build(*parts)
                 except Unprintable as exc:
                     self.failed.append(f"{rule}: {exc}")
                     continue
                 if source in seen:
                     continue
                 seen.add(source)
-                if not self.mends(new, record, (new_forward is not None, new_vjp is not None)):
+                if not self.mends(new, record, tuple(p is not None for p in parts)):
                     self.failed.append(f"{rule}: still wrong at the worst point")
                     continue
-                if new_forward is not None and not self.equal(new, forward_source):
+                if parts[0] is not None and not self.equal(new, forward_source):
                     self.failed.append(f"{rule}: its forward is not proved equal to the op's")
                     continue
                 self.tried += 1
@@ -222,10 +229,10 @@ class Search:
                     self.failed.append(f"{rule}: {got.verdict}")
                     continue
                 if got.accuracy == "accurate" or _part(got) != part:
-                    changed = [p for p, old, now in (("forward", forward, new_forward), ("vjp", vjp, new_vjp)) if old is not now]
+                    changed = [p for p, old, now in zip(PARTS, (forward, vjp, jvp), parts) if old is not now]
                     self.changes = [c for c in self.changes if c.split(":")[0] not in changed]
                     self.changes += [f"{p}: {rule}" for p in changed]
-                    forward, vjp, record, kept = new_forward, new_vjp, got, (new, got, source)
+                    (forward, vjp, jvp), record, kept = parts, got, (new, got, source)
                     break
                 self.failed.append(f"{rule}: still inaccurate ({_worst(got.worst())})")
             else:
@@ -242,24 +249,24 @@ class Search:
             return None
         return [_no_distributions(self.sp, self.sp.diff(on_symbols, x)) for x in self.xs]
 
-    def mends(self, new: Op, record: OpAudit, rewritten: tuple[bool, bool]) -> bool:
+    def mends(self, new: Op, record: OpAudit, rewritten: tuple[bool, ...]) -> bool:
         """Whether new computes the result of record's worst right (within 1e-9 relative of the exact value) at its point
         and at PROBES (pairs of them for two inputs), and each result of the parts it rewrote (``rewritten``: its forward,
-        its vjp) at PROBES too, through the engine as the accuracy audit does: a cheap test that spares the audit of a
-        candidate that cannot pass it. Exact values by mpmath at 600 and 1200 bits; a point where the two differ, or give
-        0 (a cancellation deeper than that), is not tried."""
+        its vjp, its jvp) at PROBES too, through the engine as the accuracy audit does: a cheap test that spares the audit
+        of a candidate that cannot pass it. Exact values by mpmath at 600 and 1200 bits; a point where the two differ, or
+        give 0 (a cancellation deeper than that), is not tried."""
         import itertools
 
         import mpmath
 
-        sp = self.sp
+        sp, inputs = self.sp, self.op.inputs
         check = max((c for c in record.checks if c.kind == "accuracy" and c.worst), key=lambda c: c.worst["excess"])
-        what = check.worst["what"]
-        worst = 0 if what == "forward" else 1 + self.op.inputs.index(what.removeprefix("vjp for "))
-        parts = sorted({worst, *([0] if rewritten[0] else []), *(range(1, self.op.arity + 1) if rewritten[1] else [])})
+        names = [["forward"], *([f"{mode} for {n}" for n in inputs] for mode in ("vjp", "jvp"))]
+        checked = {name for part, done in zip(names, rewritten) if done for name in part}
         at = {self.params[n]: _exact(sp, v) for n, v in check.params.items()}
         exact = sp.lambdify(self.xs, [e.xreplace(at) for e in (self.forward, *self.derivatives)], modules="mpmath")
         inside = [[v for v in PROBES if accuracy.INSIDE_DOMAIN[d](v)] for d in self.op.domains]
+        units = [[float(i == j) for j in range(self.op.arity)] for i in range(self.op.arity)]
         for n, point in enumerate([tuple(check.worst["at"].values()), *itertools.product(*inside)]):
             values = []
             for bits in (600, 1200):
@@ -270,14 +277,17 @@ class Search:
                         values.append(None)
             if None in values:
                 continue
-            got = engine(new, check.params, list(point), 1.0)
-            for k in parts if n else [worst]:
+            got = dict(zip(names[0] + names[1], engine(new, check.params, list(point), 1.0)))
+            for what in {check.worst["what"], *checked} if n else {check.worst["what"]}:
+                k = 0 if what == "forward" else 1 + inputs.index(what.split(" for ")[1])
                 low, high = values[0][k], values[1][k]
                 if (high == 0 or not (mpmath.isfinite(high) and mpmath.im(high) == 0)
                         or abs(low - high) > abs(high) * 2.0 ** -80 or abs(high) > accuracy.MAX_FLOAT):
                     continue
                 want = float(mpmath.re(high))
-                if not isinstance(got[k], float) or abs(got[k] - want) > 1e-9 * abs(want) + 1e-300:
+                if what not in got:  # a jvp: forward mode, at a unit tangent in its input
+                    got[what] = forward_mode(new, check.params, list(point), units[k - 1])[1]
+                if not isinstance(got[what], float) or abs(got[what] - want) > 1e-9 * abs(want) + 1e-300:
                     return False
         return True
 
@@ -302,32 +312,36 @@ class Search:
                     found[name + how] = new if part == "vjp" else new[0]
         return found
 
-    def build(self, forward: Any, vjp: Any) -> tuple[Op, str, str]:
-        """The op with the forward expression (None: the op's own) and the derivatives (None: the op's own vjp); the
-        source of both to paste, and of the forward alone."""
+    def build(self, forward: Any, vjp: Any, jvp: Any = None) -> tuple[Op, str, str]:
+        """The op with the forward expression, the derivatives for its vjp and for its jvp (each None: the op's own);
+        the source of all three (the jvp where the op declares one) to paste, and of the forward alone."""
         op, sp = self.op, self.sp
         params = "".join(f", {k}" if d is REQUIRED else f", {k}={d!r}" for k, d in op.params.items())
         params = f", *{params}" if params else ""
         inputs = ", ".join(op.inputs)
-        written = []
+        written = {}
         if forward is not None:
-            written.append(f"def {op.forward.__name__}(xp, {inputs}{params}):\n"
-                           + _body(sp, [forward], self._names(), "return {}"))
+            written["forward"] = (f"def {op.forward.__name__}(xp, {inputs}{params}):\n"
+                                  + _body(sp, [forward], self._names(), "return {}"))
         if vjp is not None:
             cotangents = ", ".join("None" if d == 0 else "g * ({})" for d in vjp) + ("," if len(vjp) == 1 else "")
-            written.append(f"def {op.vjp.__name__}(xp, g, out, {inputs}{params}):\n"
-                           + _body(sp, [d for d in vjp if d != 0], self._names(), f"return ({cotangents})"))
-        code = "\n\n".join(written)
+            written["vjp"] = (f"def {op.vjp.__name__}(xp, g, out, {inputs}{params}):\n"
+                              + _body(sp, [d for d in vjp if d != 0], self._names(), f"return ({cotangents})"))
+        if jvp is not None and declares_jvp(op):
+            terms = " + ".join(f"tangents[{i}] * ({{}})" for i, d in enumerate(jvp) if d != 0) or "0 * out"
+            written["jvp"] = (f"def {op.jvp.__name__}(xp, tangents, out, {inputs}{params}):\n"
+                              + _body(sp, [d for d in jvp if d != 0], {*self._names(), "tangents"}, f"return {terms}"))
+        code = "\n\n".join(written.values())
         filename = f"<repair of {op.name}>"
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)  # tracebacks show the code
         namespace: dict[str, Any] = {}
         exec(compile(code, filename, "exec"), namespace)  # noqa: S102 - the code printed above from SymPy expressions
-        own = [_own_source(op.forward) if forward is None else written[0].strip(),
-               _own_source(op.vjp) if vjp is None else written[-1].strip()]
+        fns = {part: namespace[getattr(op, part).__name__] if part in written else getattr(op, part) for part in PARTS}
+        own = [written[part].strip() if part in written else _own_source(fns[part])
+               for part in PARTS if part != "jvp" or declares_jvp(op)]
         if None in own:
             raise Unprintable("the op's own source is not available to paste beside the rewrite")
-        new = _like(op, op.forward if forward is None else namespace[op.forward.__name__],
-                    op.vjp if vjp is None else namespace[op.vjp.__name__], op.accuracy)
+        new = _like(op, fns["forward"], fns["vjp"], op.accuracy, fns["jvp"] if declares_jvp(op) else None)
         return new, "\n\n\n".join(own), own[0]
 
     def _names(self) -> set[str]:
@@ -354,9 +368,12 @@ class Search:
         return True
 
 
+PARTS = ("forward", "vjp", "jvp")
+
+
 def _part(record: OpAudit) -> str:
-    """Which part of the op gives the worst result: its forward or its vjp."""
-    return "forward" if record.worst()["what"] == "forward" else "vjp"
+    """Which part of the op gives the worst result: its forward, its vjp or its jvp."""
+    return record.worst()["what"].split(" for ")[0]
 
 
 def _plugin(op: Op) -> str | None:

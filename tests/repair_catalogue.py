@@ -1,7 +1,7 @@
 """The repair catalogue: ops written as a textbook writes them, proved but inaccurate in float64, for tests/test_rewrite.py.
 
-Each is a naive-but-right rule: the audit proves it and finds it inaccurate. ``UNREPAIRED`` lists those the
-rewrite rules cannot yet repair, with the reason.
+Each is a naive-but-right rule: the audit proves it and finds it inaccurate (in its forward, its vjp, or the jvp it
+declares for forward mode). ``UNREPAIRED`` lists those the rewrite rules cannot yet repair, with the reason.
 """
 
 from __future__ import annotations
@@ -217,6 +217,30 @@ def logaddexp_vjp(xp, g, out, a, b):
     return (g * xp.exp(a) / (xp.exp(a) + xp.exp(b)), g * xp.exp(b) / (xp.exp(a) + xp.exp(b)))
 
 
+def tanh_jvp(xp, x):
+    return xp.tanh(x)
+
+
+def tanh_jvp_vjp(xp, g, out, x):
+    return tanh_sech_vjp(xp, g, out, x)  # the vjp as inaccurate as the jvp declared beside it
+
+
+def tanh_jvp_jvp(xp, tangents, out, x):
+    return tangents[0] * (1 - out * out)  # a declared jvp from out: 0 where tanh rounds to 1
+
+
+def div_jvp(xp, a, b):
+    return a / b
+
+
+def div_jvp_vjp(xp, g, out, a, b):
+    return (g / b, -g * a / b / b)  # accurate: only the jvp is naive
+
+
+def div_jvp_jvp(xp, tangents, out, a, b):
+    return tangents[0] / b - tangents[1] * a / (b * b)
+
+
 #: What an op of the catalogue declares besides its forward and vjp (each named <op> and <op>_vjp above).
 DECLARED: dict[str, dict] = {
     "softplus_beta": {"examples": ({"beta": 1.0}, {"beta": 0.5})},
@@ -227,9 +251,11 @@ DECLARED: dict[str, dict] = {
     "selu": {"kinks": (Kink(0.0, SELU_SCALE * SELU_ALPHA),)},
     "celu": {"examples": ({"alpha": 1.0}, {"alpha": 2.0})},
     "log1p": {"domains": ("nonnegative",)},
+    "tanh_jvp": {"jvp": tanh_jvp_jvp},
+    "div_jvp": {"domains": ("real", "nonzero"), "jvp": div_jvp_jvp},
 }
 NAMES = ("sigmoid tanh tanh_by_sigmoid softplus softplus_beta swish swish_by_out logsigmoid mish gelu softsign div hypot isru "
-         "elu selu celu expm1 log1p logcosh tanh_exp sigmoid_exp elu_by_out tanh_sech logaddexp").split()
+         "elu selu celu expm1 log1p logcosh tanh_exp sigmoid_exp elu_by_out tanh_sech logaddexp tanh_jvp div_jvp").split()
 CATALOGUE = tuple(Op(name, globals()[name], globals()[f"{name}_vjp"], **DECLARED.get(name, {})) for name in NAMES)
 
 #: Ops of the catalogue the rules do not repair yet, and why (a test fails if one is listed and repaired).

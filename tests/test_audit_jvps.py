@@ -55,3 +55,22 @@ def test_an_op_on_arrays_without_a_jvp_is_audited_with_its_jvp_skipped():
     record = audit.audit_op(op, measure=False)
     assert record.verdict == "proved"
     assert [c.verdict for c in record.checks if c.kind == "jvp"] == ["skipped"]
+
+
+def test_a_declared_jvp_that_is_proved_but_inaccurate_fails_the_accuracy_check_naming_forward_mode():
+    """A jvp proved right but computed from out (1 - out**2, which is 0 where tanh rounds to 1) is measured in forward
+    mode, at a unit tangent per input, as the vjp is at g = 1; the derived jvp is measured with the vjp."""
+    def tanh_vjp(xp, g, out, x):
+        e = xp.exp(-xp.abs(x))
+        s = 2 * e / (1 + e * e)
+        return (g * (s * s),)
+
+    def naive_jvp(xp, tangents, out, x):
+        return tangents[0] * (1 - out * out)
+
+    naive = audit.audit_op(Op("tanh_naive_jvp", lambda xp, x: xp.tanh(x), tanh_vjp, jvp=naive_jvp))
+    assert (naive.verdict, naive.accuracy) == ("proved", "inaccurate"), naive.report()
+    assert naive.worst()["what"] == "jvp for x" and naive.worst()["backend"] == "forward mode", naive.worst()
+    assert "and in forward mode are off by more than" in naive.report()
+    derived = audit.audit_op(Op("tanh_derived_jvp", lambda xp, x: xp.tanh(x), tanh_vjp))
+    assert derived.accuracy == "accurate" and "forward mode" not in derived.report(), derived.report()

@@ -12,7 +12,7 @@ from .. import accuracy
 from ..op import Op
 from . import search
 from .model import Check
-from .numeric import batch, engine
+from .numeric import batch, engine, forward_mode
 from .symbols import Case, OpFailed, on_symbols
 
 
@@ -36,12 +36,15 @@ def accuracy_check(case: Case) -> list[Check]:
         if case.checks_kinks:
             breaks = [b | {k.at[j] for k in op.kinks} for j, b in enumerate(breaks)]
         backends = {"scalar": _scalar(op, params), "array": _batch(op, params)}
+        if declares_jvp(op):  # a derived jvp computes what the vjp does (unit tangents): measured with it
+            backends[accuracy.FORWARD_MODE] = _forward_mode(op, params)
         probe = search.Probe(op, params, case.resolver, case.domains)
         effort = search.THOROUGH if case.thorough else search.DEFAULT
         m = accuracy.measure(case.elements, case.domains, forward, breaks, backends, op.accuracy_in(),
                              lambda grid: search.search(probe, grid, effort))
         fix = search.hint(search.diagnose(probe, tuple(m.worst.at.values()))) if m.misses else ""
-        return [judged(op, params, m, "on the scalar and array backends", fix=fix)]
+        where = "on the scalar and array backends" + (" and in forward mode" if declares_jvp(op) else "")
+        return [judged(op, params, m, where, fix=fix)]
     m = accuracy.measure(case.elements, case.domains, forward, [set() for _ in case.elements], {"array": _shaped(case, float(c))},
                          op.accuracy_in())
     return [judged(op, params, m, "(sum(c * out) and its gradient, the vjp for g = c)", case.at_shapes)]
@@ -57,6 +60,21 @@ def _scalar(op: Op, params: dict) -> accuracy.Backend:
 def _batch(op: Op, params: dict) -> accuracy.Backend:
     def run(points: list[tuple[float, ...]]) -> list[list[Any]]:
         return batch(op, params, points, 1.0)
+
+    return run
+
+
+def declares_jvp(op: Op) -> bool:
+    """Whether op has a jvp of its own (not the one derived from its vjp)."""
+    return op.jvp is not None and getattr(op.jvp, "transposes", None) is not op.vjp
+
+
+def _forward_mode(op: Op, params: dict) -> accuracy.Backend:
+    """The op in forward mode (``microreg.jvp``): per point, the output's tangent for a unit tangent in each input, the
+    others 0 (and in place of the forward None: forward mode runs the same forward, which the other backends measure)."""
+    def run(points: list[tuple[float, ...]]) -> list[list[Any]]:
+        units = [[float(i == j) for j in range(op.arity)] for i in range(op.arity)]
+        return [[None, *(forward_mode(op, params, list(p), t)[1] for t in units)] for p in points]
 
     return run
 

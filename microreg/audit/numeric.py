@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..forward import jvp
 from ..value import Value, apply, grad
 from .model import Check, close, floats, fmt_at
 from .proofs import products
@@ -32,6 +33,15 @@ def engine(op: Any, params: dict, datas: list[Any], g: Any) -> list[Any]:
         return [out.data, *grad(_total(out, g), values)]
     except Exception as exc:
         return [out.data, *[f"raises {type(exc).__name__}: {exc}"] * len(values)]
+
+
+def forward_mode(op: Any, params: dict, datas: list[Any], tangents: list[Any]) -> list[Any]:
+    """[forward, the output's tangent] of op at datas along tangents, as ``microreg.jvp`` computes them; where it fails,
+    both entries say why (a str)."""
+    try:
+        return list(jvp(lambda *xs: apply(op, xs, params), datas, tangents))
+    except Exception as exc:
+        return [f"raises {type(exc).__name__}: {exc}"] * 2
 
 
 def _total(v: Value, w: Any) -> Value:
