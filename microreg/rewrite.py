@@ -323,14 +323,15 @@ class Search:
         if forward is not None:
             written["forward"] = (f"def {op.forward.__name__}(xp, {inputs}{params}):\n"
                                   + _body(sp, [forward], self._names(), "return {}"))
+        # g and each tangent inside the product, divided last: g / b, where g * (1 / b) overflows for a subnormal b
         if vjp is not None:
-            cotangents = ", ".join("None" if d == 0 else "g * ({})" for d in vjp) + ("," if len(vjp) == 1 else "")
+            cotangents = ", ".join("None" if d == 0 else "{}" for d in vjp) + ("," if len(vjp) == 1 else "")
             written["vjp"] = (f"def {op.vjp.__name__}(xp, g, out, {inputs}{params}):\n"
-                              + _body(sp, [d for d in vjp if d != 0], self._names(), f"return ({cotangents})"))
+                              + _body(sp, [sp.Symbol("g") * d for d in vjp if d != 0], self._names(), f"return ({cotangents})"))
         if jvp is not None and declares_jvp(op):
-            terms = " + ".join(f"tangents[{i}] * ({{}})" for i, d in enumerate(jvp) if d != 0) or "0 * out"
+            terms = [sp.Symbol(f"tangents[{i}]") * d for i, d in enumerate(jvp) if d != 0]
             written["jvp"] = (f"def {op.jvp.__name__}(xp, tangents, out, {inputs}{params}):\n"
-                              + _body(sp, [d for d in jvp if d != 0], {*self._names(), "tangents"}, f"return {terms}"))
+                              + _body(sp, [sp.Add(*terms)], {*self._names(), "tangents"}, "return {}" if terms else "return 0 * out"))
         code = "\n\n".join(written.values())
         filename = f"<repair of {op.name}>"
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)  # tracebacks show the code
@@ -797,14 +798,17 @@ def _as_float(r: Any) -> bool:
 
 
 def _mul(sp: Any, small: set, e: Any) -> str:
-    """A product: exponentials first, then the coefficient, then the other factors, then one division per factor of the
-    denominator (a / (b * b) as a / b / b). exp(-|x|) * 4 * x is 0 where the exponential is, where 4 * x * exp(-|x|)
-    may be inf * 0; and 0.5 * x * sqrt(2) stays finite where x * sqrt(2) * 0.5 overflows."""
+    """A product: g (or a tangent) first, exponentials next, then the coefficient, then the other factors, then one
+    division per factor of the denominator (a / (b * b) as a / b / b, and g / b, not g * (1 / b), which overflows for a
+    subnormal b). exp(-|x|) * 4 * x is 0 where the exponential is, where 4 * x * exp(-|x|) may be inf * 0; and
+    0.5 * x * sqrt(2) stays finite where x * sqrt(2) * 0.5 overflows."""
     coeff, factors = e.as_coeff_mul()
-    first, other, den = [], [], []
+    lead, first, other, den = [], [], [], []
     for f in factors:
         base, n = f.as_base_exp()
-        if n.is_Integer and n < 0:
+        if f.is_Symbol and (f.name == "g" or f.name.startswith("tangents[")):  # the chain rule's factor, as one writes it
+            lead.append(f.name)
+        elif n.is_Integer and n < 0:
             den += [_src(sp, small, base)] * int(-n) if -n <= 4 else [_pow(sp, small, base ** -n)]
         elif n == -sp.S.Half:
             den.append(f"xp.sqrt({_bare(_src(sp, small, base))})")
@@ -815,7 +819,7 @@ def _mul(sp: Any, small: set, e: Any) -> str:
         coefficient, den = [str(size.p)] if size.p != 1 else [], [str(size.q), *den]
     else:
         coefficient = [_src(sp, small, size)] if size != 1 else []
-    out = " * ".join(first + coefficient + other) or "1"
+    out = " * ".join(lead + first + coefficient + other) or "1"
     if den:
         out = f"{out} / " + " / ".join(den)
     return f"(-{out})" if coeff < 0 else f"({out})"
