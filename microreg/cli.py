@@ -19,7 +19,7 @@ from xml.etree import ElementTree
 
 from . import accuracy, demo, export, newplugin, plugins, trace
 from .audit import ACCURACY_VERDICTS, DEFAULT_BUDGET, ENV_BUDGET, ENV_WORKERS, VERDICTS, OpAudit, audit, dtypes, load_failures
-from .audit.run import audit_jax, audit_torch
+from .audit.run import traced as traced_audit
 from .op import DOMAINS, REQUIRED, Kink, Op, OpError
 from .opregistry import PluginError, PluginWarning
 from .plugins import __version__, registry
@@ -176,17 +176,19 @@ def _kink(text: str) -> Kink:
         raise argparse.ArgumentTypeError(f"must be AT=GRAD, two numbers (0=0: at 0 the derivative given is 0), got {text}") from None
 
 
-def _traced(args: argparse.Namespace) -> list[OpAudit] | None:
-    """The audits of the --jax and --torch functions; None (having said why) where one cannot be loaded or traced."""
-    records = []
+def _traced(args: argparse.Namespace) -> dict[str, tuple[Op, OpAudit]] | None:
+    """The --jax and --torch functions traced into ops, and their audits, by title; None (having said why) where one
+    cannot be loaded or traced."""
+    found = {}
     for framework, path, kinks, domain in args.traced:
-        runs = audit_jax if framework == "jax" else audit_torch
+        tracer = trace.jax if framework == "jax" else trace.torch
         try:
-            records.append(runs(trace.load(path), domains=domain, kinks=tuple(kinks), title=path, order=args.order, budget=args.budget))
+            op = tracer(trace.load(path), domains=domain, kinks=tuple(kinks))
+            found[path] = op, traced_audit(op, framework, path, order=args.order, budget=args.budget)
         except (trace.TraceError, OpError, ImportError) as exc:
             print(f"microreg audit: --{framework} {path}: {exc}", file=sys.stderr)
             return None
-    return records
+    return found
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -218,9 +220,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
                                                                   budget=args.budget, workers=args.workers, thorough=args.thorough)
     if unknown or not (names or traced) or refused:  # a plugin that failed to load fails the run: it may hold the op asked for,
         records += failures  # and in strict mode every plugin must load
-    records += traced
+    records += [record for _, record in traced.values()]
     summary = _summary(records, time.perf_counter() - start)
-    repairs = _suggest(records, args.budget) if args.suggest else {}
+    repairs = _suggest(records, args.budget, {title: op for title, (op, _) in traced.items()}) if args.suggest else {}
     _print(records, args.format, args.strict, summary, repairs)
     return 1 if unknown or any(r.fails(args.strict) for r in records) else 0
 
@@ -274,13 +276,13 @@ def _is_failure(record: OpAudit) -> bool:
     return any(c.kind == "load" for c in record.checks)
 
 
-def _suggest(records: list[OpAudit], budget: float | None) -> dict[str, RepairResult]:
-    """The repair of each op the audit proves and finds inaccurate, by name (`--suggest`)."""
+def _suggest(records: list[OpAudit], budget: float | None, traced: dict[str, Op]) -> dict[str, RepairResult]:
+    """The repair of each op the audit proves and finds inaccurate, registered or traced (by title), by name (`--suggest`)."""
     found = {}
     for r in records:
-        if r.verdict == "proved" and r.accuracy == "inaccurate" and r.op in registry:
+        if r.verdict == "proved" and r.accuracy == "inaccurate" and (r.op in registry or r.op in traced):
             print(f"suggest: repairing {r.op}", file=sys.stderr, flush=True)
-            found[r.op] = repair(r.op, budget=budget, audited=r)
+            found[r.op] = repair(traced.get(r.op) or r.op, budget=budget, audited=r)
     return found
 
 

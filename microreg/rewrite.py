@@ -2,7 +2,7 @@
 
 ``repair(op)`` reads the op's forward and its derivatives as SymPy expressions, rewrites them with a few
 rules (the table ``RULES``: the float64 habits docs/plugins.md teaches), prints each candidate back as Python
-source against ``xp``, and audits it with the public audit (``microreg.audit.audit_op``). A candidate is kept
+source against ``xp``, and audits it with the public audit (``microreg.audit.audit``). A candidate is kept
 only if its forward is proved equal to the op's own, its vjp is proved (the audit: the derivative of that
 forward, so the op's own derivative) and the audit finds it accurate. When no rewrite is, the result gives the
 largest ``up_to`` the audit accepts instead, as the declaration to paste.
@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import accuracy
-from .audit import OpAudit, audit_op
+from . import accuracy, trace
+from .audit import OpAudit, audit
 from .audit.measure import declares_jvp
 from .audit.numeric import engine, forward_mode
 from .audit.symbols import ASSUMPTIONS
@@ -67,11 +67,15 @@ class RepairResult:
     def describe(self) -> str:
         """The result in words, with the source or the declaration to paste."""
         worst = f"worst before: {_worst(self.before)}" + (f"\n    after: {_worst(self.after)}" if self.after else "")
-        parts = "forward, vjp and jvp" if self.op is not None and declares_jvp(self.op) else "forward and vjp"
+        parts = "the op's forward, vjp and jvp" if self.op is not None and declares_jvp(self.op) else "the op's forward and vjp"
+        lead = f"paste in place of {parts}"
+        if self.op is not None and _traced(self.op):  # no plugin code to paste into: the rule as a plugin writes it
+            lead = (f"as a plugin's forward and vjp, to register as Op(NAME, {self.name}, {self.name}_vjp) under a name of "
+                    "your own (microreg.export.torch or microreg.export.jax hands it back to the framework)")
         if self.status == "repaired":
             return (f"{self.name}: a rewrite, proved equal and accurate ({'; '.join(self.changes)}; "
                     f"{self.tried} candidate(s) audited in {self.seconds:.1f} s)\n    {worst}\n"
-                    f"  paste in place of the op's {parts}:\n\n{textwrap.indent(self.source, '    ')}\n")
+                    f"  {lead}:\n\n{textwrap.indent(self.source, '    ')}\n")
         if self.status == "bounded":
             return (f"{self.name}: no rewrite found accurate ({self.reason}); the op is accurate for |inputs| up to "
                     f"{self.up_to:g}: declare it\n    {worst}\n\n    Op({self.name!r}, ..., {self.declaration})\n")
@@ -95,7 +99,7 @@ def repair(op: Op | str, *, budget: float | None = None, audited: OpAudit | None
     """
     start = time.perf_counter()
     op = registry.get(op) if isinstance(op, str) else op
-    first = audited if audited is not None else audit_op(op, budget=CANDIDATE_BUDGET if budget is None else budget)
+    first = audited if audited is not None else _audit(op, CANDIDATE_BUDGET if budget is None else budget)
     result = RepairResult(op.name, "unrepaired", before=first.worst())
     if first.verdict != "proved" or first.accuracy != "inaccurate":
         result.status = "accurate" if first.verdict == "proved" and first.accuracy == "accurate" else "unrepaired"
@@ -137,7 +141,7 @@ def _bounded(op: Op, first: OpAudit, result: RepairResult, budget: float | None)
         reason = f"inaccurate beyond |inputs| = {sizes[mid]:g}: {_worst(first.worst())}"
         declared = Accuracy(bound, reason, up_to=sizes[mid])
         candidate = _like(op, op.forward, op.vjp, declared, op.jvp if declares_jvp(op) else None)
-        record = audit_op(candidate, budget=budget)
+        record = _audit(candidate, budget, traced=_traced(op))
         if record.verdict == "proved" and record.accuracy == "accurate":
             best, lo = (candidate, record, declared), mid + 1
         else:
@@ -224,7 +228,7 @@ class Search:
                     self.failed.append(f"{rule}: its forward is not proved equal to the op's")
                     continue
                 self.tried += 1
-                got = audit_op(new, budget=self.budget, plugin=_plugin(self.op))
+                got = _audit(new, self.budget, _plugin(self.op), traced=_traced(self.op))
                 if got.verdict != "proved":
                     self.failed.append(f"{rule}: {got.verdict}")
                     continue
@@ -319,26 +323,27 @@ class Search:
         params = "".join(f", {k}" if d is REQUIRED else f", {k}={d!r}" for k, d in op.params.items())
         params = f", *{params}" if params else ""
         inputs = ", ".join(op.inputs)
-        written = {}
+        written, names = {}, _function_names(op)
         if forward is not None:
-            written["forward"] = (f"def {op.forward.__name__}(xp, {inputs}{params}):\n"
+            written["forward"] = (f"def {names['forward']}(xp, {inputs}{params}):\n"
                                   + _body(sp, [forward], self._names(), "return {}"))
         # g and each tangent inside the product, divided last: g / b, where g * (1 / b) overflows for a subnormal b
         if vjp is not None:
             cotangents = ", ".join("None" if d == 0 else "{}" for d in vjp) + ("," if len(vjp) == 1 else "")
-            written["vjp"] = (f"def {op.vjp.__name__}(xp, g, out, {inputs}{params}):\n"
+            written["vjp"] = (f"def {names['vjp']}(xp, g, out, {inputs}{params}):\n"
                               + _body(sp, [sp.Symbol("g") * d for d in vjp if d != 0], self._names(), f"return ({cotangents})"))
         if jvp is not None and declares_jvp(op):
             terms = [sp.Symbol(f"tangents[{i}]") * d for i, d in enumerate(jvp) if d != 0]
-            written["jvp"] = (f"def {op.jvp.__name__}(xp, tangents, out, {inputs}{params}):\n"
+            written["jvp"] = (f"def {names['jvp']}(xp, tangents, out, {inputs}{params}):\n"
                               + _body(sp, [sp.Add(*terms)], {*self._names(), "tangents"}, "return {}" if terms else "return 0 * out"))
         code = "\n\n".join(written.values())
         filename = f"<repair of {op.name}>"
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)  # tracebacks show the code
         namespace: dict[str, Any] = {}
         exec(compile(code, filename, "exec"), namespace)  # noqa: S102 - the code printed above from SymPy expressions
-        fns = {part: namespace[getattr(op, part).__name__] if part in written else getattr(op, part) for part in PARTS}
-        own = [written[part].strip() if part in written else _own_source(fns[part])
+        fns = {part: namespace[names[part]] if part in written else getattr(op, part) for part in PARTS}
+        theirs = _traced_sources(op)
+        own = [written[part].strip() if part in written else theirs[part] if theirs else _own_source(fns[part])
                for part in PARTS if part != "jvp" or declares_jvp(op)]
         if None in own:
             raise Unprintable("the op's own source is not available to paste beside the rewrite")
@@ -370,6 +375,37 @@ class Search:
 
 
 PARTS = ("forward", "vjp", "jvp")
+
+
+def _audit(op: Op, budget: float | None, plugin: str | None = None, traced: bool = False) -> OpAudit:
+    """The audit of op (or of a candidate), in a worker process unless it was traced from a framework: JAX is
+    multithreaded, and a worker forked after JAX has run deadlocks in its first JAX call (see ``audit.run.traced``)."""
+    return audit([op], budget=budget, plugin=plugin, workers=0 if traced or _traced(op) else 1)[0]
+
+
+def _traced(op: Op) -> bool:
+    """Whether op was traced from PyTorch or JAX (``microreg.trace``): its forward and vjp call the framework."""
+    return getattr(op.forward, "walks", None) is not None
+
+
+def _function_names(op: Op) -> dict[str, str]:
+    """The names the rewrite gives the forward, vjp and jvp: the op's own (a traced op's are <name> and <name>_vjp, as
+    ``trace.source`` writes them)."""
+    if _traced(op):
+        return {"forward": op.name, "vjp": f"{op.name}_vjp", "jvp": f"{op.name}_jvp"}
+    return {part: getattr(getattr(op, part), "__name__", part) for part in PARTS}
+
+
+def _traced_sources(op: Op) -> dict[str, str] | None:
+    """A traced op's forward and vjp as ``trace.source`` writes them, by part; None for any other op (or one that cannot
+    be written so)."""
+    if not _traced(op):
+        return None
+    try:
+        forward, vjp = trace.source(op).split("\n\n\ndef ", 1)
+    except (trace.TraceError, ValueError):
+        return None
+    return {"forward": forward.strip(), "vjp": ("def " + vjp).strip()}
 
 
 def _part(record: OpAudit) -> str:

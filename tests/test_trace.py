@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from microreg import Kink, Op, Value, cli, export, grad, trace
-from microreg.audit import audit_jax, audit_op, audit_torch
+from microreg.audit import audit, audit_jax, audit_op, audit_torch
 from microreg.backends import Scalar, Symbolic
 from microreg.plugins import registry
 
@@ -264,6 +264,32 @@ def test_cli_audits_jax_sigmoid_proved_inaccurate_with_the_worst_point_and_exits
     # the worst-input search finds x = 36.7, between the grid's 30 and 37
     assert re.search(r"worst: the scalar vjp for x at x=3\d\.\d+ gives 0\.0 \(gives 0 for a nonzero exact value\)", out)
     assert "1 op(s) audited" in out
+
+
+def test_cli_suggests_a_repair_of_a_traced_rule_and_the_remedy_names_the_command(capsys):
+    assert cli.main(["audit", "--jax", "jax.nn:sigmoid", "--suggest"]) == 1
+    out = capsys.readouterr().out
+    assert "to fix: `microreg audit --jax jax.nn:sigmoid --suggest`" in out
+    assert "sigmoid: a rewrite, proved equal and accurate" in out
+    assert "to register as Op(NAME, sigmoid, sigmoid_vjp)" in out and "def sigmoid_vjp(xp, g, out, x):" in out
+
+
+def test_a_traced_rule_is_repaired_and_handed_back_to_jax_with_its_gradient_no_longer_0():
+    """Prove someone's rule, repair it, hand it back: jax.nn.sigmoid's gradient is 0 at x = 36.7 (exact 1.1e-16); its
+    repair, written as a plugin's xp source, is proved and accurate, and exported to JAX gives the exact gradient."""
+    from microreg import repair
+
+    result = repair(trace.jax(jax.nn.sigmoid))
+    assert result.status == "repaired", result.describe()
+    namespace: dict = {}
+    exec(result.source, namespace)  # the source printed to paste, as a plugin would hold it
+    op = Op("sigmoid_repaired", namespace["sigmoid"], namespace["sigmoid_vjp"])
+    (record,) = audit([op], workers=0)  # in this process: JAX has run here, and a forked worker may deadlock
+    assert (record.verdict, record.accuracy) == ("proved", "accurate"), record.report()
+    x = 36.73680056967714
+    with jax.enable_x64(True):
+        assert float(jax.grad(jax.nn.sigmoid)(jnp.float64(x))) == 0.0
+        assert float(jax.grad(export.jax(op))(jnp.float64(x))) == pytest.approx(1.1102230246251097e-16, rel=1e-14)
 
 
 @pytest.mark.parametrize("form, expected", [

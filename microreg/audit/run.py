@@ -81,6 +81,8 @@ def traced(op: Op, framework: str, title: str, **options: Any) -> OpAudit:
     version = getattr(__import__(framework), "__version__", "")
     (record,) = audit([op], plugin=f"{framework} {version}".strip(), **options, workers=0)
     record.op = title
+    for check in record.checks:  # the remedy asks for the repair of what was traced, by the command that traces it
+        check.message = check.message.replace(f"`microreg audit --suggest {op.name}`", f"`microreg audit --{framework} {title} --suggest`")
     record.checks += [Check("constant", "passed", None, {}, f"the literal {v!r} read as {c}") for v, c in trace.constants_of(op)]
     return record
 
