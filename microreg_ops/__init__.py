@@ -204,10 +204,13 @@ def _split_at_one(xp, x):
     """|x|, 1/|x| where |x| > 1 (else 1) and |x| where |x| <= 1 (else 1): the pieces of 1 + x^2 that cannot overflow.
 
     (x * x overflows from |x| = 1.4e154 on; 1 + x^2 = x^2 (1 + r^2) with r = 1/|x|. Both branches of a
-    where are evaluated, so each is computed on an input clamped to its own side.)
+    where are evaluated, so each is computed on an input clamped to its own side, by a where switching where
+    the caller's does: minimum(|x|, 1) would tie at |x| = 1, and a tie splits the derivative, which halved the
+    second derivative there.)
     """
     a = xp.abs(x)
-    return a, 1 / xp.maximum(a, 1.0), xp.minimum(a, 1.0)
+    big = a > 1
+    return a, 1 / xp.where(big, a, 1.0), xp.where(big, 1.0, a)
 
 
 def atan(xp, x):
@@ -232,7 +235,8 @@ ASINH_TIERS = ((2.0**500, 2.0**-520), (2.0**60, 2.0**-64), (2.0**6, 2.0**-8))  #
 
 def asinh_vjp(xp, g, out, x):
     a = xp.abs(x)
-    m = xp.minimum(a, ASINH_TIERS[-1][0])
+    near = ASINH_TIERS[-1][0]
+    m = xp.where(a > near, near, a)  # clamped where the tier below switches (not minimum: see _split_at_one)
     d = 1 / xp.sqrt(1 + m * m)
     for far, scale in reversed(ASINH_TIERS):
         # s^2 is written (s * sb) * (s / sb): the float s * s would enter SymPy rounded, as the subnormal 2**-1040 prints inexactly

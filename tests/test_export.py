@@ -625,3 +625,15 @@ def test_the_example_trains_a_model_with_an_exported_plugin_activation(framework
     _, losses, accuracy = load_example(f"export_{framework_name}").train("mish", steps=100)
     assert losses[-1] < 0.1 * losses[0], losses[::10]
     assert accuracy > 0.95
+
+
+def test_jax_reverse_mode_of_a_where_is_finite_where_the_branch_not_taken_overflows():
+    """JAX's reverse mode transposes the export's jvp, so a branch of a where that is not taken still meets the cotangent:
+    hardswish's middle branch, g * (2x + 3) / 6, on an unclamped x gave 0 * inf = NaN for |x| > 32752 in float16."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    hardswish = export.jax("hardswish")
+    for dtype in (jnp.float16, jnp.bfloat16, jnp.float32):
+        for x, want in ((40000.0, 1.0), (-40000.0, 0.0), (1.0, 5 / 6)):
+            got = float(jax.grad(hardswish)(jnp.asarray(x, dtype=dtype)))
+            assert got == pytest.approx(want, rel=1e-2), (dtype, x, got)

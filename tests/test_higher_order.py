@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fakes import load_example
 
-from microreg import Value, grad
+from microreg import DomainError, Value, grad
 
 
 def test_grad_without_create_graph_returns_numbers_and_leaves_grad_alone():
@@ -95,3 +95,49 @@ def test_the_derivative_past_a_powers_degree_is_zero_at_zero(n, order):
     for _ in range(order - 1):
         (out,) = grad(out, x, create_graph=True)
     assert grad(out, x) == [0.0]  # as PyTorch and HIPS autograd give it
+
+
+POINTS = (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 20.0, -37.0, 38.5, 64.0, 2.0**60)  # where ops' branches and clamps switch
+
+
+def test_a_second_derivative_through_the_vjp_is_right_where_the_op_is_twice_differentiable(op_case):
+    """Every unary op's second derivative (its vjp differentiated by the engine) at points where vjps switch branch or clamp,
+    against the exact one (mpmath at 80 digits on the op's forward as SymPy reads it), wherever the left and right
+    second differences agree (the op is twice differentiable there; a kink is skipped). A clamp that ties at the
+    switch of the where it feeds (minimum(|x|, 1) in a branch taken at |x| = 1) halves its derivative there."""
+    import mpmath
+    import sympy as sp
+
+    from microreg.accuracy import INSIDE_DOMAIN
+    from microreg.backends import Symbolic
+    from microreg.plugins import registry
+    from microreg.value import apply
+
+    form, params = op_case
+    if form.arity != 1:
+        pytest.skip("unary ops only")
+    x = sp.Symbol("x", real=True)
+    f = sp.lambdify([x], form.forward(Symbolic(registry), x, **params), modules="mpmath")
+    wrong = []
+    for at in (p for p in POINTS if INSIDE_DOMAIN[form.domains[0]](p)):
+        with mpmath.workdps(100):
+            c = mpmath.mpf(at)
+            h = mpmath.mpf(10) ** -20 * max(1, abs(c))
+            left = (f(c) - 2 * f(c - h) + f(c - 2 * h)) / h**2
+            right = (f(c + 2 * h) - 2 * f(c + h) + f(c)) / h**2
+            floor = 1e-50 * (1 + abs(f(c)))  # below, the differences are rounding: 100 digits, h**2 = 1e-40 |x|**2
+        if abs(left - right) > 1e-6 * (1 + abs(left)):
+            continue  # a kink, or a jump in the second derivative: no second derivative to compare with
+        if max(abs(left), abs(right)) < floor or abs(left) < 1e-290:
+            continue  # too small to resolve here (erf's at 20 is 8.6e-173), or subnormal in float64
+        v = Value(at)
+        try:
+            (first,) = grad(apply(form, (v,), params), [v], create_graph=True)
+            (second,) = grad(first, [v])
+        except DomainError:
+            continue  # beyond float64 (cosh at 2**60): what the engine does there is the accuracy audit's to judge
+        exact = float((left + right) / 2)
+        scale = max(abs(exact), abs(float(first)) / max(1.0, abs(at)))  # f'' is about f' / x far out: tiny, and judged so
+        if not abs(float(second) - exact) <= 1e-8 * scale:
+            wrong.append(f"at x={at}: {float(second)!r}, exact {exact!r}")
+    assert not wrong, f"{form.name}{params or ''}: {'; '.join(wrong)}"

@@ -110,7 +110,11 @@ def hardswish(xp, x):
 
 
 def hardswish_vjp(xp, g, out, x):
-    return (xp.where(x <= -3, 0.0, xp.where(x >= 3, g, g * (2 * x + 3) / 6)),)  # not x/3 + 1/2 (PyTorch's), which cancels near -3/2
+    # not x/3 + 1/2 (PyTorch's), which cancels near -3/2; and on x clamped to the middle branch by wheres on its own
+    # conditions: JAX's reverse mode transposes the export's jvp, so the branch not taken still meets g, and
+    # 0 * (2x + 3) was NaN where 2x + 3 overflows (|x| > 32752 in float16)
+    m = xp.where(x <= -3, 0.0, xp.where(x >= 3, 0.0, x))
+    return (xp.where(x <= -3, 0.0, xp.where(x >= 3, g, g * (2 * m + 3) / 6)),)
 
 
 def prelu(xp, x, a):
