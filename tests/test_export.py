@@ -637,3 +637,15 @@ def test_jax_reverse_mode_of_a_where_is_finite_where_the_branch_not_taken_overfl
         for x, want in ((40000.0, 1.0), (-40000.0, 0.0), (1.0, 5 / 6)):
             got = float(jax.grad(hardswish)(jnp.asarray(x, dtype=dtype)))
             assert got == pytest.approx(want, rel=1e-2), (dtype, x, got)
+
+
+def test_jax_reverse_mode_of_div_keeps_a_cotangent_whose_intermediate_g_over_y_is_subnormal():
+    """div's jvp transposed by JAX: ty * out / y became g / y * out, and at x = -3.4e38, y = 9.7e37 g / y is subnormal in
+    float32, which XLA flushes to 0, where the cotangent -out / y = 3.6e-38 is a normal float32: 1.3e7 ulps."""
+    pytest.importorskip("jax")
+    pytest.importorskip("torch")  # the dtypes audit measures both exports
+    from microreg.audit import dtypes
+
+    (row,) = dtypes.audit([registry.get("div")], ["float32"])
+    gradient = row.exports["jax"][1]
+    assert gradient.ulps / max(1.0, gradient.condition) <= 16, gradient
