@@ -175,17 +175,19 @@ class Search:
     def __init__(self, op: Op, budget: float | None) -> None:
         import sympy as sp
 
-        from .backends import Symbolic
+        from .audit.symbols import Prover
 
         if op.variadic or op.shapes:
             raise Unrepairable("only elementwise ops of fixed arity are repaired")
         self.sp, self.op, self.budget = sp, op, CANDIDATE_BUDGET if budget is None else budget
         self.tried, self.changes, self.failed, self.proved = 0, [], [], {}
-        self.xp = Symbolic(registry)
+        self.prover = Prover(registry)  # its xp, and floats entered exact while op code runs on symbols (as the audit's)
+        self.xp = self.prover.xp
         self.xs = [sp.Symbol(n, **ASSUMPTIONS[d]) for n, d in zip(op.inputs, op.domains)]
         self.params = {k: sp.Symbol(k, real=True) for k in op.params}
         try:
-            self.forward = _exact(sp, op.forward(self.xp, *self.xs, **self.params))
+            with self.prover.exact_floats():
+                self.forward = _exact(sp, op.forward(self.xp, *self.xs, **self.params))
         except Exception as exc:  # noqa: BLE001 - the op's own code on symbols: anything it raises is the reason
             raise Unrepairable(f"its forward does not run on symbols with its static parameters as symbols: "
                                f"{type(exc).__name__}: {exc}") from None
@@ -248,7 +250,8 @@ class Search:
         (a + b + |a - b|) / 2 and its derivative is in sign(a - b): the form the audit can prove), or None."""
         try:
             new, _, _ = self.build(forward, None)
-            on_symbols = _exact(self.sp, new.forward(self.xp, *self.xs, **self.params))
+            with self.prover.exact_floats():
+                on_symbols = _exact(self.sp, new.forward(self.xp, *self.xs, **self.params))
         except Exception:  # noqa: BLE001 - a candidate that does not run has no derivatives
             return None
         return [_no_distributions(self.sp, self.sp.diff(on_symbols, x)) for x in self.xs]
@@ -366,7 +369,8 @@ class Search:
         for example in self.op.examples:
             at = {self.params[k]: _exact(sp, v) for k, v in example.items()}
             try:
-                got = _exact(sp, new.forward(self.xp, *self.xs, **example)).xreplace(at)
+                with self.prover.exact_floats():
+                    got = _exact(sp, new.forward(self.xp, *self.xs, **example)).xreplace(at)
             except Exception:  # noqa: BLE001 - a candidate that does not run is not equal
                 return False
             if not _zero(sp, sp.piecewise_fold(got - self.forward.xreplace(at)), self.xs):

@@ -109,15 +109,16 @@ def test_a_second_derivative_through_the_vjp_is_right_where_the_op_is_twice_diff
     import sympy as sp
 
     from microreg.accuracy import INSIDE_DOMAIN
-    from microreg.backends import Symbolic
+    from microreg.audit.symbols import Prover
     from microreg.plugins import registry
     from microreg.value import apply
 
     form, params = op_case
     if form.arity != 1:
         pytest.skip("unary ops only")
-    x = sp.Symbol("x", real=True)
-    f = sp.lambdify([x], form.forward(Symbolic(registry), x, **params), modules="mpmath")
+    x, prover = sp.Symbol("x", real=True), Prover(registry)
+    with prover.exact_floats(binary=True):  # the floats in the op's code as the binary fractions they are, as the audit
+        f = sp.lambdify([x], form.forward(prover.xp, x, **params), modules="mpmath")  # enters them (no Float cached)
     wrong = []
     for at in (p for p in POINTS if INSIDE_DOMAIN[form.domains[0]](p)):
         with mpmath.workdps(100):

@@ -632,9 +632,33 @@ def cube_by_helper_vjp(xp, g, out, x):
 
 HELPERS: tuple[Op, ...] = (Op("helper_sigmoid", stable_sigmoid, helper_sigmoid_wrong_vjp),
                            Op("helper_square", helper_square, helper_square_wrong_vjp))
+
+
+def atan_op(xp, x):
+    return xp.atan(x)
+
+
+def atan_tied_clamp_vjp(xp, g, out, x):
+    a = xp.abs(x)  # minimum(|x|, 1) ties at |x| = 1, where the where switches: its derivative is split there, halved
+    r, m = 1 / xp.maximum(a, 1.0), xp.minimum(a, 1.0)
+    return (g * xp.where(a > 1, r * r / (1 + r * r), 1 / (1 + m * m)),)
+
+
+def x_softplus(xp, x):
+    return x * (xp.relu(x) + xp.log1p(xp.exp(-xp.abs(x))))
+
+
+def x_softplus_vjp(xp, g, out, x):
+    s = xp.relu(x) + xp.log1p(xp.exp(-xp.abs(x)))  # its derivative at 0 is relu'(0) - |x|'(0) / 2: not 1/2
+    return (g * (s + x * xp.sigmoid(x)),)
+
+
 SECOND_ORDER: tuple[tuple[str, Op], ...] = (
     ("a helper op with a wrong vjp, inside the vjp", Op("softplus_by_helper", stable_softplus, softplus_by_helper_vjp)),
     ("a helper op whose vjp forgets g, inside the vjp", Op("cube_by_helper", cube, cube_by_helper_vjp)),
+    # wrong only on a break, where the op is twice differentiable but no sample point lies
+    ("a clamp tying at the switch of the where it feeds (atan's old vjp at |x| = 1)", Op("atan_tied", atan_op, atan_tied_clamp_vjp)),
+    ("two kinks' conventions at 0 inside the vjp (mish's old softplus)", Op("x_softplus", x_softplus, x_softplus_vjp)),
 )
 
 
