@@ -100,26 +100,22 @@ def test_the_derivative_past_a_powers_degree_is_zero_at_zero(n, order):
 POINTS = (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 20.0, -37.0, 38.5, 64.0, 2.0**60)  # where ops' branches and clamps switch
 
 
-def test_a_second_derivative_through_the_vjp_is_right_where_the_op_is_twice_differentiable(op_case):
-    """Every unary op's second derivative (its vjp differentiated by the engine) at points where vjps switch branch or clamp,
-    against the exact one (mpmath at 80 digits on the op's forward as SymPy reads it), wherever the left and right
-    second differences agree (the op is twice differentiable there; a kink is skipped). A clamp that ties at the
-    switch of the where it feeds (minimum(|x|, 1) in a branch taken at |x| = 1) halves its derivative there."""
+def exact_second_derivatives(form, params) -> list[tuple[float, float]]:
+    """(x, the op's exact second derivative there) for each of POINTS in its domain where the op is twice
+    differentiable: mpmath's one-sided second differences at 100 digits, on the forward as SymPy reads it, agree
+    (a kink, or a jump in the second derivative, is left out), and are large enough to resolve (erf's at 20,
+    8.6e-173, is not) and not subnormal in float64."""
     import mpmath
     import sympy as sp
 
     from microreg.accuracy import INSIDE_DOMAIN
     from microreg.audit.symbols import Prover
     from microreg.plugins import registry
-    from microreg.value import apply
 
-    form, params = op_case
-    if form.arity != 1:
-        pytest.skip("unary ops only")
     x, prover = sp.Symbol("x", real=True), Prover(registry)
     with prover.exact_floats(binary=True):  # the floats in the op's code as the binary fractions they are, as the audit
         f = sp.lambdify([x], form.forward(prover.xp, x, **params), modules="mpmath")  # enters them (no Float cached)
-    wrong = []
+    found = []
     for at in (p for p in POINTS if INSIDE_DOMAIN[form.domains[0]](p)):
         with mpmath.workdps(100):
             c = mpmath.mpf(at)
@@ -127,18 +123,33 @@ def test_a_second_derivative_through_the_vjp_is_right_where_the_op_is_twice_diff
             left = (f(c) - 2 * f(c - h) + f(c - 2 * h)) / h**2
             right = (f(c + 2 * h) - 2 * f(c + h) + f(c)) / h**2
             floor = 1e-50 * (1 + abs(f(c)))  # below, the differences are rounding: 100 digits, h**2 = 1e-40 |x|**2
-        if abs(left - right) > 1e-6 * (1 + abs(left)):
-            continue  # a kink, or a jump in the second derivative: no second derivative to compare with
-        if max(abs(left), abs(right)) < floor or abs(left) < 1e-290:
-            continue  # too small to resolve here (erf's at 20 is 8.6e-173), or subnormal in float64
+        if abs(left - right) <= 1e-6 * (1 + abs(left)) and max(abs(left), abs(right)) >= floor and abs(left) >= 1e-290:
+            found.append((at, float((left + right) / 2)))
+    return found
+
+
+def close_second(got: float, exact: float, first: float, at: float) -> bool:
+    """got within 1e-8 of exact, relative to the larger of |exact| and |f'(x)| / |x| (f'' is about f' / x far out)."""
+    return abs(got - exact) <= 1e-8 * max(abs(exact), abs(first) / max(1.0, abs(at)))
+
+
+def test_a_second_derivative_through_the_vjp_is_right_where_the_op_is_twice_differentiable(op_case):
+    """Every unary op's second derivative (its vjp differentiated by the engine) at points where vjps switch branch or
+    clamp, against the exact one (``exact_second_derivatives``). A clamp that ties at the switch of the where it feeds
+    (minimum(|x|, 1) in a branch taken at |x| = 1) halves its derivative there."""
+    from microreg.value import apply
+
+    form, params = op_case
+    if form.arity != 1:
+        pytest.skip("unary ops only")
+    wrong = []
+    for at, exact in exact_second_derivatives(form, params):
         v = Value(at)
         try:
             (first,) = grad(apply(form, (v,), params), [v], create_graph=True)
             (second,) = grad(first, [v])
         except DomainError:
             continue  # beyond float64 (cosh at 2**60): what the engine does there is the accuracy audit's to judge
-        exact = float((left + right) / 2)
-        scale = max(abs(exact), abs(float(first)) / max(1.0, abs(at)))  # f'' is about f' / x far out: tiny, and judged so
-        if not abs(float(second) - exact) <= 1e-8 * scale:
+        if not close_second(float(second), exact, float(first), at):
             wrong.append(f"at x={at}: {float(second)!r}, exact {exact!r}")
     assert not wrong, f"{form.name}{params or ''}: {'; '.join(wrong)}"
