@@ -99,6 +99,8 @@ def repair(op: Op | str, *, budget: float | None = None, audited: OpAudit | None
     """
     start = time.perf_counter()
     op = registry.get(op) if isinstance(op, str) else op
+    if not isinstance(op, Op):
+        raise TypeError(f"repair() takes an Op or the name of a registered op, got {type(op).__name__}: {op!r}")
     first = audited if audited is not None else _audit(op, CANDIDATE_BUDGET if budget is None else budget)
     result = RepairResult(op.name, "unrepaired", before=first.worst())
     if first.verdict != "proved" or first.accuracy != "inaccurate":

@@ -123,6 +123,16 @@ def test_repair_leaves_an_accurate_op_alone():
     assert (result.status, result.op, result.source) == ("accurate", None, "")
 
 
+@pytest.mark.parametrize(("given", "error", "words"), [
+    ("no_such_op", KeyError, "no op named 'no_such_op' is registered"),
+    (42, TypeError, "repair() takes an Op or the name of a registered op, got int: 42"),
+])
+def test_repair_of_what_is_no_op_is_an_error_naming_it(given, error, words):
+    with pytest.raises(error) as raised:
+        repair(given)
+    assert words in str(raised.value)
+
+
 def wrong(xp, x):
     return xp.exp(x)
 
