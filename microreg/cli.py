@@ -138,7 +138,8 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"time limit per op for the symbolic steps (default: ${ENV_BUDGET}, else {DEFAULT_BUDGET:g}; 0: none)")
     parser.add_argument("--suggest", action="store_true",
                         help="for each op proved but inaccurate, a rewrite proved equal and accurate to paste (microreg.repair), "
-                             "or the up_to to declare; with --format json, each record's 'repair'")
+                             "or the up_to to declare; with --format json, each record's 'repair'; with github and junit, "
+                             "after the op's report")
     parser.add_argument("--workers", type=_at_least(int, 0, "a number of processes, 0 or more"), default=None, metavar="N",
                         help=f"worker processes proving ops at once (default: ${ENV_WORKERS}, else one per core; 0: in this process)")
     parser.add_argument("--dtype", action="append", choices=dtypes.DTYPES, default=[], metavar="DTYPE",
@@ -291,10 +292,10 @@ def _print(records: list[OpAudit], form: str, strict: bool, summary: str, repair
         print(json.dumps([{**r.to_json(), **({"repair": repairs[r.op].to_json()} if r.op in repairs else {})} for r in records],
                          indent=2, default=str))
     elif form == "github":
-        print("\n".join(_github(r, strict) for r in records if r.problems()))
+        print("\n".join(_github(r, strict, repairs.get(r.op)) for r in records if r.problems()))
         print(f"::notice title=microreg audit::{_escape(summary)}")
     elif form == "junit":
-        print(_junit(records, strict, summary))
+        print(_junit(records, strict, summary, repairs))
     else:
         print(_render(records))
         if repairs:
@@ -336,8 +337,9 @@ def _escape(text: str, properties: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if properties else text
 
 
-def _github(record: OpAudit, strict: bool) -> str:
-    """One workflow annotation for an op with problems: an error if it fails the run, a warning otherwise, on its vjp's line."""
+def _github(record: OpAudit, strict: bool, repair: RepairResult | None = None) -> str:
+    """One workflow annotation for an op with problems: an error if it fails the run, a warning otherwise, on its vjp's
+    line; with --suggest, its repair after the report."""
     level = "error" if record.fails(strict) else "warning"
     where = ""
     op = registry.find(record.op)
@@ -347,11 +349,13 @@ def _github(record: OpAudit, strict: bool) -> str:
         if not path.startswith(".."):
             where = f"file={_escape(path, True)},line={code.co_firstlineno},"
     title = f"microreg audit: {record.op} {record.verdict}" + (f", {record.accuracy}" if record.accuracy else "")
-    return f"::{level} {where}title={_escape(title, True)}::{_escape(record.report())}"
+    text = record.report() + (f"\n\n{repair.describe()}" if repair else "")
+    return f"::{level} {where}title={_escape(title, True)}::{_escape(text)}"
 
 
-def _junit(records: list[OpAudit], strict: bool, summary: str) -> str:
-    """The records as JUnit XML, one test case per op: failure (refuted, inaccurate), error, or skipped (inconclusive)."""
+def _junit(records: list[OpAudit], strict: bool, summary: str, repairs: dict[str, RepairResult]) -> str:
+    """The records as JUnit XML, one test case per op: failure (refuted, inaccurate), error, or skipped (inconclusive);
+    with --suggest, an op's repair after its report."""
     suite = ElementTree.Element("testsuite", name="microreg audit", tests=str(len(records)),
                                 time=f"{sum(r.seconds for r in records):.3f}")
     counts = {"failure": 0, "error": 0, "skipped": 0}
@@ -364,7 +368,7 @@ def _junit(records: list[OpAudit], strict: bool, summary: str) -> str:
             first = r.problems()[0]
             element = ElementTree.SubElement(case, outcome, message=f"{first.verdict}: {first.message}"[:500], type=first.verdict)
             if outcome != "skipped":
-                element.text = r.report()
+                element.text = r.report() + (f"\n\n{repairs[r.op].describe()}" if r.op in repairs else "")
         ElementTree.SubElement(case, "system-out").text = f"verdict {r.verdict}, accuracy {r.accuracy or '-'}"
     suite.set("failures", str(counts["failure"]))
     suite.set("errors", str(counts["error"]))

@@ -182,6 +182,17 @@ def test_audit_suggest_json_carries_the_repair_of_each_inaccurate_op(register_op
     assert fix["before"]["excess"] > 16 >= fix["after"]["excess"]
 
 
+@pytest.mark.parametrize(("form", "pasted"), [("github", "%0A    def sigmoid_vjp(xp, g, out, x):%0A"),
+                                              ("junit", "\n    def sigmoid_vjp(xp, g, out, x):\n")])
+def test_audit_suggest_puts_the_repair_in_the_ci_formats_after_the_report(register_op, capsys, form, pasted):
+    """A team that runs the audit in CI with --suggest sees the source to paste in the annotation or the failure."""
+    register_op(Op("naive_sigmoid", CATALOGUE[0].forward, CATALOGUE[0].vjp))
+    assert cli.main(["audit", "naive_sigmoid", "--suggest", "--format", form]) == 1
+    out = capsys.readouterr().out
+    assert "naive_sigmoid: a rewrite, proved equal and accurate" in out and pasted in out
+    assert out.index("naive_sigmoid [accuracy] inaccurate") < out.index("naive_sigmoid: a rewrite")
+
+
 PLUGIN = '''
 from microreg import Op, hookimpl
 
