@@ -8,7 +8,7 @@ take may overflow, as in the engine; at order 2 the vjp differentiated again by 
 from __future__ import annotations
 
 import pytest
-from wrong_vjps import DRIFTING, HELPERS, SECOND_ORDER, by_name, ids
+from wrong_vjps import DRIFTING, HELPERS, ON_A_BREAK, SECOND_ORDER, by_name, ids
 
 from microreg import Op, audit, registry
 
@@ -39,7 +39,7 @@ def test_an_overflow_in_a_branch_not_taken_is_no_error_in_the_audit_as_in_the_en
     assert record.verdict == "proved", record.report()
 
 
-@pytest.mark.parametrize(("mistake", "wrong"), SECOND_ORDER, ids=ids(SECOND_ORDER))
+@pytest.mark.parametrize(("mistake", "wrong"), SECOND_ORDER + ON_A_BREAK, ids=ids(SECOND_ORDER + ON_A_BREAK))
 def test_a_second_order_only_bug_is_proved_at_order_one_and_refuted_at_order_two(mistake, wrong):
     with registry.temporary(*HELPERS):
         first, second = audit.audit_op(wrong, measure=False), audit.audit_op(wrong, order=2, measure=False)

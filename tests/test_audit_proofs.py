@@ -21,6 +21,7 @@ from wrong_vjps import (
     KINKS,
     MATH_TANH,
     NARROW,
+    ON_A_BREAK,
     RIGHT,
     SECOND_ORDER,
     SUB_TOLERANCE,
@@ -56,7 +57,7 @@ def test_a_wrong_vjp_is_refuted_with_a_counterexample_inside_the_domain(mistake,
 
 
 def test_the_catalogue_holds_every_kind_of_mistake_with_distinct_names():
-    kinds = (WRONG, UNSTABLE, NARROW, KINKS, SUB_TOLERANCE, HARD_CODED, SECOND_ORDER)
+    kinds = (WRONG, UNSTABLE, NARROW, KINKS, SUB_TOLERANCE, HARD_CODED, SECOND_ORDER, ON_A_BREAK)
     names = [op.name for kind in kinds for _, op in kind] + [op.name for op in (*RIGHT, *HELPERS, UNPROVABLE, MATH_TANH)]
     assert len(names) == len(set(names))
     assert min(map(len, kinds)) >= 2 and len(WRONG) >= 20

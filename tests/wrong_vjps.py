@@ -656,7 +656,10 @@ def x_softplus_vjp(xp, g, out, x):
 SECOND_ORDER: tuple[tuple[str, Op], ...] = (
     ("a helper op with a wrong vjp, inside the vjp", Op("softplus_by_helper", stable_softplus, softplus_by_helper_vjp)),
     ("a helper op whose vjp forgets g, inside the vjp", Op("cube_by_helper", cube, cube_by_helper_vjp)),
-    # wrong only on a break, where the op is twice differentiable but no sample point lies
+)
+#: Wrong at second order only on a break, where the op is twice differentiable but no sample point lies: the audit
+#: checks the breaks (``numeric._on_breaks``); microreg.testing's sample points keep away from them.
+ON_A_BREAK: tuple[tuple[str, Op], ...] = (
     ("a clamp tying at the switch of the where it feeds (atan's old vjp at |x| = 1)", Op("atan_tied", atan_op, atan_tied_clamp_vjp)),
     ("two kinks' conventions at 0 inside the vjp (mish's old softplus)", Op("x_softplus", x_softplus, x_softplus_vjp)),
 )
@@ -802,5 +805,5 @@ def ids(catalogue: tuple) -> list[str]:
 
 def by_name(name: str) -> Op:
     """The catalogue's op called name, of whichever kind of mistake."""
-    kinds = (WRONG, WRONG_FUSED, WRONG_JVP, UNSTABLE, NARROW, KINKS, SUB_TOLERANCE, HARD_CODED, SECOND_ORDER)
+    kinds = (WRONG, WRONG_FUSED, WRONG_JVP, UNSTABLE, NARROW, KINKS, SUB_TOLERANCE, HARD_CODED, SECOND_ORDER, ON_A_BREAK)
     return {op.name: op for kind in kinds for _, op in kind}[name]
