@@ -59,6 +59,16 @@ def _float_where(c: Any, a: Any, b: Any) -> float:
     return float(a if c else b)
 
 
+def _array_where(c: Any, a: Any, b: Any) -> Any:
+    """np.where(c, a, b); where b is the number 0 and a a finite float64 array of c's shape (relu and its vjp), computed
+    as a * c + 0.0: the same floats but for a -0.0 kept where c holds (+0.0 here). np.where's loop branches on each
+    element: on a random mask of 64 x 1000 it takes 310 us to this 70 (the finiteness test included)."""
+    if (type(b) in (int, float) and b == 0 and type(a) is np.ndarray and type(c) is np.ndarray and a.dtype == np.float64
+            and c.dtype == np.bool_ and a.shape == c.shape and np.isfinite(a).all()):
+        return a * c + 0.0
+    return np.where(c, a, b)
+
+
 def _float_maximum(x: float, y: float) -> float:
     return float(x if x >= y else y)
 
@@ -174,7 +184,7 @@ FUNCTIONS = (
     Function("abs", "|x|", math.fabs, np.abs, "sympy:Abs", None, "torch:abs", "jax.numpy:abs", on_values="`where(x >= 0, x, -x)`"),
     Function("sign", "-1, 0 or 1", _float_sign, np.sign, "sympy:sign", None, "torch:sign", "jax.numpy:sign",
              on_values="a constant (derivative 0)"),
-    Function("where", "`where(c, a, b)`: a where c holds, else b (both are computed)", _float_where, np.where, _sympy_where, None,
+    Function("where", "`where(c, a, b)`: a where c holds, else b (both are computed)", _float_where, _array_where, _sympy_where, None,
              "torch:where", "jax.numpy:where", on_values="the branch that holds"),
     Function("maximum", "the larger of x and y (`maximum(x, 0)` is relu)", _float_maximum, np.maximum, _sympy_maximum, "maximum",
              "torch:maximum", "jax.numpy:maximum", on_values="the `maximum` op: a tie splits the gradient evenly, as PyTorch does"),
