@@ -14,16 +14,14 @@ from .value import (
     _NO_PARAMS,
     ARRAY,
     SCALAR,
-    DomainError,
     Value,
-    _as_floats,
+    _check,
     _data,
-    _describe,
-    _finite,
     _inputs,
     _raise_fp,
     _restore_fp,
-    _short,
+    _run,
+    _shape,
     grad,
     postorder,
     zeros_like,
@@ -84,8 +82,8 @@ def hvp(f: Callable[..., Value], primals: Sequence[Any], tangents: Sequence[Any]
 def _push(node: Value, known: dict[int, Any]) -> Any:
     """node's tangent from its inputs' (None when none of them has one), checked: a finite float or float64 array of its shape.
 
-    Runs with NumPy raising on floating-point errors, as ``jvp`` sets it; on arrays, an op that raises is run again as
-    Python floats compute (see ``microreg.value._as_floats``), as the forward and the vjp are.
+    The engine's one error policy, as for a forward and a vjp: ``value._run`` runs the jvp (on arrays, again as Python
+    floats compute where NumPy raises) and ``value._check`` checks its result.
     """
     inputs = _inputs(node)
     ts, datas, found, scalar = [], [], False, type(node.data) is float
@@ -118,37 +116,16 @@ def _push(node: Value, known: dict[int, Any]) -> Any:
         except (ArithmeticError, ValueError, TypeError):
             pass  # the checked path below names the error
     xp = SCALAR if backend_of(*datas, *ts) == "scalar" else ARRAY
-    try:
-        try:
-            t = op.jvp(xp, ts, node.data, *datas, **params)
-        except FloatingPointError:
-            if xp is SCALAR:
-                raise
-            t = _as_floats(op.jvp, (ts, node.data, *datas), params)
-        t = _tangent(t, node.data)
-    except DomainError:
-        raise
-    except (ArithmeticError, ValueError) as exc:
-        raise DomainError(_describe(op, "jvp", datas, params, exc).replace(f"{op.name}(", f"{op.name} jvp(", 1)) from None
-    return t
-
-
-def _tangent(t: Any, data: Any) -> Any:
-    """A jvp's result as a tangent of data's shape (a float for a float); ValueError if it is not finite or cannot be."""
-    if type(data) is float:
-        t = float(np.ravel(t)[0]) if isinstance(t, np.ndarray) and t.size == 1 else t
-        if not isinstance(t, int | float | np.floating) or isinstance(t, bool):
-            raise ValueError(f"the tangent is {t!r}, not a real number")
-        t = float(t)
-        if t - t != 0.0:
-            raise ValueError(f"the tangent is {t}, not finite")
+    t = _check(op, "jvp", _run(op, "jvp", xp, (ts, node.data, *datas), params, datas), datas, params)
+    if _shape(t) == _shape(node.data):
         return t
-    t = np.asarray(t, dtype=np.float64)
-    if t.shape != data.shape:
+    if type(node.data) is float:  # one element of the output's shape: a float's tangent
+        if t.size == 1:
+            return float(t.reshape(-1)[0])
+    else:  # a tangent that broadcasts to the output (a derived jvp of an op that broadcasts its inputs)
         try:
-            t = np.broadcast_to(t, data.shape).copy()
+            return np.broadcast_to(t, node.data.shape).copy()
         except ValueError:
-            raise ValueError(f"the tangent has shape {t.shape}, the output {data.shape}") from None
-    if not _finite(t):
-        raise ValueError(f"the tangent is {_short(t)}, not finite")
-    return t
+            pass
+    raise TypeError(f"{op.name}'s jvp {op.jvp.__name__} returned a tangent of shape {_shape(t)}, the output "
+                    f"{_shape(node.data)}: it must have the output's shape")

@@ -159,7 +159,7 @@ def _data(x: Any, what: str = "Value()", copy: bool = True) -> float | np.ndarra
 def _describe(op: Op, role: str, datas: Sequence[Any], params: dict, exc: BaseException) -> str:
     domain = ", ".join(f"{n} {DOMAINS[d]}" for n, d in zip(op.inputs, op.domains) if d != "real")
     where = f"; its domain: {domain}" if domain else ""
-    return f"{op.name}{' vjp' if role == 'vjp' else ''}({_arguments(op, datas, params)}) is undefined: {exc}{where}"
+    return f"{op.name}{'' if role == 'forward' else ' ' + role}({_arguments(op, datas, params)}) is undefined: {exc}{where}"
 
 
 def _arguments(op: Op, datas: Sequence[Any], params: dict) -> str:
@@ -177,19 +177,20 @@ def _short(d: Any) -> str:
 
 
 # -- THE ERROR POLICY: every op the engine runs goes through _run, and every result it keeps through _check ----------
-# (apply() for forwards, _vjp() for vjps). The fast paths below run an op on floats and keep only a finite float;
-# anything else they hand to these, which say what is wrong.
+# (apply() for forwards, _vjp() for vjps, forward._push for jvps). The fast paths below run an op on floats and keep
+# only a finite float; anything else they hand to these, which say what is wrong.
 
 
 def _run(op: Op, role: str, xp: Any, args: tuple, kw: dict, datas: Sequence[Any]) -> Any:
-    """op's forward (role "forward", args its inputs' data) or its vjp (role "vjp", args (g, out, *inputs)) on xp.
+    """op's forward (role "forward", args its inputs' data), its vjp (role "vjp", args (g, out, *inputs)) or its jvp
+    (role "jvp", args (tangents, out, *inputs)) on xp.
 
     On arrays NumPy raises on every floating-point error; where it does, the op runs again as Python floats compute
     (``_as_floats``), so that an array gives what each of its elements gives on floats. An ArithmeticError or
     ValueError is a DomainError, a TypeError (a static parameter of the wrong type, say) one naming the op and what it
     was given; a DomainError from an op a vjp calls on Values passes as it is.
     """
-    fn = op.forward if role == "forward" else op.vjp
+    fn = getattr(op, role)
     try:
         if xp is not ARRAY:
             return fn(xp, *args, **kw)
@@ -207,11 +208,12 @@ def _run(op: Op, role: str, xp: Any, args: tuple, kw: dict, datas: Sequence[Any]
     except (ArithmeticError, ValueError) as exc:
         raise DomainError(_describe(op, role, datas, kw, exc)) from None
     except TypeError as exc:
-        raise TypeError(f"{op.name}{' vjp' if role == 'vjp' else ''}({_arguments(op, datas, kw)}) failed: {exc}") from exc
+        raise TypeError(f"{op.name}{'' if role == 'forward' else ' ' + role}({_arguments(op, datas, kw)}) failed: {exc}") from exc
 
 
 def _check(op: Op, role: str, x: Any, datas: Sequence[Any], kw: dict, name: str = "") -> float | np.ndarray:
-    """x, op's result (role "forward") or its cotangent for input ``name`` (role "vjp"), as engine data: a finite float
+    """x, op's result (role "forward"), its cotangent for input ``name`` (role "vjp") or its tangent (role "jvp"), as
+    engine data: a finite float
     or a finite float64 array (an int, a NumPy float64 or integer, a 0-d array become a float, an integer
     array a float64 one; float32 and the like are refused, not widened: the op computed in less precision than it claims).
 
@@ -219,7 +221,7 @@ def _check(op: Op, role: str, x: Any, datas: Sequence[Any], kw: dict, name: str 
     function and what it returned. NaN made without an invalid operation (a NaN constant in the op's code, or in data
     written after its Value was made) raises no NumPy flag: this is what catches it.
     """
-    what = "the result" if role == "forward" else f"the cotangent for {name}"
+    what = {"forward": "the result", "vjp": f"the cotangent for {name}", "jvp": "the tangent"}[role]
     if type(x) is float:
         if x - x == 0.0:
             return x
@@ -240,7 +242,7 @@ def _check(op: Op, role: str, x: Any, datas: Sequence[Any], kw: dict, name: str 
     elif type(x) is np.ndarray and x.dtype.kind in "iu":
         return _check(op, role, x.astype(np.float64), datas, kw, name)
     else:
-        fn = op.forward if role == "forward" else op.vjp
+        fn = getattr(op, role)
         given = f"an array of {x.dtype}" if type(x) is np.ndarray else f"{x!r:.80} ({type(x).__name__})"
         raise TypeError(f"{op.name}'s {role} {fn.__name__} returned {given}{f' for input {name}' if name else ''}: "
                         "expected a real number or a float64 array of them")

@@ -95,3 +95,20 @@ def test_an_op_on_arrays_without_a_jvp_is_refused_by_name():
     op = Op("transpose_no_jvp", base.forward, base.vjp, shapes=base.shapes)
     with pytest.raises(TypeError, match="op 'transpose_no_jvp' has no jvp"):
         jvp(lambda x: apply(op, (x,)), [np.ones((2, 3))], [np.ones((2, 3))])
+
+
+@pytest.mark.parametrize(("returned", "error", "words"), [
+    (lambda xp, tangents, out, x: np.float32(1.0) * np.ones(3, dtype=np.float32), TypeError, "returned an array of float32"),
+    (lambda xp, tangents, out, x: np.ones(2), TypeError, "returned a tangent of shape (2,), the output (3,)"),
+    (lambda xp, tangents, out, x: tangents[0] * np.nan, DomainError, "the tangent is array"),
+])
+def test_a_jvps_result_goes_through_the_engines_one_error_policy(returned, error, words):
+    """As a forward's result and a vjp's cotangents do (value._check): float32 refused, not widened; the output's shape
+    or one that broadcasts to it; finite."""
+    def its_jvp(xp, tangents, out, x):
+        return returned(xp, tangents, out, x)
+
+    op = Op("bad_jvp", lambda xp, x: 2 * x, lambda xp, g, out, x: (2 * g,), jvp=its_jvp)
+    with pytest.raises(error) as raised:
+        jvp(lambda x: apply(op, (x,)), [np.ones(3)], [np.ones(3)])
+    assert words in str(raised.value) and "bad_jvp" in str(raised.value)
