@@ -174,6 +174,11 @@ class Op:
         object.__setattr__(self, "examples", tuple({**{k: d for k, d in params.items() if d is not REQUIRED}, **e} for e in examples))
         object.__setattr__(self, "doc", self.doc or inspect.getdoc(self.forward) or "")
 
+    @property
+    def declares_jvp(self) -> bool:
+        """Whether the op has a jvp of its own, not the one derived from its vjp (``derived_jvp``)."""
+        return self.jvp is not None and getattr(self.jvp, "transposes", None) is not self.vjp
+
     def accuracy_in(self, dtype: str = "float64") -> Accuracy | None:
         """The Accuracy the op declares for dtype, or None (the audit's default bound)."""
         bounds = self.accuracy if isinstance(self.accuracy, tuple) else (self.accuracy,)

@@ -21,7 +21,6 @@ from typing import Any
 
 from . import accuracy, trace
 from .audit import OpAudit, audit
-from .audit.measure import declares_jvp
 from .audit.numeric import engine, forward_mode
 from .audit.symbols import ASSUMPTIONS
 from .op import REQUIRED, Accuracy, Op
@@ -67,9 +66,9 @@ class RepairResult:
     def describe(self) -> str:
         """The result in words, with the source or the declaration to paste."""
         worst = f"worst before: {_worst(self.before)}" + (f"\n    after: {_worst(self.after)}" if self.after else "")
-        parts = "the op's forward, vjp and jvp" if self.op is not None and declares_jvp(self.op) else "the op's forward and vjp"
+        parts = "the op's forward, vjp and jvp" if self.op is not None and self.op.declares_jvp else "the op's forward and vjp"
         lead = f"paste in place of {parts}"
-        if self.op is not None and _traced(self.op):  # no plugin code to paste into: the rule as a plugin writes it
+        if self.op is not None and trace.is_traced(self.op):  # no plugin code to paste into: the rule as a plugin writes it
             lead = (f"as a plugin's forward and vjp, to register as Op(NAME, {self.name}, {self.name}_vjp) under a name of "
                     "your own (microreg.export.torch or microreg.export.jax hands it back to the framework)")
         if self.status == "repaired":
@@ -142,8 +141,8 @@ def _bounded(op: Op, first: OpAudit, result: RepairResult, budget: float | None)
         mid = (lo + hi) // 2
         reason = f"inaccurate beyond |inputs| = {sizes[mid]:g}: {_worst(first.worst())}"
         declared = Accuracy(bound, reason, up_to=sizes[mid])
-        candidate = _like(op, op.forward, op.vjp, declared, op.jvp if declares_jvp(op) else None)
-        record = _audit(candidate, budget, traced=_traced(op))
+        candidate = _like(op, op.forward, op.vjp, declared, op.jvp if op.declares_jvp else None)
+        record = _audit(candidate, budget, traced=trace.is_traced(op))
         if record.verdict == "proved" and record.accuracy == "accurate":
             best, lo = (candidate, record, declared), mid + 1
         else:
@@ -210,7 +209,7 @@ class Search:
             elif part == "vjp":  # a declared jvp rewritten the same way too, first
                 options = [(r, (f, v, v if same else jvp)) for r, v in vjps.items()
                            for f in (forward, forwards.get(r.removesuffix(OVER)))
-                           for same in ((True, False) if declares_jvp(self.op) else (False,))]
+                           for same in ((True, False) if self.op.declares_jvp else (False,))]
             else:  # a declared jvp: the output's tangent from the derivatives as the vjp's candidates have them
                 options = [(r, (forward, vjp, d)) for r, d in vjps.items()]
             for rule, parts in options:
@@ -232,7 +231,7 @@ class Search:
                     self.failed.append(f"{rule}: its forward is not proved equal to the op's")
                     continue
                 self.tried += 1
-                got = _audit(new, self.budget, _plugin(self.op), traced=_traced(self.op))
+                got = _audit(new, self.budget, _plugin(self.op), traced=trace.is_traced(self.op))
                 if got.verdict != "proved":
                     self.failed.append(f"{rule}: {got.verdict}")
                     continue
@@ -337,7 +336,7 @@ class Search:
             cotangents = ", ".join("None" if d == 0 else "{}" for d in vjp) + ("," if len(vjp) == 1 else "")
             written["vjp"] = (f"def {names['vjp']}(xp, g, out, {inputs}{params}):\n"
                               + _body(sp, [sp.Symbol("g") * d for d in vjp if d != 0], self._names(), f"return ({cotangents})"))
-        if jvp is not None and declares_jvp(op):
+        if jvp is not None and op.declares_jvp:
             terms = [sp.Symbol(f"tangents[{i}]") * d for i, d in enumerate(jvp) if d != 0]
             written["jvp"] = (f"def {names['jvp']}(xp, tangents, out, {inputs}{params}):\n"
                               + _body(sp, [sp.Add(*terms)], {*self._names(), "tangents"}, "return {}" if terms else "return 0 * out"))
@@ -349,10 +348,10 @@ class Search:
         fns = {part: namespace[names[part]] if part in written else getattr(op, part) for part in PARTS}
         theirs = _traced_sources(op)
         own = [written[part].strip() if part in written else theirs[part] if theirs else _own_source(fns[part])
-               for part in PARTS if part != "jvp" or declares_jvp(op)]
+               for part in PARTS if part != "jvp" or op.declares_jvp]
         if None in own:
             raise Unprintable("the op's own source is not available to paste beside the rewrite")
-        new = _like(op, fns["forward"], fns["vjp"], op.accuracy, fns["jvp"] if declares_jvp(op) else None)
+        new = _like(op, fns["forward"], fns["vjp"], op.accuracy, fns["jvp"] if op.declares_jvp else None)
         return new, "\n\n\n".join(own), own[0]
 
     def _names(self) -> set[str]:
@@ -386,18 +385,13 @@ PARTS = ("forward", "vjp", "jvp")
 def _audit(op: Op, budget: float | None, plugin: str | None = None, traced: bool = False) -> OpAudit:
     """The audit of op (or of a candidate), in a worker process unless it was traced from a framework: JAX is
     multithreaded, and a worker forked after JAX has run deadlocks in its first JAX call (see ``audit.run.traced``)."""
-    return audit([op], budget=budget, plugin=plugin, workers=0 if traced or _traced(op) else 1)[0]
-
-
-def _traced(op: Op) -> bool:
-    """Whether op was traced from PyTorch or JAX (``microreg.trace``): its forward and vjp call the framework."""
-    return getattr(op.forward, "walks", None) is not None
+    return audit([op], budget=budget, plugin=plugin, workers=0 if traced or trace.is_traced(op) else 1)[0]
 
 
 def _function_names(op: Op) -> dict[str, str]:
     """The names the rewrite gives the forward, vjp and jvp: the op's own (a traced op's are <name> and <name>_vjp, as
     ``trace.source`` writes them)."""
-    if _traced(op):
+    if trace.is_traced(op):
         return {"forward": op.name, "vjp": f"{op.name}_vjp", "jvp": f"{op.name}_jvp"}
     return {part: getattr(getattr(op, part), "__name__", part) for part in PARTS}
 
@@ -405,13 +399,11 @@ def _function_names(op: Op) -> dict[str, str]:
 def _traced_sources(op: Op) -> dict[str, str] | None:
     """A traced op's forward and vjp as ``trace.source`` writes them, by part; None for any other op (or one that cannot
     be written so)."""
-    if not _traced(op):
-        return None
     try:
-        forward, vjp = trace.source(op).split("\n\n\ndef ", 1)
-    except (trace.TraceError, ValueError):
+        forward, vjp = trace.functions(op)
+    except trace.TraceError:
         return None
-    return {"forward": forward.strip(), "vjp": ("def " + vjp).strip()}
+    return {"forward": forward.strip(), "vjp": vjp.strip()}
 
 
 def _part(record: OpAudit) -> str:

@@ -384,20 +384,29 @@ def source(op: Op) -> str:
     """A traced rule as Python source: its forward and vjp written against ``xp``, one line per primitive, as a plugin
     ships them (``Op(name, name_fn, name_vjp)``); the framework is not needed to run it. Constants read as known ones
     are written exactly (``2 / xp.sqrt(xp.pi)``). TraceError where a primitive cannot be written so."""
-    walks = getattr(op.forward, "walks", None)
-    if walks is None:
+    return "\n\n".join(functions(op))
+
+
+def is_traced(op: Op) -> bool:
+    """Whether op was traced by this module (its forward and vjp call the framework on floats and arrays)."""
+    return getattr(op.forward, "walks", None) is not None
+
+
+def functions(op: Op) -> tuple[str, str]:
+    """``source``'s two functions apart: the forward's source and the vjp's."""
+    if not is_traced(op):
         raise TraceError(f"op {op.name!r} was not traced by microreg.trace")
-    walk_forward, walk_vjp = walks
+    walk_forward, walk_vjp = op.forward.walks  # type: ignore[attr-defined]
     inputs = ", ".join(op.inputs)
-    functions = []
+    written = []
     for fn_name, params, walk in ((op.name, inputs, lambda xp, xs: [walk_forward(xp, xs)]),
                                   (f"{op.name}_vjp", f"g, out, {inputs}", lambda xp, xs: walk_vjp(xp, xs, _Code("g", xp.lines)))):
         xp = _Source()
         outs = walk(xp, [_Code(n, xp.lines) for n in op.inputs])
         result = _text(outs[0]) if fn_name == op.name else "(" + "".join(f"{_text(o)}, " for o in outs).rstrip(" ") + ")"
         body = "".join(f"    {line}\n" for line in _used(xp.lines, result))
-        functions.append(f"def {fn_name}(xp, {params}):\n{body}    return {result}\n")
-    return "\n\n".join(functions)
+        written.append(f"def {fn_name}(xp, {params}):\n{body}    return {result}\n")
+    return written[0], written[1]
 
 
 def _used(lines: list[str], result: str) -> list[str]:

@@ -88,7 +88,7 @@ def _engine(case: Case, ts: list[np.ndarray], values: dict) -> list[Check]:
             checked += 1
     checks = [Check("jvp-engine", "passed", None, params, f"microreg.jvp agrees with SymPy at {checked} sampled point(s){case.at_shapes}")]
     # a derived jvp at a unit tangent computes what the vjp does at g = 1, which kinks.declared checks at each kink
-    if case.checks_kinks and params == kink_parameters(op) and getattr(op.jvp, "transposes", None) is not op.vjp:
+    if case.checks_kinks and params == kink_parameters(op) and op.declares_jvp:
         checks += [_kink(op, params, kink, i, name) for kink in op.kinks for i, name in enumerate(op.inputs)]
     return checks
 

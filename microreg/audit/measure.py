@@ -36,14 +36,14 @@ def accuracy_check(case: Case) -> list[Check]:
         if case.checks_kinks:
             breaks = [b | {k.at[j] for k in op.kinks} for j, b in enumerate(breaks)]
         backends = {"scalar": _scalar(op, params), "array": _batch(op, params)}
-        if declares_jvp(op):  # a derived jvp computes what the vjp does (unit tangents): measured with it
+        if op.declares_jvp:  # a derived jvp computes what the vjp does (unit tangents): measured with it
             backends[accuracy.FORWARD_MODE] = _forward_mode(op, params)
         probe = search.Probe(op, params, case.resolver, case.domains)
         effort = search.THOROUGH if case.thorough else search.DEFAULT
         m = accuracy.measure(case.elements, case.domains, forward, breaks, backends, op.accuracy_in(),
                              lambda grid: search.search(probe, grid, effort))
         fix = search.hint(search.diagnose(probe, tuple(m.worst.at.values()))) if m.misses else ""
-        where = "on the scalar and array backends" + (" and in forward mode" if declares_jvp(op) else "")
+        where = "on the scalar and array backends" + (" and in forward mode" if op.declares_jvp else "")
         return [judged(op, params, m, where, fix=fix)]
     m = accuracy.measure(case.elements, case.domains, forward, [set() for _ in case.elements], {"array": _shaped(case, float(c))},
                          op.accuracy_in())
@@ -62,11 +62,6 @@ def _batch(op: Op, params: dict) -> accuracy.Backend:
         return batch(op, params, points, 1.0)
 
     return run
-
-
-def declares_jvp(op: Op) -> bool:
-    """Whether op has a jvp of its own (not the one derived from its vjp)."""
-    return op.jvp is not None and getattr(op.jvp, "transposes", None) is not op.vjp
 
 
 def _forward_mode(op: Op, params: dict) -> accuracy.Backend:
