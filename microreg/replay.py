@@ -151,7 +151,7 @@ class _Program:
             fn_, a, b = v._fn, v._a, v._b
             op, kw = (fn_.op, fn_.params) if type(fn_) is _Bound else (fn_, _NO_PARAMS)
             args_ = a if b is _MANY else (a,) if b is None else (a, b)
-            if Value in set(map(type, args_)) and all(type(x) is Value for x in args_):
+            if all(type(x) is Value for x in args_):
                 ix = list(map(slot_of, map(id, args_)))
             else:
                 ix = []
@@ -318,7 +318,6 @@ class _Program:
         for (_, p, _), g in zip(self.params, grads):
             p.grad = zeros_like(p.data) if g is None else g
         return vals[self.loss]
-
 
     def _same_as_recorded(self, vals: list[Any]) -> None:
         """A ValueError naming the op if the forward program computed other data than a node of the graph holds (a

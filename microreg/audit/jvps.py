@@ -10,10 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..forward import jvp as engine_jvp
-from ..value import apply
 from .model import Check, close, floats, fmt_at
-from .numeric import BACKEND_RTOL
+from .numeric import BACKEND_RTOL, forward_mode
 from .proofs import prove
 from .regions import split
 from .symbols import Case, OpFailed, call, kink_parameters, symbol_array
@@ -77,7 +75,7 @@ def _engine(case: Case, ts: list[np.ndarray], values: dict) -> list[Check]:
             exact = [prover.value(e, {**point, **values}) for e in vjps[-1].flat]
             if None in exact:
                 continue
-            got = _run(op, params, case.datas(point), tangents)
+            got = forward_mode(op, params, case.datas(point), tangents)[1]
             if isinstance(got, str):
                 return [Check("jvp-engine", "error", None, params, f"microreg.jvp fails at {fmt_at(point)}{case.at_shapes}: {got}")]
             for e, v in zip(exact, np.ravel(got)):
@@ -96,7 +94,7 @@ def _engine(case: Case, ts: list[np.ndarray], values: dict) -> list[Check]:
 def _kink(op: Any, params: dict, kink: Any, i: int, name: str) -> Check:
     """At a declared kink, the jvp for a unit tangent in input i gives the Kink's value for it, as the vjp does (g = 1)."""
     unit = [float(j == i) for j in range(op.arity)]
-    got = _run(op, params, [float(a) for a in kink.at], unit)
+    got = forward_mode(op, params, [float(a) for a in kink.at], unit)[1]
     wanted = float(kink.grad[i] or 0.0)
     where = ", ".join(f"{n}={a:g}" for n, a in zip(op.inputs, kink.at))
     if isinstance(got, str) or not close(wanted, float(got), 1e-12):
@@ -107,11 +105,3 @@ def _kink(op: Any, params: dict, kink: Any, i: int, name: str) -> Check:
                      {"at": dict(zip(op.inputs, kink.at)), "expected": wanted, "registered": float(got)})
     return Check("jvp-kink", "passed", name, params,
                  f"at the kink {where} the jvp for a unit tangent in {name} gives {wanted:g}, as declared")
-
-
-def _run(op: Any, params: dict, datas: list[Any], tangents: list[Any]) -> Any:
-    """The engine's tangent of op at datas along tangents, or why it fails (a str)."""
-    try:
-        return engine_jvp(lambda *xs: apply(op, xs, params), datas, tangents)[1]
-    except Exception as exc:
-        return f"raises {type(exc).__name__}: {exc}"
