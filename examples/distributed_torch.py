@@ -59,6 +59,7 @@ def worker(rank: int, activation: str, steps: int, folder: str) -> None:
     params = train(DistributedDataParallel(make_model(activation)), X[part], y[part], steps)
     if rank == 0:
         torch.save(params, f"{folder}/params.pt")
+    dist.barrier()  # both ranks done before gloo is torn down: one rank tearing down early aborted the other, once in CI
     dist.destroy_process_group()
 
 
